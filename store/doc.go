@@ -1,0 +1,47 @@
+// Package store is Switchyard's event store: the event log of one bounded
+// context and one shard.
+//
+// A [Store] appends events to streams with optimistic concurrency, reads a
+// stream forward or backward, links existing events into other streams, and
+// reads the whole log in commit order with [Store.ReadAll] — the log is the
+// outbox the relay tails. Appends join a transaction carried by the context
+// (see [Store.Transact] and each backend's WithTx), so an application saves its
+// own rows and its events atomically.
+//
+//	st, err := sqlite.Open(ctx, sqlite.Config{Dir: "data", Context: "visits", Shard: "default"})
+//	ev, _ := store.NewEvent("VisitScheduled", VisitScheduled{ID: 42})
+//	_, err = st.Append(ctx, "Visit-42", store.NoStream, ev)
+//	var wrong *store.WrongExpectedVersionError
+//	if errors.As(err, &wrong) { ... wrong.Actual ... }
+//
+// Backends: store/postgres (pgx/v5) and store/sqlite (pure Go, the embedded
+// default). Both pass the conformance suite in store/storetest.
+//
+// # Ordering
+//
+// A stream's versions are 0, 1, 2, … without gaps. An event's [Position] is its
+// place in the store's global log; [Store.ReadAll] returns events in Position
+// order, which is commit order as a reader sees it: a reader that has gone past
+// a position never later finds an event before it, and one stream's events
+// always come in version order.
+//
+// # Metadata
+//
+// Append stamps every event with the well-known keys of package correlation:
+// event_id, event_type, stream, stream_version, position, context, shard,
+// recorded_at, correlation_id / causation_id by the chaining rules, and
+// traceparent / tracestate when a span is active.
+//
+// # Errors
+//
+// Conflicts are [ErrWrongExpectedVersion] (as [*WrongExpectedVersionError]) and
+// [ErrDuplicateEvent]; bad input is [ErrInvalid] (as [*InvalidError], naming
+// the input); a missing stream is [ErrStreamNotFound]; a closed store is
+// [ErrClosed]. Nothing is written when an error is returned.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use by many goroutines. A context carrying a
+// transaction must be used by one goroutine at a time, as the transaction
+// itself.
+package store

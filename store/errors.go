@@ -1,0 +1,87 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrWrongExpectedVersion: the stream was not at the expected version.
+	// The error is a *WrongExpectedVersionError.
+	ErrWrongExpectedVersion = errors.New("wrong expected version")
+	// ErrDuplicateEvent: an event ID is already stored at another place.
+	ErrDuplicateEvent = errors.New("duplicate event")
+	// ErrInvalid: bad input; the error is an *InvalidError naming it.
+	ErrInvalid = errors.New("invalid input")
+	// ErrStreamNotFound: the stream has no events.
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrEventNotFound: an event to link does not exist.
+	ErrEventNotFound = errors.New("event not found")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// WrongExpectedVersionError reports an append or link whose expected version
+// did not match. Actual is the stream's last version, -1 when it has none.
+type WrongExpectedVersionError struct {
+	Stream   string
+	Expected ExpectedVersion
+	Actual   int64
+}
+
+func (e *WrongExpectedVersionError) Error() string {
+	return fmt.Sprintf("store: append to %q: wrong expected version: expected %s, actual %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrWrongExpectedVersion) true.
+func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// Temporary reports true: a conflict is resolved by reading again and retrying.
+func (e *WrongExpectedVersionError) Temporary() bool { return true }
+
+// DuplicateEventError reports an event ID already stored at another place.
+type DuplicateEventError struct {
+	Stream string
+	ID     string
+}
+
+func (e *DuplicateEventError) Error() string {
+	return fmt.Sprintf("store: append to %q: event %s is already stored elsewhere", e.Stream, e.ID)
+}
+
+// Is makes errors.Is(err, ErrDuplicateEvent) true.
+func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }
+
+// InvalidError reports bad input: which field, the offending value (shortened
+// when long) and why.
+type InvalidError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	v := e.Value
+	if len(v) > 80 {
+		v = v[:77] + "..."
+	}
+	return fmt.Sprintf("store: invalid %s %q: %s", e.Field, v, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Error is a failure of a store operation that is not about its input: the
+// database went away, a query failed. Op names the operation, Store the
+// store ("context/shard").
+type Error struct {
+	Op    string
+	Store string
+	Err   error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("store %s: %s: %v", e.Store, e.Op, e.Err) }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,0 +1,88 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/storetest"
+)
+
+// testURL is one database for the test run; each store gets a schema in it.
+var testURL string
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &testURL)) }
+
+func database(t *testing.T) string {
+	t.Helper()
+	if testURL == "" {
+		pgtest.URL(t) // skips, or fails under CI=true
+		t.Fatal("test database was not created")
+	}
+	return testURL
+}
+
+func newStore(t *testing.T, maxEventBytes int) *postgres.Store {
+	t.Helper()
+	url := database(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := postgres.New(context.Background(), pool, postgres.Config{
+		Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_"), MaxEventBytes: maxEventBytes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Backend{
+		Name: "postgres",
+		New:  func(t *testing.T, max int) store.Store { return newStore(t, max) },
+		App:  app{},
+	})
+}
+
+// app is the application's own table, in the store's schema.
+type app struct{}
+
+func (app) table(ctx context.Context, s *postgres.Store) (string, error) {
+	tbl := pgx.Identifier{s.Schema(), "app_rows"}.Sanitize()
+	_, err := s.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS `+tbl+` (key text NOT NULL)`)
+	return tbl, err
+}
+
+func (a app) Insert(ctx context.Context, st store.Store, key string) error {
+	s := st.(*postgres.Store)
+	tbl, err := a.table(ctx, s)
+	if err != nil {
+		return err
+	}
+	if tx, ok := s.Tx(ctx); ok {
+		_, err = tx.Exec(ctx, `INSERT INTO `+tbl+` VALUES ($1)`, key)
+	} else {
+		_, err = s.Pool().Exec(ctx, `INSERT INTO `+tbl+` VALUES ($1)`, key)
+	}
+	return err
+}
+
+func (a app) Count(ctx context.Context, st store.Store, key string) (int, error) {
+	s := st.(*postgres.Store)
+	tbl, err := a.table(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = s.Pool().QueryRow(ctx, `SELECT count(*) FROM `+tbl+` WHERE key = $1`, key).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,615 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// Config configures a Store. Context and Shard are required; the zero value of
+// every other field works.
+type Config struct {
+	Context string // bounded context, e.g. "visits"
+	Shard   string // shard, e.g. "default" or "tenant-a"
+
+	// Schema holds the store's tables (default "switchyard"). Give each
+	// (context, shard) its own database, or its own schema in a shared one.
+	Schema string
+
+	// MaxEventBytes limits one event's data plus metadata
+	// (default store.DefaultMaxEventBytes, 1 MiB).
+	MaxEventBytes int
+
+	// CreateDatabase makes Open create the DSN's database when it does not
+	// exist (connecting to the "postgres" database on the same server).
+	CreateDatabase bool
+
+	// Logger receives the store's few log lines (nil discards them).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Schema == "" {
+		c.Schema = "switchyard"
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = store.DefaultMaxEventBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if err := store.CheckName("context", c.Context); err != nil {
+		errs = append(errs, err)
+	}
+	if err := store.CheckName("shard", c.Shard); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Schema != "" {
+		if err := store.CheckName("schema", c.Schema); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.MaxEventBytes < 0 {
+		errs = append(errs, &store.InvalidError{Field: "max event bytes", Value: strconv.Itoa(c.MaxEventBytes), Reason: "negative"})
+	}
+	return errors.Join(errs...)
+}
+
+// Store is a store.Store on PostgreSQL.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	cfg     Config
+	name    string // "context/shard" for errors
+	sql     statements
+	closed  atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to dsn, migrates the store's schema and returns the store.
+// The store owns its pool and closes it on Close.
+func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
+	}
+	pool, err := connect(ctx, pcfg)
+	var pgErr *pgconn.PgError
+	if err != nil && cfg.CreateDatabase && errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		if err = CreateDatabase(ctx, dsn); err == nil {
+			pool, err = connect(ctx, pcfg)
+		}
+	}
+	if err != nil {
+		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err}
+	}
+	s, err := New(ctx, pool, cfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownPool = true
+	return s, nil
+}
+
+func connect(ctx context.Context, pcfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// New returns a store on an existing pool, migrating its schema first. The
+// pool stays the caller's: Close does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema)}
+	if err := migrate(ctx, pool, cfg.Schema); err != nil {
+		return nil, s.fail("migrate", err)
+	}
+	return s, nil
+}
+
+// CreateDatabase creates the database named in dsn, connecting to the
+// "postgres" database of the same server. An existing database is no error.
+func CreateDatabase(ctx context.Context, dsn string) error {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
+	}
+	name := cc.Database
+	cc.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
+		return nil // already there (23505: a concurrent CREATE DATABASE won)
+	}
+	return err
+}
+
+// DropDatabase drops the database named in dsn, connecting to the "postgres"
+// database of the same server and ending its open sessions. A missing
+// database is no error.
+func DropDatabase(ctx context.Context, dsn string) error {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
+	}
+	name := cc.Database
+	cc.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+func redact(dsn string) string {
+	if cc, err := pgconn.ParseConfig(dsn); err == nil && cc.Password != "" {
+		return "(dsn with a password)"
+	}
+	return dsn
+}
+
+// Context returns the store's bounded context.
+func (s *Store) Context() string { return s.cfg.Context }
+
+// Shard returns the store's shard.
+func (s *Store) Shard() string { return s.cfg.Shard }
+
+// Schema returns the schema holding the store's tables.
+func (s *Store) Schema() string { return s.cfg.Schema }
+
+// Pool returns the store's connection pool, for application queries.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the store, and its pool when Open created it.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.ownPool {
+		s.pool.Close()
+	}
+	return nil
+}
+
+type txKey struct{ s *Store }
+
+// WithTx returns a context carrying tx: appends and links to s made with it
+// join tx and commit or roll back with it. tx must belong to a connection to
+// s's database; the caller commits it.
+func (s *Store) WithTx(ctx context.Context, tx pgx.Tx) context.Context {
+	return context.WithValue(ctx, txKey{s}, tx)
+}
+
+// Tx returns the transaction of s carried by ctx, if any — inside Transact,
+// the handler's transaction, for the application's own SQL.
+func (s *Store) Tx(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := ctx.Value(txKey{s}).(pgx.Tx)
+	return tx, ok
+}
+
+// Transact runs fn in a transaction; see store.Store.
+func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if _, ok := s.Tx(ctx); ok {
+		return fn(ctx)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
+	if err := fn(s.WithTx(ctx, tx)); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail("commit", err)
+	}
+	return nil
+}
+
+func (s *Store) fail(op string, err error) error {
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &store.Error{Op: op, Store: s.name, Err: err}
+}
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// maxAnyRetries bounds how often an Any append retries a lost race on
+// (stream, version) outside a caller's transaction.
+const maxAnyRetries = 8
+
+// Append appends events; see store.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	pending, err := store.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
+	if err != nil {
+		return nil, err
+	}
+	args := appendArgs(stream, expected, now, pending)
+	tx, inTx := s.Tx(ctx)
+	for attempt := 0; ; attempt++ {
+		var out []store.Event
+		if inTx {
+			out, err = s.appendInTx(ctx, tx, args, pending)
+		} else {
+			out, err = s.insert(ctx, s.pool, args, pending)
+		}
+		if err == nil {
+			return out, nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			if errors.Is(err, errNoRows) {
+				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending, nil)
+			}
+			return nil, s.fail("append to "+strconv.Quote(stream), err)
+		}
+		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && !inTx && attempt < maxAnyRetries {
+			continue // a concurrent append took the version; Any has no expectation to break
+		}
+		return s.diagnose(ctx, s.reader(ctx), stream, expected, pending, pgErr)
+	}
+}
+
+var errNoRows = errors.New("expected version did not match")
+
+// appendInTx appends inside the caller's transaction under a savepoint, in
+// one round trip, so that a conflict leaves the transaction usable.
+func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, args []any, pending []store.Pending) ([]store.Event, error) {
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT sw_append")
+	q := b.Queue(s.sql.append, args...)
+	b.Queue("RELEASE SAVEPOINT sw_append")
+	var out []store.Event
+	q.Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = s.collectAppend(rows, pending)
+		return err
+	})
+	err := tx.SendBatch(ctx, b).Close()
+	if err == nil && out == nil {
+		// No row matched the expected version: nothing was inserted, and the
+		// savepoint was released. The transaction is fine.
+		return nil, errNoRows
+	}
+	if err != nil {
+		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_append"); rbErr != nil {
+			return nil, errors.Join(err, rbErr)
+		}
+	}
+	return out, err
+}
+
+func (s *Store) insert(ctx context.Context, q querier, args []any, pending []store.Pending) ([]store.Event, error) {
+	rows, err := q.Query(ctx, s.sql.append, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.collectAppend(rows, pending)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, errNoRows
+	}
+	return out, nil
+}
+
+// collectAppend reads the RETURNING rows of an append into the stored events,
+// or nil when the expected version did not match. Event i of the append got
+// the i-th version.
+func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.Event, error) {
+	defer rows.Close()
+	type ret struct{ version, commit, seq int64 }
+	var got []ret
+	first := int64(1<<63 - 1)
+	for rows.Next() {
+		var r ret
+		if err := rows.Scan(&r.version, &r.commit, &r.seq); err != nil {
+			return nil, err
+		}
+		first = min(first, r.version)
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(got) == 0 {
+		return nil, nil
+	}
+	if len(got) != len(pending) {
+		return nil, fmt.Errorf("append returned %d rows for %d events", len(got), len(pending))
+	}
+	out := make([]store.Event, len(pending))
+	for _, r := range got {
+		i := r.version - first
+		ev := pending[i].Event
+		ev.Version = r.version
+		ev.Position = store.Position{Commit: uint64(r.commit), Seq: r.seq}
+		ev.Metadata = ev.Metadata.Clone()
+		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		out[i] = ev
+	}
+	return out, nil
+}
+
+func appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) []any {
+	ids := make([]uuid.UUID, len(pending))
+	types := make([]string, len(pending))
+	data := make([]string, len(pending))
+	meta := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.Event.ID
+		types[i] = p.Event.Type
+		data[i] = string(p.Event.Data)
+		meta[i] = string(p.Metadata)
+	}
+	return []any{stream, int64(expected), now, ids, types, data, meta}
+}
+
+// reader returns where to look after a failed append: the caller's
+// transaction (rolled back to before the append) when there is one, so its
+// own earlier writes count, or the pool.
+func (s *Store) reader(ctx context.Context) querier {
+	if tx, ok := s.Tx(ctx); ok {
+		return tx
+	}
+	return s.pool
+}
+
+// diagnose explains a failed append: an idempotent replay (success), a
+// duplicate event, or a wrong expected version.
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, cause *pgconn.PgError) ([]store.Event, error) {
+	ids := store.IDs(pending)
+	rows, err := q.Query(ctx, s.sql.findIDs, ids)
+	if err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	inStream := make(map[uuid.UUID]int64, len(ids))
+	var elsewhere uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		var st string
+		var v int64
+		if err := rows.Scan(&id, &st, &v); err != nil {
+			rows.Close()
+			return nil, s.fail("append to "+strconv.Quote(stream), err)
+		}
+		if st == stream {
+			inStream[id] = v
+		} else {
+			elsewhere = id
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	if elsewhere == uuid.Nil && store.IsReplay(expected, pending, inStream) {
+		first := inStream[ids[0]]
+		return s.Read(ctx, stream, store.Forward, first, len(ids))
+	}
+	if elsewhere != uuid.Nil || len(inStream) > 0 {
+		id := elsewhere
+		if id == uuid.Nil {
+			for k := range inStream {
+				id = k
+				break
+			}
+		}
+		return nil, &store.DuplicateEventError{Stream: stream, ID: id.String()}
+	}
+	actual, err := s.version(ctx, q, stream)
+	if err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	_ = cause
+	return nil, &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+}
+
+func (s *Store) version(ctx context.Context, q querier, stream string) (int64, error) {
+	var v int64
+	err := q.QueryRow(ctx, s.sql.version, stream).Scan(&v)
+	return v, err
+}
+
+// Link links stored events into stream; see store.Store.
+func (s *Store) Link(ctx context.Context, stream string, expected store.ExpectedVersion, ids ...uuid.UUID) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := store.CheckStream(stream); err != nil {
+		return err
+	}
+	if err := store.CheckExpected(expected); err != nil {
+		return err
+	}
+	if err := store.CheckIDs(stream, ids); err != nil {
+		return err
+	}
+	return s.Transact(ctx, func(ctx context.Context) error {
+		tx, _ := s.Tx(ctx)
+		b := &pgx.Batch{}
+		b.Queue("SAVEPOINT sw_link")
+		var n int64
+		b.Queue(s.sql.link, stream, int64(expected), time.Now().UTC(), ids, len(ids)).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&n)
+		})
+		b.Queue("RELEASE SAVEPOINT sw_link")
+		err := tx.SendBatch(ctx, b).Close()
+		if err == nil && n == int64(len(ids)) {
+			return nil
+		}
+		if err != nil {
+			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_link"); rbErr != nil {
+				return s.fail("link into "+strconv.Quote(stream), errors.Join(err, rbErr))
+			}
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "sw_events_link" {
+				return &store.DuplicateEventError{Stream: stream, ID: "(one of the linked events, already linked here)"}
+			}
+			if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+				return s.fail("link into "+strconv.Quote(stream), err)
+			}
+		}
+		// Nothing inserted: an event is missing, or the version did not match.
+		rows, err := tx.Query(ctx, s.sql.findIDs, ids)
+		if err != nil {
+			return s.fail("link into "+strconv.Quote(stream), err)
+		}
+		found := map[uuid.UUID]bool{}
+		for rows.Next() {
+			var id uuid.UUID
+			var st string
+			var v int64
+			if err := rows.Scan(&id, &st, &v); err == nil {
+				found[id] = true
+			}
+		}
+		rows.Close()
+		for _, id := range ids {
+			if !found[id] {
+				return fmt.Errorf("store: link %s into %q: %w", id, stream, store.ErrEventNotFound)
+			}
+		}
+		actual, err := s.version(ctx, tx, stream)
+		if err != nil {
+			return s.fail("link into "+strconv.Quote(stream), err)
+		}
+		return &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+	})
+}
+
+// Read reads a stream; see store.Store.
+func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, from int64, limit int) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckRead(stream, dir, from, limit); err != nil {
+		return nil, err
+	}
+	q := s.sql.readForward
+	if dir == store.Backward {
+		q = s.sql.readBackward
+		if from < 0 {
+			from = 1<<63 - 1
+		}
+	}
+	rows, err := s.reader(ctx).Query(ctx, q, stream, from, limit)
+	if err != nil {
+		return nil, s.fail("read "+strconv.Quote(stream), err)
+	}
+	out, err := s.scanEvents(rows, true)
+	if err != nil {
+		return nil, s.fail("read "+strconv.Quote(stream), err)
+	}
+	return out, nil
+}
+
+// ReadAll reads the global log; see store.Store.
+func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
+	if err != nil {
+		return nil, s.fail("read all", err)
+	}
+	out, err := s.scanEvents(rows, false)
+	if err != nil {
+		return nil, s.fail("read all", err)
+	}
+	return out, nil
+}
+
+// scanEvents reads rows of the shape of statements.columns; withLink says the
+// rows start with the link columns of a stream read.
+func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) {
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			ev          store.Event
+			linkVersion int64
+			commit      int64
+			origStream  string
+			origVersion int64
+			data, meta  []byte
+			dest        []any
+			linkStream  string
+			link        bool
+		)
+		if withLink {
+			dest = append(dest, &linkStream, &linkVersion, &link)
+		}
+		dest = append(dest, &origStream, &origVersion, &commit, &ev.Position.Seq, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		ev.Position.Commit = uint64(commit)
+		ev.Data = data
+		ev.RecordedAt = ev.RecordedAt.UTC()
+		if err := decodeMetadata(meta, &ev); err != nil {
+			return nil, err
+		}
+		ev.Stream, ev.Version = origStream, origVersion
+		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		if link {
+			store.LinkedAt(&ev, linkStream, linkVersion)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}

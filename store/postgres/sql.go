@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// migrations, in order; migrations[i] brings the schema to version i+1.
+// "S." stands for the store's schema. Never edit one that has shipped: add
+// another.
+var migrations = []string{
+	// 1: the event log. One row per stream entry: an event where it was
+	// appended (link = false), or a link to it (link = true, no data).
+	// commit_key orders the global log (see store.Position): the appending
+	// transaction's id, raised to the previous entry's key of the same
+	// stream, so one stream's events never sort out of version order.
+	`CREATE TABLE S.sw_events (
+		position    bigint GENERATED ALWAYS AS IDENTITY,
+		commit_key  xid8 NOT NULL,
+		stream      text NOT NULL,
+		version     bigint NOT NULL,
+		event_id    uuid NOT NULL,
+		event_type  text NOT NULL,
+		data        json,
+		metadata    jsonb,
+		recorded_at timestamptz NOT NULL,
+		link        boolean NOT NULL DEFAULT false,
+		CONSTRAINT sw_events_pkey PRIMARY KEY (stream, version)
+	);
+	CREATE UNIQUE INDEX sw_events_event_id ON S.sw_events (event_id) WHERE NOT link;
+	CREATE UNIQUE INDEX sw_events_link ON S.sw_events (stream, event_id) WHERE link;
+	CREATE INDEX sw_events_log ON S.sw_events (commit_key, position) WHERE NOT link;`,
+}
+
+// SchemaVersion is the schema version this package migrates to.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate brings the schema up to date, once, however many processes start
+// together (an advisory lock serialises them).
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	ident := pgx.Identifier{schema}.Sanitize()
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('switchyard.migrate.' || $1, 0))`, schema); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+ident+`;
+			CREATE TABLE IF NOT EXISTS `+ident+`.sw_schema_version (
+				version int PRIMARY KEY,
+				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+ident+`.sw_schema_version`).Scan(&current); err != nil {
+			return err
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("schema %s is at version %d, newer than this build knows (%d)", schema, current, len(migrations))
+		}
+		for v := current; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "S.", ident+".")); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO `+ident+`.sw_schema_version (version) VALUES ($1)`, v+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+type statements struct {
+	append, link, findIDs, version, readForward, readBackward, readAll string
+}
+
+// The columns every read returns, for scanEvents: the original event.
+const eventColumns = `o.stream, o.version, (o.commit_key::text)::bigint, o.position, o.event_id, o.event_type, o.data, o.metadata, o.recorded_at`
+
+func newStatements(schema string) statements {
+	t := pgx.Identifier{schema}.Sanitize() + ".sw_events"
+	// head and cur: the stream's last entry, and the expected-version check
+	// plus commit key computed from it. $1 stream, $2 expected.
+	head := `WITH head AS (
+		SELECT version, commit_key FROM ` + t + ` WHERE stream = $1 ORDER BY version DESC LIMIT 1
+	), cur AS (
+		SELECT coalesce((SELECT version FROM head), -1) AS v,
+		       greatest(pg_current_xact_id(), (SELECT commit_key FROM head)) AS ck
+	) `
+	expect := ` CASE $2::bigint WHEN -2 THEN true WHEN -1 THEN cur.v = -1 WHEN -4 THEN cur.v >= 0 ELSE cur.v = $2::bigint END`
+	streamRead := `SELECT e.stream, e.version, e.link, ` + eventColumns + `
+		FROM ` + t + ` e JOIN ` + t + ` o ON o.event_id = e.event_id AND NOT o.link
+		WHERE e.stream = $1 AND `
+	return statements{
+		append: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT cur.ck, $1, cur.v + e.n, e.id, e.typ, e.data::json, e.meta::jsonb, $3
+			FROM cur, unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, typ, data, meta, n)
+			WHERE` + expect + `
+			ORDER BY e.n
+			RETURNING version, (commit_key::text)::bigint, position`,
+		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
+		link: head + `, ins AS (
+			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, recorded_at, link)
+			SELECT cur.ck, $1, cur.v + e.n, o.event_id, o.event_type, $3, true
+			FROM cur, unnest($4::uuid[]) WITH ORDINALITY AS e(id, n)
+			JOIN ` + t + ` o ON o.event_id = e.id AND NOT o.link
+			WHERE` + expect + `
+			  AND (SELECT count(*) FROM ` + t + ` x WHERE x.event_id = ANY($4::uuid[]) AND NOT x.link) = $5
+			ORDER BY e.n
+			RETURNING 1
+		) SELECT count(*) FROM ins`,
+		findIDs:      `SELECT event_id, stream, version FROM ` + t + ` WHERE event_id = ANY($1::uuid[]) AND NOT link`,
+		version:      `SELECT coalesce(max(version), -1) FROM ` + t + ` WHERE stream = $1`,
+		readForward:  streamRead + `e.version >= $2 ORDER BY e.version LIMIT $3`,
+		readBackward: streamRead + `e.version <= $2 ORDER BY e.version DESC LIMIT $3`,
+		// Only entries below the watermark: the oldest transaction still
+		// running that could write here, or the snapshot's xmax when none
+		// is. Anything that commits later has a commit_key at or above it,
+		// so a reader never skips an event (see store.Position). Transactions
+		// that pg_stat_activity shows running in another database cannot
+		// write here and do not hold the watermark back.
+		readAll: `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+			other AS MATERIALIZED (
+				SELECT backend_xid FROM pg_stat_activity
+				WHERE backend_xid IS NOT NULL
+				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
+			),
+			mark AS (
+				SELECT coalesce(
+					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
+					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
+			)
+			SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
+			WHERE NOT o.link
+			  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
+			  AND o.commit_key < mark.w
+			ORDER BY o.commit_key, o.position
+			LIMIT $3`,
+	}
+}
+
+func decodeMetadata(b []byte, ev *store.Event) error {
+	ev.Metadata = make(correlation.Metadata, 12)
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, (*map[string]string)(&ev.Metadata)); err != nil {
+		return fmt.Errorf("event %s: metadata: %w", ev.ID, err)
+	}
+	return nil
+}

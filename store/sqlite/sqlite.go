@@ -1,0 +1,593 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/store"
+	"modernc.org/sqlite"
+)
+
+// Config configures a Store. Context and Shard are required; the zero value of
+// every other field works.
+type Config struct {
+	Context string // bounded context, e.g. "visits"
+	Shard   string // shard, e.g. "default"
+
+	// Dir is the data folder (default "data"); the store's file is
+	// Dir/<context>/<shard>.db. Path, when set, names the file instead.
+	Dir  string
+	Path string
+
+	// MaxEventBytes limits one event's data plus metadata
+	// (default store.DefaultMaxEventBytes, 1 MiB).
+	MaxEventBytes int
+
+	// Synchronous is SQLite's synchronous setting: "full" (the default: a
+	// commit survives power loss) or "normal" (survives a crash of the
+	// process, not of the machine; faster).
+	Synchronous string
+
+	// Logger receives the store's few log lines (nil discards them).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Dir == "" {
+		c.Dir = "data"
+	}
+	if c.Path == "" {
+		c.Path = filepath.Join(c.Dir, c.Context, c.Shard+".db")
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = store.DefaultMaxEventBytes
+	}
+	if c.Synchronous == "" {
+		c.Synchronous = "full"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if err := store.CheckName("context", c.Context); err != nil {
+		errs = append(errs, err)
+	}
+	if err := store.CheckName("shard", c.Shard); err != nil {
+		errs = append(errs, err)
+	}
+	switch strings.ToLower(c.Synchronous) {
+	case "", "full", "normal":
+	default:
+		errs = append(errs, &store.InvalidError{Field: "sqlite synchronous", Value: c.Synchronous, Reason: `want "full" or "normal"`})
+	}
+	if c.MaxEventBytes < 0 {
+		errs = append(errs, &store.InvalidError{Field: "max event bytes", Value: strconv.Itoa(c.MaxEventBytes), Reason: "negative"})
+	}
+	return errors.Join(errs...)
+}
+
+// Store is a store.Store in one SQLite file.
+type Store struct {
+	writer *sql.DB // one connection: SQLite has one writer
+	reader *sql.DB // WAL readers, committed data only
+	cfg    Config
+	name   string
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it and its folder when missing) the store's file in
+// WAL mode and migrates its schema.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Store{cfg: cfg, name: cfg.Context + "/" + cfg.Shard}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
+		return nil, s.fail("open", err)
+	}
+	base := "file:" + (&url.URL{Path: cfg.Path}).EscapedPath() +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + strings.ToUpper(cfg.Synchronous) + ")"
+	var err error
+	if s.writer, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+		return nil, s.fail("open", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	if s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+		s.writer.Close()
+		return nil, s.fail("open", err)
+	}
+	s.reader.SetMaxOpenConns(4)
+	if err := s.migrate(ctx); err != nil {
+		s.writer.Close()
+		s.reader.Close()
+		return nil, s.fail("migrate", err)
+	}
+	return s, nil
+}
+
+// migrations, in order; migrations[i] brings the schema to version i+1.
+var migrations = []string{
+	`CREATE TABLE sw_events (
+		position    INTEGER PRIMARY KEY,
+		stream      TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		event_id    TEXT NOT NULL,
+		event_type  TEXT NOT NULL,
+		data        TEXT,
+		metadata    TEXT,
+		recorded_at INTEGER NOT NULL,
+		link        INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (stream, version)
+	);
+	CREATE UNIQUE INDEX sw_events_event_id ON sw_events (event_id) WHERE link = 0;
+	CREATE UNIQUE INDEX sw_events_link ON sw_events (stream, event_id) WHERE link = 1;`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // harmless after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS sw_schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM sw_schema_version`).Scan(&current); err != nil {
+		return err
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("%s is at schema version %d, newer than this build knows (%d)", s.cfg.Path, current, len(migrations))
+	}
+	for v := current; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sw_schema_version VALUES (?, ?)`, v+1, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion is the schema version this package migrates to.
+func SchemaVersion() int { return len(migrations) }
+
+// Context returns the store's bounded context.
+func (s *Store) Context() string { return s.cfg.Context }
+
+// Shard returns the store's shard.
+func (s *Store) Shard() string { return s.cfg.Shard }
+
+// Path returns the store's file.
+func (s *Store) Path() string { return s.cfg.Path }
+
+// DB returns the store's writing database handle, for the application's own
+// tables. It has one connection: begin transactions with it and pass them
+// to WithTx, and do not hold one while appending without it.
+func (s *Store) DB() *sql.DB { return s.writer }
+
+// Close closes the store's file.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return errors.Join(s.writer.Close(), s.reader.Close())
+}
+
+type txKey struct{ s *Store }
+
+// WithTx returns a context carrying tx (begun on DB()): appends and links to s
+// made with it join tx. The caller commits it.
+func (s *Store) WithTx(ctx context.Context, tx *sql.Tx) context.Context {
+	return context.WithValue(ctx, txKey{s}, tx)
+}
+
+// Tx returns the transaction of s carried by ctx, if any.
+func (s *Store) Tx(ctx context.Context) (*sql.Tx, bool) {
+	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	return tx, ok
+}
+
+// Transact runs fn in a transaction; see store.Store.
+func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if _, ok := s.Tx(ctx); ok {
+		return fn(ctx)
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // harmless after Commit
+	if err := fn(s.WithTx(ctx, tx)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("commit", err)
+	}
+	return nil
+}
+
+func (s *Store) fail(op string, err error) error {
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *store.WrongExpectedVersionError
+	var de *store.DuplicateEventError
+	var ie *store.InvalidError
+	if errors.As(err, &se) || errors.As(err, &de) || errors.As(err, &ie) || errors.Is(err, store.ErrEventNotFound) {
+		return err
+	}
+	return &store.Error{Op: op, Store: s.name, Err: err}
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inWriteTx runs fn in the caller's transaction under a savepoint, or in a
+// transaction of its own.
+func (s *Store) inWriteTx(ctx context.Context, fn func(q querier) error) error {
+	if tx, ok := s.Tx(ctx); ok {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT sw_write"); err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			_, rbErr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT sw_write; RELEASE SAVEPOINT sw_write")
+			return errors.Join(err, rbErr)
+		}
+		_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT sw_write")
+		return err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // harmless after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const insertSQL = `INSERT INTO sw_events (stream, version, event_id, event_type, data, metadata, recorded_at, link)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`
+
+// Append appends events; see store.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	pending, err := store.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Event
+	err = s.inWriteTx(ctx, func(q querier) error {
+		cur, err := version(ctx, q, stream)
+		if err != nil {
+			return err
+		}
+		if !matches(expected, cur) {
+			out, err = s.diagnose(ctx, q, stream, expected, pending, cur)
+			return err
+		}
+		out = make([]store.Event, len(pending))
+		for i, p := range pending {
+			ev := p.Event
+			ev.Version = cur + 1 + int64(i)
+			err := q.QueryRowContext(ctx, insertSQL, stream, ev.Version, ev.ID.String(), ev.Type,
+				string(ev.Data), string(p.Metadata), ev.RecordedAt.UnixMicro(), 0).Scan(&ev.Position.Seq)
+			if isUnique(err) {
+				out, err = nil, errUnique
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			ev.Metadata = ev.Metadata.Clone()
+			store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+			out[i] = ev
+		}
+		return nil
+	})
+	if errors.Is(err, errUnique) {
+		// An ID is stored already: the savepoint or transaction was rolled
+		// back; look again from outside it.
+		err = s.inWriteTx(ctx, func(q querier) error {
+			cur, err := version(ctx, q, stream)
+			if err != nil {
+				return err
+			}
+			out, err = s.diagnose(ctx, q, stream, expected, pending, cur)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	return out, nil
+}
+
+var errUnique = errors.New("unique violation")
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == 2067 || c == 1555 // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+	}
+	return false
+}
+
+func matches(expected store.ExpectedVersion, cur int64) bool {
+	switch expected {
+	case store.Any:
+		return true
+	case store.NoStream:
+		return cur == -1
+	case store.StreamExists:
+		return cur >= 0
+	}
+	return cur == int64(expected)
+}
+
+func version(ctx context.Context, q querier, stream string) (int64, error) {
+	var v int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce(max(version), -1) FROM sw_events WHERE stream = ?`, stream).Scan(&v)
+	return v, err
+}
+
+// diagnose explains an append that cannot go ahead: an idempotent replay
+// (success), a duplicate event, or a wrong expected version.
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, cur int64) ([]store.Event, error) {
+	ids := store.IDs(pending)
+	found, err := findIDs(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	inStream := make(map[uuid.UUID]int64, len(ids))
+	var elsewhere uuid.UUID
+	for id, at := range found {
+		if at.stream == stream {
+			inStream[id] = at.version
+		} else {
+			elsewhere = id
+		}
+	}
+	if elsewhere == uuid.Nil && store.IsReplay(expected, pending, inStream) {
+		return s.read(ctx, q, stream, store.Forward, inStream[ids[0]], len(ids))
+	}
+	if elsewhere != uuid.Nil || len(inStream) > 0 {
+		id := elsewhere
+		if id == uuid.Nil {
+			for k := range inStream {
+				id = k
+				break
+			}
+		}
+		return nil, &store.DuplicateEventError{Stream: stream, ID: id.String()}
+	}
+	return nil, &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: cur}
+}
+
+type place struct {
+	stream  string
+	version int64
+}
+
+func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]place, error) {
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i] = id.String()
+		marks[i] = "?"
+	}
+	rows, err := q.QueryContext(ctx, `SELECT event_id, stream, version FROM sw_events WHERE link = 0 AND event_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[uuid.UUID]place, len(ids))
+	for rows.Next() {
+		var id string
+		var p place
+		if err := rows.Scan(&id, &p.stream, &p.version); err != nil {
+			return nil, err
+		}
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, err
+		}
+		found[u] = p
+	}
+	return found, rows.Err()
+}
+
+// Link links stored events into stream; see store.Store.
+func (s *Store) Link(ctx context.Context, stream string, expected store.ExpectedVersion, ids ...uuid.UUID) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := store.CheckStream(stream); err != nil {
+		return err
+	}
+	if err := store.CheckExpected(expected); err != nil {
+		return err
+	}
+	if err := store.CheckIDs(stream, ids); err != nil {
+		return err
+	}
+	err := s.inWriteTx(ctx, func(q querier) error {
+		found, err := findIDs(ctx, q, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, ok := found[id]; !ok {
+				return fmt.Errorf("store: link %s into %q: %w", id, stream, store.ErrEventNotFound)
+			}
+		}
+		cur, err := version(ctx, q, stream)
+		if err != nil {
+			return err
+		}
+		if !matches(expected, cur) {
+			return &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: cur}
+		}
+		now := time.Now().UTC().UnixMicro()
+		for i, id := range ids {
+			var typ string
+			if err := q.QueryRowContext(ctx, `SELECT event_type FROM sw_events WHERE link = 0 AND event_id = ?`, id.String()).Scan(&typ); err != nil {
+				return err
+			}
+			var pos int64
+			err := q.QueryRowContext(ctx, insertSQL, stream, cur+1+int64(i), id.String(), typ, nil, nil, now, 1).Scan(&pos)
+			if isUnique(err) {
+				return &store.DuplicateEventError{Stream: stream, ID: id.String()}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail("link into "+strconv.Quote(stream), err)
+	}
+	return nil
+}
+
+// Read reads a stream; see store.Store.
+func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, from int64, limit int) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckRead(stream, dir, from, limit); err != nil {
+		return nil, err
+	}
+	var q querier = s.reader
+	if tx, ok := s.Tx(ctx); ok {
+		q = tx
+	}
+	out, err := s.read(ctx, q, stream, dir, from, limit)
+	if err != nil {
+		return nil, s.fail("read "+strconv.Quote(stream), err)
+	}
+	return out, nil
+}
+
+const eventColumns = `o.stream, o.version, o.position, o.event_id, o.event_type, o.data, o.metadata, o.recorded_at`
+
+func (s *Store) read(ctx context.Context, q querier, stream string, dir store.Direction, from int64, limit int) ([]store.Event, error) {
+	query := `SELECT e.stream, e.version, e.link, ` + eventColumns + `
+		FROM sw_events e JOIN sw_events o ON o.event_id = e.event_id AND o.link = 0
+		WHERE e.stream = ? AND `
+	if dir == store.Forward {
+		query += `e.version >= ? ORDER BY e.version LIMIT ?`
+	} else {
+		query += `e.version <= ? ORDER BY e.version DESC LIMIT ?`
+		if from < 0 {
+			from = 1<<63 - 1
+		}
+	}
+	rows, err := q.QueryContext(ctx, query, stream, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanEvents(rows, true)
+}
+
+// ReadAll reads the global log; see store.Store. SQLite commits one
+// transaction at a time, so position order is commit order.
+func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckLimit(limit); err != nil {
+		return nil, err
+	}
+	if after.Commit != 0 {
+		return nil, &store.InvalidError{Field: "position", Value: after.String(), Reason: "SQLite positions have commit 0"}
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM sw_events o
+		WHERE o.link = 0 AND o.position > ? ORDER BY o.position LIMIT ?`, after.Seq, limit)
+	if err != nil {
+		return nil, s.fail("read all", err)
+	}
+	out, err := s.scanEvents(rows, false)
+	if err != nil {
+		return nil, s.fail("read all", err)
+	}
+	return out, nil
+}
+
+func (s *Store) scanEvents(rows *sql.Rows, withLink bool) ([]store.Event, error) {
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			ev                       store.Event
+			linkStream, origStream   string
+			linkVersion, origVersion int64
+			link                     bool
+			id                       string
+			data, meta               sql.NullString
+			recorded                 int64
+			dest                     []any
+		)
+		if withLink {
+			dest = append(dest, &linkStream, &linkVersion, &link)
+		}
+		dest = append(dest, &origStream, &origVersion, &ev.Position.Seq, &id, &ev.Type, &data, &meta, &recorded)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, err
+		}
+		ev.ID = u
+		ev.Data = []byte(data.String)
+		ev.RecordedAt = time.UnixMicro(recorded).UTC()
+		ev.Metadata = make(correlation.Metadata, 12)
+		if meta.Valid && meta.String != "" {
+			if err := json.Unmarshal([]byte(meta.String), (*map[string]string)(&ev.Metadata)); err != nil {
+				return nil, fmt.Errorf("event %s: metadata: %w", id, err)
+			}
+		}
+		ev.Stream, ev.Version = origStream, origVersion
+		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		if link {
+			store.LinkedAt(&ev, linkStream, linkVersion)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
