@@ -286,6 +286,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		if err == nil {
 			return out, nil
 		}
+		if !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
+			// The events' IDs are fixed: if the lost attempt committed,
+			// the retry finds them and succeeds as a replay.
+			continue
+		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			if errors.Is(err, errNoRows) {
@@ -301,6 +306,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 }
 
 var errNoRows = errors.New("expected version did not match")
+
+// maxConnRetries bounds retries after a lost connection (a restarted server
+// leaves dead connections in the pool; each is found on its next use).
+const maxConnRetries = 3
+
+// connectionLost reports whether err is the connection failing rather than
+// the statement: no server error, and ctx still live.
+func connectionLost(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, errNoRows) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	return !errors.As(err, &pgErr)
+}
 
 // appendInTx appends inside the caller's transaction under a savepoint, in
 // one round trip, so that a conflict leaves the transaction usable.
@@ -544,15 +563,17 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 			from = 1<<63 - 1
 		}
 	}
-	rows, err := s.reader(ctx).Query(ctx, q, stream, from, limit)
-	if err != nil {
-		return nil, s.fail("read "+strconv.Quote(stream), err)
+	_, inTx := s.Tx(ctx)
+	for attempt := 0; ; attempt++ {
+		out, err := s.query(ctx, s.reader(ctx), true, q, stream, from, limit)
+		if err != nil && !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
+			continue
+		}
+		if err != nil {
+			return nil, s.fail("read "+strconv.Quote(stream), err)
+		}
+		return out, nil
 	}
-	out, err := s.scanEvents(rows, true)
-	if err != nil {
-		return nil, s.fail("read "+strconv.Quote(stream), err)
-	}
-	return out, nil
 }
 
 // ReadAll reads the global log; see store.Store.
@@ -563,15 +584,24 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	if err := store.CheckLimit(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
-	if err != nil {
-		return nil, s.fail("read all", err)
+	for attempt := 0; ; attempt++ {
+		out, err := s.query(ctx, s.pool, false, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
+		if err != nil && attempt < maxConnRetries && connectionLost(ctx, err) {
+			continue
+		}
+		if err != nil {
+			return nil, s.fail("read all", err)
+		}
+		return out, nil
 	}
-	out, err := s.scanEvents(rows, false)
+}
+
+func (s *Store) query(ctx context.Context, q querier, withLink bool, sql string, args ...any) ([]store.Event, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, s.fail("read all", err)
+		return nil, err
 	}
-	return out, nil
+	return s.scanEvents(rows, withLink)
 }
 
 // scanEvents reads rows of the shape of statements.columns; withLink says the

@@ -1,0 +1,412 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+)
+
+func event(t *testing.T, typ string) store.Event {
+	t.Helper()
+	e, err := store.NewEvent(typ, map[string]string{"t": typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// tailer follows ReadAll the way the relay does, recording what it saw.
+type tailer struct {
+	s    *postgres.Store
+	mu   sync.Mutex
+	seen []store.Event
+	pos  store.Position
+}
+
+func (tl *tailer) poll(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for {
+		batch, err := tl.s.ReadAll(context.Background(), tl.pos, 50)
+		if err != nil {
+			t.Errorf("tail: %v", err)
+			return n
+		}
+		if len(batch) == 0 {
+			return n
+		}
+		tl.mu.Lock()
+		for _, e := range batch {
+			if e.Position.Compare(tl.pos) <= 0 {
+				t.Errorf("tail went backwards: %s after %s", e.Position, tl.pos)
+			}
+			tl.pos = e.Position
+		}
+		tl.seen = append(tl.seen, batch...)
+		tl.mu.Unlock()
+		n += len(batch)
+	}
+}
+
+// check: every committed event seen exactly once, each stream in version order.
+func (tl *tailer) check(t *testing.T, committed int) {
+	t.Helper()
+	ids := map[uuid.UUID]bool{}
+	last := map[string]int64{}
+	for _, e := range tl.seen {
+		if ids[e.ID] {
+			t.Errorf("event %s seen twice", e.ID)
+		}
+		ids[e.ID] = true
+		if v, ok := last[e.Stream]; ok && e.Version != v+1 {
+			t.Errorf("stream %s: version %d came after %d", e.Stream, e.Version, v)
+		} else if !ok && e.Version != 0 {
+			t.Errorf("stream %s: first event seen has version %d", e.Stream, e.Version)
+		}
+		last[e.Stream] = e.Version
+	}
+	if len(ids) != committed {
+		t.Errorf("tail saw %d events, %d were committed", len(ids), committed)
+	}
+}
+
+// A transaction that took an early position commits after later ones: the
+// tail holds the later ones back and then sees every event once, in order.
+func TestLateCommit(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tl := &tailer{s: s}
+
+	old, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback(ctx)
+	octx := s.WithTx(ctx, old)
+	if _, err := s.Append(octx, "late", store.NoStream, event(t, "Early")); err != nil {
+		t.Fatal(err)
+	}
+	// Younger transactions append and commit.
+	for i := 0; i < 5; i++ {
+		if _, err := s.Append(ctx, fmt.Sprintf("young-%d", i), store.NoStream, event(t, "Young")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tl.poll(t); n != 0 {
+		t.Fatalf("tail returned %d events while an older transaction was open: it could skip that one", n)
+	}
+	if err := old.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitTail(t, tl, 6)
+	if tl.seen[0].Stream != "late" {
+		t.Errorf("the early transaction's event came at %d, want first", 0)
+	}
+	tl.check(t, 6)
+}
+
+// The old-transaction-id case: a transaction takes its id early (it wrote
+// an application row), a younger one appends version 0 and commits, then the
+// old one appends version 1. Ordering by transaction id alone would put
+// version 1 first.
+func TestOldTransactionAppendsLaterVersion(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tl := &tailer{s: s}
+	old, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Rollback(ctx)
+	var xid string
+	if err := old.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil { // the application's row
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "Visit-1", store.NoStream, event(t, "Scheduled")); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := s.Append(s.WithTx(ctx, old), "Visit-1", store.Exact(0), event(t, "Confirmed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(v1[0].Position.Commit) == xid {
+		t.Errorf("version 1's commit key is its transaction's id %s: it would sort before version 0", xid)
+	}
+	waitTail(t, tl, 2)
+	tl.check(t, 2)
+	if tl.seen[0].Version != 0 || tl.seen[1].Version != 1 {
+		t.Errorf("tail order: v%d then v%d", tl.seen[0].Version, tl.seen[1].Version)
+	}
+}
+
+func waitTail(t *testing.T, tl *tailer, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tl.seen) < want && time.Now().Before(deadline) {
+		tl.poll(t)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Many writers, some holding transactions open with early ids and random
+// delays, while a tail follows: every event once, streams in order.
+func TestLateCommitStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tl := &tailer{s: s}
+	stop := make(chan struct{})
+	tailDone := make(chan struct{})
+	go func() {
+		defer close(tailDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				tl.poll(t)
+			}
+		}
+	}()
+	const writers, perWriter, streams = 8, 40, 6
+	var committed sync.WaitGroup
+	var mu sync.Mutex
+	total := 0
+	for w := 0; w < writers; w++ {
+		committed.Add(1)
+		go func(w int) {
+			defer committed.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; i < perWriter; i++ {
+				stream := fmt.Sprintf("shared-%d", rng.IntN(streams))
+				n := 1 + rng.IntN(3)
+				err := s.Transact(ctx, func(ctx context.Context) error {
+					tx, _ := s.Tx(ctx)
+					if rng.IntN(2) == 0 { // take the transaction id early
+						if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+							return err
+						}
+						time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+					}
+					evs := make([]store.Event, n)
+					for j := range evs {
+						evs[j] = event(t, "Stressed")
+					}
+					if _, err := s.Append(ctx, stream, store.Any, evs...); err != nil {
+						return err
+					}
+					time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond) // commit late
+					return nil
+				})
+				if errors.Is(err, store.ErrWrongExpectedVersion) {
+					continue // lost a race inside a transaction: the caller retries or not
+				}
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}
+		}(w)
+	}
+	committed.Wait()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tl.mu.Lock()
+		n := len(tl.seen)
+		tl.mu.Unlock()
+		if n >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	<-tailDone
+	tl.poll(t)
+	tl.check(t, total)
+	t.Logf("%d events from %d writers, tail saw %d", total, writers, len(tl.seen))
+}
+
+// The database goes away mid-append, several times: appends fail with an
+// error, never half-written; once it is back the store works again, and
+// retrying with the same event IDs is safe.
+func TestDatabaseGoesAway(t *testing.T) {
+	base := database(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := pgtest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, u.String()+"&connect_timeout=2", postgres.Config{Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	const writers = 4
+	var failures sync.Map
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	written := make([]int, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for b := 0; ; b++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				evs := []store.Event{event(t, "A"), event(t, "B"), event(t, "C")}
+				for i := range evs {
+					evs[i].ID = uuid.Must(uuid.NewV7())
+				}
+				stream := fmt.Sprintf("w%d-b%d", w, b)
+				for attempt := 0; ; attempt++ {
+					actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+					_, err := s.Append(actx, stream, store.NoStream, evs...)
+					cancel()
+					if err == nil {
+						break
+					}
+					var se *store.Error
+					if !errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("append while the database was away: %T %v", err, err)
+						return
+					}
+					failures.Store(stream, err.Error())
+					if attempt > 100 {
+						t.Errorf("%s: still failing: %v", stream, err)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				written[w] = b + 1
+			}
+		}(w)
+	}
+	for i := 0; i < 3; i++ {
+		time.Sleep(80 * time.Millisecond)
+		proxy.Cut()
+		time.Sleep(150 * time.Millisecond)
+		proxy.Restore()
+	}
+	time.Sleep(80 * time.Millisecond)
+	close(done)
+	wg.Wait()
+	n := 0
+	failures.Range(func(k, v any) bool { n++; return true })
+	if n == 0 {
+		t.Error("no append failed: the cuts missed every append")
+	}
+	for w := 0; w < writers; w++ {
+		for b := 0; b < written[w]; b++ {
+			got, err := s.Read(ctx, fmt.Sprintf("w%d-b%d", w, b), store.Forward, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 {
+				t.Errorf("stream w%d-b%d has %d events, want 3", w, b, len(got))
+			}
+		}
+	}
+	if written[0] == 0 {
+		t.Error("writer 0 wrote nothing")
+	}
+	t.Logf("%d batches failed at least once and were retried; %v written per writer", n, written)
+}
+
+func TestOpenCreatesDatabaseAndMigratesOnce(t *testing.T) {
+	base := pgtest.URL(t)
+	name := pgtest.RandomName("sw_open_")
+	dsn := pgtest.WithDatabase(t, base, name)
+	ctx := context.Background()
+	t.Cleanup(func() { postgres.DropDatabase(ctx, dsn) })
+	if _, err := postgres.Open(ctx, dsn, postgres.Config{Context: "visits", Shard: "default"}); err == nil {
+		t.Fatal("open of a missing database without CreateDatabase succeeded")
+	}
+	// Several processes starting together migrate once.
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, 4)
+	errs := make([]error, 4)
+	for i := range stores {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			stores[i], errs[i] = postgres.Open(ctx, dsn, postgres.Config{Context: "visits", Shard: "default", CreateDatabase: true})
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var versions []int
+	rows, err := stores[0].Pool().Query(ctx, `SELECT version FROM switchyard.sw_schema_version ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != postgres.SchemaVersion() {
+		t.Errorf("schema versions recorded: %v, want 1..%d once each", versions, postgres.SchemaVersion())
+	}
+	if _, err := stores[1].Append(ctx, "s", store.NoStream, event(t, "E")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigRefusesUnsafeNames(t *testing.T) {
+	bad := []string{"", "a.b", "a*", ">", "a b", "a\x00", `a"b`, "a'b", "A", "-a", strings.Repeat("a", 64), "x;drop"}
+	for _, name := range bad {
+		for _, cfg := range []postgres.Config{
+			{Context: name, Shard: "default"},
+			{Context: "visits", Shard: name},
+			{Context: "visits", Shard: "default", Schema: name},
+		} {
+			if cfg.Schema == "" && name == "" && cfg.Context != "" && cfg.Shard != "" {
+				continue
+			}
+			err := cfg.Validate()
+			var inv *store.InvalidError
+			if !errors.As(err, &inv) || !strings.Contains(err.Error(), fmt.Sprintf("%q", name)) {
+				t.Errorf("config %+v: got %v, want an InvalidError naming %q", cfg, err, name)
+			}
+		}
+	}
+	err := postgres.Config{Context: "a.b", Shard: "c d", MaxEventBytes: -1}.Validate()
+	for _, want := range []string{`context "a.b"`, `shard "c d"`, "max event bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("joined validation error %v does not mention %s", err, want)
+		}
+	}
+	if _, err := postgres.Open(context.Background(), "postgres://127.0.0.1:5432/x", postgres.Config{Context: "x y", Shard: "default"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("open with a bad context: %v", err)
+	}
+}
