@@ -119,6 +119,20 @@ func (e ExpectedVersion) String() string {
 	return strconv.FormatInt(int64(e), 10)
 }
 
+// Matches reports whether a stream whose last version is current (-1: no
+// events) is at e.
+func (e ExpectedVersion) Matches(current int64) bool {
+	switch e {
+	case Any:
+		return true
+	case NoStream:
+		return current == -1
+	case StreamExists:
+		return current >= 0
+	}
+	return current == int64(e)
+}
+
 // Valid reports whether e is one of the modes or an exact version >= 0.
 func (e ExpectedVersion) Valid() bool {
 	return e >= 0 || e == Any || e == NoStream || e == StreamExists

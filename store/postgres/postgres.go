@@ -274,14 +274,15 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	if err != nil {
 		return nil, err
 	}
-	args := appendArgs(stream, expected, now, pending)
+	stmt, args := s.appendArgs(stream, expected, now, pending)
 	tx, inTx := s.Tx(ctx)
 	for attempt := 0; ; attempt++ {
 		var out []store.Event
-		if inTx {
-			out, err = s.appendInTx(ctx, tx, args, pending)
-		} else {
-			out, err = s.insert(ctx, s.pool, args, pending)
+		switch {
+		case inTx:
+			out, err = s.appendInTx(ctx, tx, stmt, args, pending)
+		default:
+			out, err = s.insert(ctx, s.pool, stmt, args, pending)
 		}
 		if err == nil {
 			return out, nil
@@ -323,10 +324,10 @@ func connectionLost(ctx context.Context, err error) bool {
 
 // appendInTx appends inside the caller's transaction under a savepoint, in
 // one round trip, so that a conflict leaves the transaction usable.
-func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, args []any, pending []store.Pending) ([]store.Event, error) {
+func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []any, pending []store.Pending) ([]store.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT sw_append")
-	q := b.Queue(s.sql.append, args...)
+	q := b.Queue(stmt, args...)
 	b.Queue("RELEASE SAVEPOINT sw_append")
 	var out []store.Event
 	q.Query(func(rows pgx.Rows) error {
@@ -348,8 +349,8 @@ func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, args []any, pending [
 	return out, err
 }
 
-func (s *Store) insert(ctx context.Context, q querier, args []any, pending []store.Pending) ([]store.Event, error) {
-	rows, err := q.Query(ctx, s.sql.append, args...)
+func (s *Store) insert(ctx context.Context, q querier, stmt string, args []any, pending []store.Pending) ([]store.Event, error) {
+	rows, err := q.Query(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +402,12 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.E
 	return out, nil
 }
 
-func appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) []any {
+// appendArgs returns the statement appending pending and its arguments.
+func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) (string, []any) {
+	if len(pending) == 1 {
+		p := pending[0]
+		return s.sql.appendOne, []any{stream, int64(expected), now, p.Event.ID, p.Event.Type, string(p.Event.Data), string(p.Metadata)}
+	}
 	ids := make([]uuid.UUID, len(pending))
 	types := make([]string, len(pending))
 	data := make([]string, len(pending))
@@ -412,7 +418,7 @@ func appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pe
 		data[i] = string(p.Event.Data)
 		meta[i] = string(p.Metadata)
 	}
-	return []any{stream, int64(expected), now, ids, types, data, meta}
+	return s.sql.append, []any{stream, int64(expected), now, ids, types, data, meta}
 }
 
 // reader returns where to look after a failed append: the caller's

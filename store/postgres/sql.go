@@ -29,7 +29,7 @@ var migrations = []string{
 		event_id    uuid NOT NULL,
 		event_type  text NOT NULL,
 		data        json,
-		metadata    jsonb,
+		metadata    json,
 		recorded_at timestamptz NOT NULL,
 		link        boolean NOT NULL DEFAULT false,
 		CONSTRAINT sw_events_pkey PRIMARY KEY (stream, version)
@@ -76,7 +76,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type statements struct {
-	append, link, findIDs, version, readForward, readBackward, readAll string
+	append, appendOne, link, findIDs, version, readForward, readBackward, readAll string
 }
 
 // The columns every read returns, for scanEvents: the original event.
@@ -98,10 +98,17 @@ func newStatements(schema string) statements {
 		WHERE e.stream = $1 AND `
 	return statements{
 		append: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
-			SELECT cur.ck, $1, cur.v + e.n, e.id, e.typ, e.data::json, e.meta::jsonb, $3
+			SELECT cur.ck, $1, cur.v + e.n, e.id, e.typ, e.data::json, e.meta::json, $3
 			FROM cur, unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, typ, data, meta, n)
 			WHERE` + expect + `
 			ORDER BY e.n
+			RETURNING version, (commit_key::text)::bigint, position`,
+		// The same for one event, with scalar parameters: encoding arrays
+		// costs the client more than the whole statement costs the server.
+		appendOne: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
+			FROM cur
+			WHERE` + expect + `
 			RETURNING version, (commit_key::text)::bigint, position`,
 		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
 		link: head + `, ins AS (

@@ -294,7 +294,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		if err != nil {
 			return err
 		}
-		if !matches(expected, cur) {
+		if !expected.Matches(cur) {
 			out, err = s.diagnose(ctx, q, stream, expected, pending, cur)
 			return err
 		}
@@ -344,18 +344,6 @@ func isUnique(err error) bool {
 		return c == 2067 || c == 1555 // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
 	}
 	return false
-}
-
-func matches(expected store.ExpectedVersion, cur int64) bool {
-	switch expected {
-	case store.Any:
-		return true
-	case store.NoStream:
-		return cur == -1
-	case store.StreamExists:
-		return cur >= 0
-	}
-	return cur == int64(expected)
 }
 
 func version(ctx context.Context, q querier, stream string) (int64, error) {
@@ -458,7 +446,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 		if err != nil {
 			return err
 		}
-		if !matches(expected, cur) {
+		if !expected.Matches(cur) {
 			return &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: cur}
 		}
 		now := time.Now().UTC().UnixMicro()

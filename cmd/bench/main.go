@@ -1,0 +1,288 @@
+// Command bench measures Switchyard the way ../shared/BENCH.md describes,
+// printing one JSON line per run in the shape of the baseline harness, so
+// both can run against the same servers and be compared as ratios:
+//
+//	go run ./cmd/bench -pg "$PGDSN" -scenario append-single -n 20000 -writers 8
+//	go run ./cmd/bench -backend sqlite -scenario append-batch -n 200000
+//
+// Scenarios: append-single (one event per Append, W writers on distinct
+// streams) and append-batch (100 events per Append). Unknown flags or
+// scenarios exit with status 2 and the usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/sqlite"
+)
+
+type config struct {
+	pg, nats, scenario, backend, dir string
+	n, writers, size, shards, rep  int
+	rate                           float64
+	timeout                        time.Duration
+}
+
+// result is one JSON line; field names follow ../shared/BENCH.md.
+type result struct {
+	Scenario string         `json:"scenario"`
+	Rep      int            `json:"rep"`
+	N        int            `json:"n"`
+	Writers  int            `json:"writers,omitempty"`
+	Rate     float64        `json:"rate,omitempty"`
+	WallS    float64        `json:"wall_s"`
+	PerS     float64        `json:"per_s"`
+	Handled  float64        `json:"handled_per_s,omitempty"`
+	P50Ms    float64        `json:"p50_ms,omitempty"`
+	P99Ms    float64        `json:"p99_ms,omitempty"`
+	MaxMs    float64        `json:"max_ms,omitempty"`
+	Backend  string         `json:"backend"`
+	Settings map[string]any `json:"settings,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Notes    string         `json:"notes,omitempty"`
+}
+
+var scenarios = []string{"append-single", "append-batch"}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.pg, "pg", "", "PostgreSQL DSN (empty: -backend sqlite)")
+	fs.StringVar(&c.nats, "nats", "", "NATS URL (empty = embedded server; unused by append scenarios)")
+	fs.StringVar(&c.scenario, "scenario", "", "one of: "+strings.Join(scenarios, ", "))
+	fs.StringVar(&c.backend, "backend", "", "postgres or sqlite (default: postgres when -pg is set)")
+	fs.StringVar(&c.dir, "dir", "", "sqlite data folder (default: a temporary one)")
+	fs.IntVar(&c.n, "n", 20000, "events")
+	fs.IntVar(&c.writers, "writers", 8, "concurrent writers")
+	fs.Float64Var(&c.rate, "rate", 0, "events/s appended in total (0 = as fast as possible)")
+	fs.IntVar(&c.size, "size", 1024, "payload bytes")
+	fs.IntVar(&c.shards, "shards", 1, "shards")
+	fs.IntVar(&c.rep, "rep", 1, "repetition label")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !slices.Contains(scenarios, c.scenario) || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unknown scenario %q\n", c.scenario)
+		fs.Usage()
+		return 2
+	}
+	if c.backend == "" {
+		c.backend = "sqlite"
+		if c.pg != "" {
+			c.backend = "postgres"
+		}
+	}
+	if c.backend != "postgres" && c.backend != "sqlite" || c.backend == "postgres" && c.pg == "" {
+		fmt.Fprintf(stderr, "bench: -backend %q needs -pg for postgres, or sqlite\n", c.backend)
+		return 2
+	}
+	if c.n <= 0 || c.writers <= 0 || c.size < 0 || c.rate < 0 {
+		fmt.Fprintln(stderr, "bench: -n and -writers must be positive, -size and -rate not negative")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	res, err := appendScenario(ctx, c)
+	if res == nil {
+		res = &result{}
+	}
+	res.Scenario, res.Rep, res.Backend, res.Rate = c.scenario, c.rep, c.backend, c.rate
+	if res.N == 0 {
+		res.N = c.n
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Fprintln(stdout, string(b))
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// openStore opens a fresh store: a new schema on PostgreSQL, a new file on
+// SQLite. The cleanup drops it.
+func openStore(ctx context.Context, c config) (store.Store, func(), error) {
+	if c.backend == "postgres" {
+		schema := fmt.Sprintf("bench_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+		// One connection per writer plus one, as the baseline sizes its pool.
+		dsn, err := withPoolSize(c.pg, c.writers+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: "bench", Shard: "default", Schema: schema})
+		if err != nil {
+			return nil, nil, err
+		}
+		_, _ = s.Pool().Exec(ctx, "CHECKPOINT")
+		return s, func() {
+			_, _ = s.Pool().Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			s.Close()
+		}, nil
+	}
+	dir := c.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "sw-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = d
+	}
+	s, err := sqlite.Open(ctx, sqlite.Config{Context: "bench", Shard: "default", Dir: dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() {
+		s.Close()
+		if c.dir == "" {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// payload is a JSON object of about size bytes, the shape the baseline uses.
+func payload(size, seq int) []byte {
+	pad := max(size-80, 0)
+	return fmt.Appendf(nil, `{"seq":%d,"amount":%d,"currency":"EUR","note":"%s"}`, seq, seq%977, strings.Repeat("x", pad))
+}
+
+func appendScenario(ctx context.Context, c config) (*result, error) {
+	per := 1
+	notes := "Append, 1 event per call (one round trip: expected-version check and insert in one statement)"
+	if c.scenario == "append-batch" {
+		per = 100
+		notes = "Append, 100 events per call; latency per call"
+	}
+	s, cleanup, err := openStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	data := make([][]byte, 64)
+	for i := range data {
+		data[i] = payload(c.size, i)
+	}
+	calls := (c.n + per - 1) / per
+	lat := make([]time.Duration, calls)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, c.writers)
+	var tick <-chan time.Time
+	if c.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) * float64(per) / c.rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	start := time.Now()
+	for w := 0; w < c.writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			stream := fmt.Sprintf("account-%d-%d", c.rep, w)
+			version := int64(-1)
+			batch := make([]store.Event, 0, per)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= calls {
+					return
+				}
+				if tick != nil {
+					<-tick
+				}
+				batch = batch[:0]
+				for j := 0; j < per && i*per+j < c.n; j++ {
+					batch = append(batch, store.Event{Type: "MoneyDeposited", Data: data[(i*per+j)%64],
+						Metadata: map[string]string{"user": "bench"}})
+				}
+				exp := store.NoStream
+				if version >= 0 {
+					exp = store.Exact(version)
+				}
+				t0 := time.Now()
+				out, err := s.Append(ctx, stream, exp, batch...)
+				if err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+				lat[i] = time.Since(t0)
+				version = out[len(out)-1].Version
+			}
+		}(w)
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(errs)
+	if err := errors.Join(drain(errs)...); err != nil {
+		return nil, err
+	}
+	r := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0), Notes: notes,
+		Settings: map[string]any{"events_per_call": per, "size": c.size}}
+	r.P50Ms, r.P99Ms, r.MaxMs = percentiles(lat)
+	return r, nil
+}
+
+func drain(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+func percentiles(d []time.Duration) (p50, p99, maxMs float64) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	pick := func(p float64) float64 {
+		i := max(int(math.Ceil(p*float64(len(s))))-1, 0)
+		return ms(s[i])
+	}
+	return pick(0.50), pick(0.99), ms(s[len(s)-1])
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func round(f float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(f*p) / p
+}
+
+// withPoolSize sets pool_max_conns in a URL or key=value DSN.
+func withPoolSize(dsn string, n int) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", err
+		}
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " pool_max_conns=" + strconv.Itoa(n), nil
+}
