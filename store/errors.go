@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors, for errors.Is.
@@ -64,7 +65,7 @@ type InvalidError struct {
 func (e *InvalidError) Error() string {
 	v := e.Value
 	if len(v) > 80 {
-		v = v[:77] + "..."
+		v = strings.ToValidUTF8(v[:77], "") + "..."
 	}
 	return fmt.Sprintf("store: invalid %s %q: %s", e.Field, v, e.Reason)
 }

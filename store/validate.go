@@ -39,7 +39,7 @@ func CheckName(field, s string) error {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case (c == '_' || c == '-') && i > 0:
 		default:
-			return &InvalidError{Field: field, Value: s, Reason: "byte " + strconv.Itoa(i) + " (" + strconv.QuoteRune(rune(c)) + ") not allowed: use lowercase letters, digits, '_' and '-', starting with a letter or digit"}
+			return &InvalidError{Field: field, Value: s, Reason: "byte " + strconv.Itoa(i) + " (" + strconv.Quote(s[i:i+1]) + ") not allowed: use lowercase letters, digits, '_' and '-', starting with a letter or digit"}
 		}
 	}
 	return nil
@@ -66,7 +66,7 @@ func CheckType(s string) error {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == ':':
 		default:
-			return &InvalidError{Field: "event type", Value: s, Reason: "byte " + strconv.Itoa(i) + " (" + strconv.QuoteRune(rune(c)) + ") not allowed: use letters, digits, '_', '-' and ':'"}
+			return &InvalidError{Field: "event type", Value: s, Reason: "byte " + strconv.Itoa(i) + " (" + strconv.Quote(s[i:i+1]) + ") not allowed: use letters, digits, '_', '-' and ':'"}
 		}
 	}
 	return nil

@@ -34,9 +34,9 @@ import (
 
 type config struct {
 	pg, nats, scenario, backend, dir string
-	n, writers, size, shards, rep  int
-	rate                           float64
-	timeout                        time.Duration
+	n, writers, size, shards, rep    int
+	rate                             float64
+	timeout                          time.Duration
 }
 
 // result is one JSON line; field names follow ../shared/BENCH.md.

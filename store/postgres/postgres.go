@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,8 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
 	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	pool, err := connect(ctx, pcfg)
 	var pgErr *pgconn.PgError
 	if err != nil && cfg.CreateDatabase && errors.As(err, &pgErr) && pgErr.Code == "3D000" {
@@ -146,6 +149,8 @@ func CreateDatabase(ctx context.Context, dsn string) error {
 	}
 	name := cc.Database
 	cc.Database = "postgres"
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return err
@@ -169,6 +174,8 @@ func DropDatabase(ctx context.Context, dsn string) error {
 	}
 	name := cc.Database
 	cc.Database = "postgres"
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return err
@@ -178,11 +185,25 @@ func DropDatabase(ctx context.Context, dsn string) error {
 	return err
 }
 
+// redact returns dsn fit for an error message: without its password, even
+// when it does not parse.
 func redact(dsn string) string {
-	if cc, err := pgconn.ParseConfig(dsn); err == nil && cc.Password != "" {
-		return "(dsn with a password)"
+	return passwordRE.ReplaceAllString(userinfoRE.ReplaceAllString(dsn, "://${1}:***@"), "password=***")
+}
+
+var (
+	userinfoRE = regexp.MustCompile(`://([^:@/]*):[^@/]*@`)
+	passwordRE = regexp.MustCompile(`password=[^\s&]*`)
+)
+
+// connectTimeout bounds connecting when the caller's ctx has no deadline.
+const connectTimeout = 15 * time.Second
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
-	return dsn
+	return context.WithTimeout(ctx, connectTimeout)
 }
 
 // Context returns the store's bounded context.
@@ -295,14 +316,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			if errors.Is(err, errNoRows) {
-				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending, nil)
+				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
 			}
 			return nil, s.fail("append to "+strconv.Quote(stream), err)
 		}
 		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && !inTx && attempt < maxAnyRetries {
 			continue // a concurrent append took the version; Any has no expectation to break
 		}
-		return s.diagnose(ctx, s.reader(ctx), stream, expected, pending, pgErr)
+		return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
 	}
 }
 
@@ -433,7 +454,7 @@ func (s *Store) reader(ctx context.Context) querier {
 
 // diagnose explains a failed append: an idempotent replay (success), a
 // duplicate event, or a wrong expected version.
-func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, cause *pgconn.PgError) ([]store.Event, error) {
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending) ([]store.Event, error) {
 	ids := store.IDs(pending)
 	rows, err := q.Query(ctx, s.sql.findIDs, ids)
 	if err != nil {
@@ -477,7 +498,6 @@ func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected
 	if err != nil {
 		return nil, s.fail("append to "+strconv.Quote(stream), err)
 	}
-	_ = cause
 	return nil, &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
 }
 

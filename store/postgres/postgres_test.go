@@ -410,3 +410,12 @@ func TestConfigRefusesUnsafeNames(t *testing.T) {
 		t.Errorf("open with a bad context: %v", err)
 	}
 }
+
+func TestBadDSNDoesNotLeakPassword(t *testing.T) {
+	for _, dsn := range []string{"postgres://bob:hunter2@127.0.0.1:notaport/db", "host=x password=hunter2 port=notaport"} {
+		_, err := postgres.Open(context.Background(), dsn, postgres.Config{Context: "visits", Shard: "default"})
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("open %q: error %v shows the password", dsn, err)
+		}
+	}
+}

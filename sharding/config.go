@@ -1,0 +1,547 @@
+package sharding
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/sqlite"
+	"gopkg.in/yaml.v3"
+)
+
+// The backends a context can use.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+)
+
+// DefaultShard is the shard a context has when its configuration lists none.
+// It is a default of the configuration only: a lookup never falls back to it.
+const DefaultShard = "default"
+
+// Placeholders a postgres DSN may contain.
+const (
+	PlaceholderContext = "{context}"
+	PlaceholderShard   = "{shard}"
+)
+
+// Config describes every (context, shard) store of a process and the tenants'
+// shards. The zero value is valid and opens nothing.
+type Config struct {
+	// DataDir is the folder of the sqlite contexts that set no Dir
+	// (default "data", relative to the working directory).
+	DataDir string `yaml:"data_dir"`
+
+	// MaxEventBytes limits one event's data plus metadata in every store
+	// (0: the store's default, store.DefaultMaxEventBytes).
+	MaxEventBytes int `yaml:"max_event_bytes"`
+
+	// Contexts maps a bounded context's name to its stores.
+	Contexts map[string]ContextConfig `yaml:"contexts"`
+
+	// Tenants maps a tenant to its shard, which at least one context must
+	// have.
+	Tenants map[string]string `yaml:"tenants"`
+}
+
+// ContextConfig describes the stores of one bounded context: one per shard.
+type ContextConfig struct {
+	// Backend is "sqlite" (the default) or "postgres".
+	Backend string `yaml:"backend"`
+
+	// DSN is the postgres connection string; sqlite takes none. It may
+	// contain {context} and {shard}, replaced by the names, e.g.
+	// postgres://db:5432/sw_{context}_{shard}. With {shard} every shard has
+	// its own database and the store's tables are in schema "switchyard";
+	// without it the shards share the database and each has its own schema,
+	// <context>_<shard> with '-' turned into '_'.
+	DSN string `yaml:"dsn"`
+
+	// CreateDatabases makes Open create each shard's postgres database when
+	// it does not exist.
+	CreateDatabases bool `yaml:"create_databases"`
+
+	// Dir is the sqlite folder (default Config.DataDir); a store's file is
+	// Dir/<context>/<shard>.db.
+	Dir string `yaml:"dir"`
+
+	// Shards lists the context's shards (default ["default"]).
+	Shards []string `yaml:"shards"`
+}
+
+func (cc ContextConfig) backend() string {
+	if cc.Backend == "" {
+		return BackendSQLite
+	}
+	return cc.Backend
+}
+
+func (cc ContextConfig) shards() []string {
+	if len(cc.Shards) == 0 {
+		return []string{DefaultShard}
+	}
+	return cc.Shards
+}
+
+// postgresTarget returns the DSN and schema of the postgres store of
+// (context, shard) configured by cc.
+func (cc ContextConfig) postgresTarget(context, shard string) (dsn, schema string) {
+	dsn = strings.NewReplacer(PlaceholderContext, context, PlaceholderShard, shard).Replace(cc.DSN)
+	if strings.Contains(cc.DSN, PlaceholderShard) {
+		return dsn, "switchyard"
+	}
+	return dsn, strings.ReplaceAll(context+"_"+shard, "-", "_")
+}
+
+// ConfigError is one problem with a configuration: Path says where, in the
+// YAML's terms (contexts.visits.shards[2], tenants.acme) or as the
+// environment variable that set it. It matches store.ErrInvalid.
+type ConfigError struct {
+	Path string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return "sharding: config " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the problem.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, store.ErrInvalid) true.
+func (e *ConfigError) Is(target error) bool { return target == store.ErrInvalid }
+
+// path returns prefix.key, or prefix["key"] when key is not a plain name.
+func path(prefix, key string) string {
+	if store.CheckName("", key) == nil {
+		return prefix + "." + key
+	}
+	return prefix + "[" + strconv.Quote(key) + "]"
+}
+
+// DecodeConfig decodes YAML strictly (unknown fields are errors) without
+// validating, for configuration completed by ApplyEnv before Open, which
+// validates the whole.
+func DecodeConfig(yamlBytes []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(yamlBytes))
+	dec.KnownFields(true)
+	err := dec.Decode(&c)
+	var typeErr *yaml.TypeError
+	switch {
+	case err == nil:
+		var extra yaml.Node
+		if dec.Decode(&extra) != io.EOF {
+			return Config{}, errors.New("sharding: parse config: more than one YAML document")
+		}
+	case errors.Is(err, io.EOF):
+		// Empty input: the zero Config.
+	case errors.As(err, &typeErr):
+		// Unknown fields and mistyped values: the rest was decoded; return
+		// it so ParseConfig can report its problems too.
+		return c, fmt.Errorf("sharding: parse config: %w", err)
+	default:
+		return Config{}, fmt.Errorf("sharding: parse config: %w", err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes a YAML configuration strictly (an unknown field is an
+// error) and validates it. Every problem is reported at once.
+func ParseConfig(yamlBytes []byte) (Config, error) {
+	c, err := DecodeConfig(yamlBytes)
+	var typeErr *yaml.TypeError
+	if errors.As(err, &typeErr) {
+		return Config{}, errors.Join(err, c.Validate())
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadConfig reads and parses the YAML configuration file at path; see
+// [ParseConfig].
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("sharding: load config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("sharding: load config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem with c at once, joined, each a
+// *ConfigError naming where it is: bad context, shard or tenant names (see
+// [store.CheckName] and [CheckTenant]), an unknown backend, a postgres
+// context without a DSN or a sqlite one with one, a shard listed twice, two
+// stores that would share a postgres database and schema, a tenant whose
+// shard no context has, a negative max_event_bytes.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Err: err}) }
+	if c.MaxEventBytes < 0 {
+		bad("max_event_bytes", fmt.Errorf("%d is negative", c.MaxEventBytes))
+	}
+	known := make(map[string]bool)     // shards some context has
+	targets := make(map[string]string) // postgres database and schema -> path
+	for _, name := range slices.Sorted(maps.Keys(c.Contexts)) {
+		cc := c.Contexts[name]
+		p := path("contexts", name)
+		nameOK := true
+		if err := store.CheckName("context", name); err != nil {
+			bad(p, err)
+			nameOK = false
+		}
+		isPostgres := false
+		switch cc.backend() {
+		case BackendSQLite:
+			if cc.DSN != "" {
+				bad(p+".dsn", errors.New(`the sqlite backend takes no dsn (set backend: postgres, or remove the dsn)`))
+			}
+			if cc.CreateDatabases {
+				bad(p+".create_databases", errors.New("only the postgres backend creates databases"))
+			}
+		case BackendPostgres:
+			isPostgres = cc.DSN != ""
+			if cc.DSN == "" {
+				bad(p+".dsn", errors.New("the postgres backend needs a dsn"))
+			}
+			if cc.Dir != "" {
+				bad(p+".dir", errors.New("dir is for the sqlite backend; postgres takes a dsn"))
+			}
+		default:
+			bad(p+".backend", fmt.Errorf("unknown backend %q: want %q or %q", cc.Backend, BackendSQLite, BackendPostgres))
+		}
+		seen := make(map[string]int)
+		for i, shard := range cc.shards() {
+			sp := p + ".shards[" + strconv.Itoa(i) + "]"
+			if err := CheckName(shard); err != nil {
+				bad(sp, err)
+				continue
+			}
+			if j, dup := seen[shard]; dup {
+				bad(sp, fmt.Errorf("shard %q is listed twice (also at shards[%d])", shard, j))
+				continue
+			}
+			seen[shard] = i
+			known[shard] = true
+			if !isPostgres || !nameOK {
+				continue
+			}
+			dsn, schema := cc.postgresTarget(name, shard)
+			if err := store.CheckName("schema", schema); err != nil {
+				bad(sp, fmt.Errorf("%w (without {shard} in the dsn the schema is <context>_<shard>; put {shard} in the dsn or use shorter names)", err))
+				continue
+			}
+			key := dsn + "\x00" + schema
+			if other, dup := targets[key]; dup {
+				bad(sp, fmt.Errorf("same postgres database and schema %q as %s (put {context} and {shard} in the dsn)", schema, other))
+				continue
+			}
+			targets[key] = sp
+		}
+	}
+	for _, tenant := range slices.Sorted(maps.Keys(c.Tenants)) {
+		shard := c.Tenants[tenant]
+		p := path("tenants", tenant)
+		if err := CheckTenant(tenant); err != nil {
+			bad(p, err)
+		}
+		if err := CheckName(shard); err != nil {
+			bad(p, err)
+			continue
+		}
+		if !known[shard] {
+			bad(p, fmt.Errorf("shard %q is in no context", shard))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// The environment variables ApplyEnv reads.
+const (
+	envPrefix        = "SWITCHYARD_"
+	envDataDir       = envPrefix + "DATA_DIR"
+	envMaxEventBytes = envPrefix + "MAX_EVENT_BYTES"
+	envTenants       = envPrefix + "TENANTS"
+	envContext       = envPrefix + "CONTEXT_"
+)
+
+// envSettings are the per-context settings, each a suffix of
+// SWITCHYARD_CONTEXT_<NAME>.
+var envSettings = []string{"_CREATE_DATABASES", "_BACKEND", "_SHARDS", "_DSN", "_DIR"}
+
+// envName is the <NAME> of a context in environment variables.
+func envName(context string) string {
+	return strings.ToUpper(strings.ReplaceAll(context, "-", "_"))
+}
+
+// ApplyEnv overrides c with the SWITCHYARD_ variables of environ, a list of
+// "KEY=value" like os.Environ() returns; the package never reads the
+// environment itself. Variables with an empty value are ignored.
+//
+//	SWITCHYARD_DATA_DIR                        data_dir
+//	SWITCHYARD_MAX_EVENT_BYTES                 max_event_bytes
+//	SWITCHYARD_TENANTS=acme=tenant-a,globex=b  tenants (replaces them all)
+//	SWITCHYARD_CONTEXT_<NAME>_BACKEND          contexts.<name>.backend
+//	SWITCHYARD_CONTEXT_<NAME>_DSN              contexts.<name>.dsn
+//	SWITCHYARD_CONTEXT_<NAME>_SHARDS=a,b       contexts.<name>.shards
+//	SWITCHYARD_CONTEXT_<NAME>_DIR              contexts.<name>.dir
+//	SWITCHYARD_CONTEXT_<NAME>_CREATE_DATABASES contexts.<name>.create_databases
+//
+// <NAME> is the context's name upper-cased with '-' turned into '_'. A name
+// no configured context has creates a context named <NAME> lower-cased.
+//
+// Every bad value is reported at once, joined, each a *ConfigError naming
+// its variable; c is then left unchanged. ApplyEnv does not validate the
+// result: [Config.Validate] and [Open] do.
+func (c *Config) ApplyEnv(environ []string) error {
+	next := *c
+	next.Contexts = maps.Clone(c.Contexts)
+	var errs []error
+	bad := func(key string, err error) { errs = append(errs, &ConfigError{Path: key, Err: err}) }
+	for _, kv := range environ {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok || value == "" || !strings.HasPrefix(key, envPrefix) {
+			continue
+		}
+		switch {
+		case key == envDataDir:
+			next.DataDir = value
+		case key == envMaxEventBytes:
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			if err != nil {
+				bad(key, fmt.Errorf("%q is not a whole number of bytes", value))
+				continue
+			}
+			next.MaxEventBytes = n
+		case key == envTenants:
+			tenants, err := parseTenants(value)
+			if err != nil {
+				bad(key, err)
+				continue
+			}
+			next.Tenants = tenants
+		case strings.HasPrefix(key, envContext):
+			if err := next.applyContextEnv(strings.TrimPrefix(key, envContext), value); err != nil {
+				bad(key, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	*c = next
+	return nil
+}
+
+// applyContextEnv applies SWITCHYARD_CONTEXT_<rest>=value. c.Contexts is
+// c's own.
+func (c *Config) applyContextEnv(rest, value string) error {
+	var setting string
+	for _, s := range envSettings {
+		if strings.HasSuffix(rest, s) {
+			setting = s
+			break
+		}
+	}
+	if setting == "" {
+		return fmt.Errorf("unknown setting: want %s_<NAME> followed by one of %s", strings.TrimSuffix(envContext, "_"), strings.Join(envSettings, ", "))
+	}
+	upper := strings.ToUpper(strings.TrimSuffix(rest, setting))
+	if upper == "" {
+		return errors.New("no context name")
+	}
+	var matches []string
+	for name := range c.Contexts {
+		if envName(name) == upper {
+			matches = append(matches, name)
+		}
+	}
+	var name string
+	switch len(matches) {
+	case 0:
+		name = strings.ToLower(upper)
+	case 1:
+		name = matches[0]
+	default:
+		slices.Sort(matches)
+		return fmt.Errorf("fits more than one context (%q): rename one", matches)
+	}
+	cc := c.Contexts[name]
+	switch setting {
+	case "_BACKEND":
+		cc.Backend = value
+	case "_DSN":
+		cc.DSN = value
+	case "_DIR":
+		cc.Dir = value
+	case "_CREATE_DATABASES":
+		b, err := strconv.ParseBool(strings.TrimSpace(value))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (want true or false)", value)
+		}
+		cc.CreateDatabases = b
+	case "_SHARDS":
+		shards, err := splitList(value)
+		if err != nil {
+			return err
+		}
+		cc.Shards = shards
+	}
+	if c.Contexts == nil {
+		c.Contexts = make(map[string]ContextConfig)
+	}
+	c.Contexts[name] = cc
+	return nil
+}
+
+// splitList splits a comma-separated list, trimming spaces; empty items are
+// an error.
+func splitList(value string) ([]string, error) {
+	items := strings.Split(value, ",")
+	for i, item := range items {
+		items[i] = strings.TrimSpace(item)
+		if items[i] == "" {
+			return nil, fmt.Errorf("%q has an empty item %d", value, i)
+		}
+	}
+	return items, nil
+}
+
+// parseTenants parses "tenant=shard,tenant=shard".
+func parseTenants(value string) (map[string]string, error) {
+	items, err := splitList(value)
+	if err != nil {
+		return nil, err
+	}
+	tenants := make(map[string]string, len(items))
+	var errs []error
+	for _, item := range items {
+		tenant, shard, ok := strings.Cut(item, "=")
+		tenant, shard = strings.TrimSpace(tenant), strings.TrimSpace(shard)
+		switch {
+		case !ok || tenant == "" || shard == "":
+			errs = append(errs, fmt.Errorf("%q is not tenant=shard", item))
+		case tenants[tenant] != "":
+			errs = append(errs, fmt.Errorf("tenant %q is listed twice", tenant))
+		default:
+			tenants[tenant] = shard
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return tenants, nil
+}
+
+// Option configures [Open].
+type Option interface {
+	apply(*options)
+}
+
+type options struct {
+	logger *slog.Logger
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithLogger makes Open and the stores it opens log to l (nil discards).
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// Open validates cfg, opens the store of every (context, shard) it lists and
+// assigns its tenants, and returns the registry holding them; the caller
+// closes it. Contexts are opened in name order, shards in the order listed.
+//
+// If a store fails to open, the stores already opened are closed and the
+// error names the context and shard that failed.
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := NewRegistry()
+	for _, name := range slices.Sorted(maps.Keys(cfg.Contexts)) {
+		cc := cfg.Contexts[name]
+		for _, shard := range cc.shards() {
+			s, err := openStore(ctx, name, shard, cc, cfg.DataDir, cfg.MaxEventBytes, o.logger)
+			if err == nil {
+				err = r.Add(s)
+				if err != nil {
+					err = errors.Join(err, s.Close())
+				}
+			}
+			if err != nil {
+				err = fmt.Errorf("sharding: open context %q shard %q (%s): %w", name, shard, cc.backend(), err)
+				return nil, errors.Join(err, r.Close())
+			}
+			o.logger.LogAttrs(ctx, slog.LevelInfo, "store opened",
+				slog.String("context", name), slog.String("shard", shard), slog.String("backend", cc.backend()))
+		}
+	}
+	for _, tenant := range slices.Sorted(maps.Keys(cfg.Tenants)) {
+		if err := r.SetTenant(tenant, cfg.Tenants[tenant]); err != nil {
+			return nil, errors.Join(err, r.Close())
+		}
+	}
+	return r, nil
+}
+
+func openStore(ctx context.Context, context, shard string, cc ContextConfig, dataDir string, maxEventBytes int, logger *slog.Logger) (store.Store, error) {
+	logger = logger.With(slog.String("context", context), slog.String("shard", shard))
+	if cc.backend() == BackendPostgres {
+		dsn, schema := cc.postgresTarget(context, shard)
+		st, err := postgres.Open(ctx, dsn, postgres.Config{
+			Context:        context,
+			Shard:          shard,
+			Schema:         schema,
+			MaxEventBytes:  maxEventBytes,
+			CreateDatabase: cc.CreateDatabases,
+			Logger:         logger,
+		})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
+	}
+	dir := cc.Dir
+	if dir == "" {
+		dir = dataDir // "" is sqlite's default, "data"
+	}
+	st, err := sqlite.Open(ctx, sqlite.Config{
+		Context:       context,
+		Shard:         shard,
+		Dir:           dir,
+		MaxEventBytes: maxEventBytes,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}

@@ -1,0 +1,760 @@
+package sharding_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/sqlite"
+)
+
+// problems returns the problems joined in err, checking each is a
+// *sharding.ConfigError.
+func problems(t *testing.T, err error) []*sharding.ConfigError {
+	t.Helper()
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	var out []*sharding.ConfigError
+	for _, e := range errs {
+		var ce *sharding.ConfigError
+		if !errors.As(e, &ce) {
+			t.Errorf("problem %q is not a *sharding.ConfigError", e)
+			continue
+		}
+		if !errors.Is(e, store.ErrInvalid) {
+			t.Errorf("problem %q does not match store.ErrInvalid", e)
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+// paths returns the paths of the problems joined in err, sorted.
+func paths(t *testing.T, err error) []string {
+	t.Helper()
+	var out []string
+	for _, ce := range problems(t, err) {
+		out = append(out, ce.Path)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	const doc = `
+max_event_bytes: -5
+contexts:
+  visits:
+    shards: [default, tenant-a, a.b, tenant-a]
+  Billing:
+    backend: postgres
+  orders:
+    backend: mysql
+  audit:
+    dsn: postgres://127.0.0.1/audit
+  reports:
+    backend: postgres
+    dsn: postgres://127.0.0.1/reports
+    dir: /var/lib/reports
+tenants:
+  acme: tenant-z
+  globex: "*"
+`
+	_, err := sharding.ParseConfig([]byte(doc))
+	if err == nil {
+		t.Fatal("ParseConfig accepted a configuration full of mistakes")
+	}
+	want := []string{
+		`contexts.audit.dsn`,
+		`contexts.orders.backend`,
+		`contexts.reports.dir`,
+		`contexts.visits.shards[2]`,
+		`contexts.visits.shards[3]`,
+		`contexts["Billing"]`,
+		`contexts["Billing"].dsn`,
+		`max_event_bytes`,
+		`tenants.acme`,
+		`tenants.globex`,
+	}
+	slices.Sort(want)
+	if got := paths(t, err); !slices.Equal(got, want) {
+		t.Errorf("problems at\n  %q\nwant\n  %q\nerror:\n%v", got, want, err)
+	}
+	for _, p := range want {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error text does not name %s:\n%v", p, err)
+		}
+	}
+	for _, s := range []string{`"a.b"`, `"tenant-a"`, `"mysql"`, `"tenant-z"`, `"*"`, `"Billing"`, "-5"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error text does not name %s:\n%v", s, err)
+		}
+	}
+}
+
+func TestParseConfigStrict(t *testing.T) {
+	tests := []struct {
+		name     string
+		doc      string
+		contains []string
+	}{
+		{"unknown top-level field", "contexts: {}\ntenant: {acme: default}\n", []string{"field tenant not found"}},
+		{"unknown context field", "contexts:\n  visits:\n    shard: [a]\n", []string{"field shard not found"}},
+		{"misspelt field and a bad name at once", "contexts:\n  visits:\n    backend: postgres\n    dns: postgres://h/db\n", []string{"field dns not found", "contexts.visits.dsn"}},
+		{"wrong type", "max_event_bytes: lots\n", []string{"lots"}},
+		{"duplicate key", "contexts:\n  visits: {}\n  visits: {}\n", []string{"already defined"}},
+		{"syntax", "contexts: [\n", []string{"parse config"}},
+		{"two documents", "contexts: {}\n---\ncontexts: {}\n", []string{"more than one"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := sharding.ParseConfig([]byte(tt.doc))
+			if err == nil {
+				t.Fatalf("ParseConfig accepted:\n%s", tt.doc)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+			if c.Contexts != nil {
+				t.Errorf("ParseConfig returned a config with an error: %+v", c)
+			}
+		})
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	const doc = `
+data_dir: /srv/switchyard
+max_event_bytes: 65536
+contexts:
+  visits:
+    shards: [default, tenant-a]
+  billing:
+    backend: postgres
+    dsn: postgres://db:5432/sw_{context}_{shard}
+    create_databases: true
+    shards: [tenant-a]
+  audit: {}
+tenants:
+  acme: tenant-a
+  Globex Corp.: default
+`
+	c, err := sharding.ParseConfig([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sharding.Config{
+		DataDir:       "/srv/switchyard",
+		MaxEventBytes: 65536,
+		Contexts: map[string]sharding.ContextConfig{
+			"visits":  {Shards: []string{"default", "tenant-a"}},
+			"billing": {Backend: "postgres", DSN: "postgres://db:5432/sw_{context}_{shard}", CreateDatabases: true, Shards: []string{"tenant-a"}},
+			"audit":   {},
+		},
+		Tenants: map[string]string{"acme": "tenant-a", "Globex Corp.": "default"},
+	}
+	if !equalConfig(c, want) {
+		t.Errorf("ParseConfig =\n  %+v\nwant\n  %+v", c, want)
+	}
+
+	for _, empty := range []string{"", "\n", "# nothing\n", "{}\n"} {
+		c, err := sharding.ParseConfig([]byte(empty))
+		if err != nil || len(c.Contexts) != 0 {
+			t.Errorf("ParseConfig(%q) = %+v, %v; want the zero config", empty, c, err)
+		}
+	}
+}
+
+func equalConfig(a, b sharding.Config) bool {
+	if a.DataDir != b.DataDir || a.MaxEventBytes != b.MaxEventBytes || len(a.Contexts) != len(b.Contexts) || len(a.Tenants) != len(b.Tenants) {
+		return false
+	}
+	for k, ac := range a.Contexts {
+		bc, ok := b.Contexts[k]
+		if !ok || ac.Backend != bc.Backend || ac.DSN != bc.DSN || ac.CreateDatabases != bc.CreateDatabases || ac.Dir != bc.Dir || !slices.Equal(ac.Shards, bc.Shards) {
+			return false
+		}
+	}
+	for k, v := range a.Tenants {
+		if b.Tenants[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("contexts:\n  visits: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := sharding.LoadConfig(good)
+	if err != nil || len(c.Contexts) != 1 {
+		t.Errorf("LoadConfig(good) = %+v, %v", c, err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("contexts:\n  visits:\n    shards: [x.y]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sharding.LoadConfig(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "contexts.visits.shards[0]") {
+		t.Errorf("LoadConfig(bad) = %v, want an error naming the file and the path", err)
+	}
+	if _, err := sharding.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadConfig(missing) = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	pg := func(dsn string, shards ...string) sharding.ContextConfig {
+		return sharding.ContextConfig{Backend: sharding.BackendPostgres, DSN: dsn, Shards: shards}
+	}
+	long := strings.Repeat("c", 40)
+	tests := []struct {
+		name  string
+		cfg   sharding.Config
+		paths []string // where the problems are; none: valid
+	}{
+		{name: "zero value", cfg: sharding.Config{}},
+		{name: "defaults", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {}}, Tenants: map[string]string{"acme": "default"}}},
+		{name: "postgres, a database per store", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+			"visits":  pg("postgres://h/sw_{context}_{shard}", "default", "tenant-a", "tenant_a"),
+			"billing": pg("postgres://h/sw_{context}_{shard}", "default", "tenant-a"),
+		}}},
+		{name: "postgres, a schema per shard", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+			"visits":  pg("postgres://h/switchyard", "default", "tenant-a"),
+			"billing": pg("postgres://h/switchyard", "default", "tenant-a"),
+		}}},
+		{
+			name:  "schemas collide once '-' is '_'",
+			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": pg("postgres://h/sw", "tenant-a", "tenant_a")}},
+			paths: []string{"contexts.visits.shards[1]"},
+		},
+		{
+			name: "schemas collide across contexts",
+			cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+				"a-b": pg("postgres://h/sw", "c"),
+				"a":   pg("postgres://h/sw", "b-c"),
+			}},
+			paths: []string{"contexts.a-b.shards[0]"},
+		},
+		{
+			name: "two contexts in one database per shard",
+			cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+				"visits":  pg("postgres://h/sw_{shard}", "default"),
+				"billing": pg("postgres://h/sw_{shard}", "default"),
+			}},
+			paths: []string{"contexts.visits.shards[0]"},
+		},
+		{
+			name:  "schema name too long",
+			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{long: pg("postgres://h/sw", long)}},
+			paths: []string{"contexts." + long + ".shards[0]"},
+		},
+		{
+			name:  "sqlite with create_databases",
+			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {CreateDatabases: true}}},
+			paths: []string{"contexts.visits.create_databases"},
+		},
+		{
+			name:  "tenant whose shard no context has",
+			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {Shards: []string{"tenant-a"}}}, Tenants: map[string]string{"acme": "default"}},
+			paths: []string{"tenants.acme"},
+		},
+		{
+			name:  "bad tenant names",
+			cfg:   sharding.Config{Tenants: map[string]string{"": "default", "a\nb": "default"}},
+			paths: []string{`tenants[""]`, `tenants[""]`, `tenants["a\nb"]`, `tenants["a\nb"]`},
+		},
+		{
+			name:  "negative max_event_bytes",
+			cfg:   sharding.Config{MaxEventBytes: -1},
+			paths: []string{"max_event_bytes"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			got := paths(t, err)
+			want := slices.Sorted(slices.Values(tt.paths))
+			if !slices.Equal(got, want) {
+				t.Errorf("problems at %q, want %q; error:\n%v", got, want, err)
+			}
+		})
+	}
+}
+
+func TestValidateRefusesInjectionShapedNames(t *testing.T) {
+	for _, name := range injections {
+		quoted := strconv.Quote(name)
+		configs := map[string]sharding.Config{
+			"context": {Contexts: map[string]sharding.ContextConfig{name: {}}},
+			"shard":   {Contexts: map[string]sharding.ContextConfig{"visits": {Shards: []string{"default", name}}}},
+			"tenant's shard": {
+				Contexts: map[string]sharding.ContextConfig{"visits": {}},
+				Tenants:  map[string]string{"acme": name},
+			},
+		}
+		for where, cfg := range configs {
+			err := cfg.Validate()
+			if err == nil {
+				t.Errorf("%s %s accepted", where, quoted)
+				continue
+			}
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%s %s: %v does not match store.ErrInvalid", where, quoted, err)
+			}
+			if !strings.Contains(err.Error(), quoted) {
+				t.Errorf("%s %s: error does not name it: %v", where, quoted, err)
+			}
+		}
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	base := func() sharding.Config {
+		return sharding.Config{
+			DataDir: "data",
+			Contexts: map[string]sharding.ContextConfig{
+				"visits":      {Shards: []string{"default"}},
+				"tenant-data": {Backend: "postgres", DSN: "postgres://file/db"},
+			},
+			Tenants: map[string]string{"acme": "default"},
+		}
+	}
+	tests := []struct {
+		name    string
+		environ []string
+		want    func(c *sharding.Config)
+	}{
+		{name: "nothing", environ: []string{"HOME=/root", "SWITCHYARD_TEST_POSTGRES_URL=postgres://x", "PATH=/bin"}},
+		{name: "empty values are ignored", environ: []string{"SWITCHYARD_DATA_DIR=", "SWITCHYARD_CONTEXT_VISITS_SHARDS="}},
+		{
+			name:    "top level",
+			environ: []string{"SWITCHYARD_DATA_DIR=/srv/data", "SWITCHYARD_MAX_EVENT_BYTES= 4096 "},
+			want:    func(c *sharding.Config) { c.DataDir, c.MaxEventBytes = "/srv/data", 4096 },
+		},
+		{
+			name:    "tenants replace the file's",
+			environ: []string{"SWITCHYARD_TENANTS=globex=tenant-b, Initech Inc.=tenant-a"},
+			want: func(c *sharding.Config) {
+				c.Tenants = map[string]string{"globex": "tenant-b", "Initech Inc.": "tenant-a"}
+			},
+		},
+		{
+			name:    "context settings",
+			environ: []string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=default, tenant-a,tenant-b", "SWITCHYARD_CONTEXT_VISITS_DIR=/fast"},
+			want: func(c *sharding.Config) {
+				c.Contexts["visits"] = sharding.ContextConfig{Dir: "/fast", Shards: []string{"default", "tenant-a", "tenant-b"}}
+			},
+		},
+		{
+			name: "a context with '-' is found by its _ name",
+			environ: []string{
+				"SWITCHYARD_CONTEXT_TENANT_DATA_DSN=postgres://env/{shard}",
+				"SWITCHYARD_CONTEXT_TENANT_DATA_CREATE_DATABASES=true",
+			},
+			want: func(c *sharding.Config) {
+				c.Contexts["tenant-data"] = sharding.ContextConfig{Backend: "postgres", DSN: "postgres://env/{shard}", CreateDatabases: true}
+			},
+		},
+		{
+			name: "a context only in the environment is created",
+			environ: []string{
+				"SWITCHYARD_CONTEXT_AUDIT_LOG_BACKEND=postgres",
+				"SWITCHYARD_CONTEXT_AUDIT_LOG_DSN=postgres://env/audit",
+				"SWITCHYARD_CONTEXT_AUDIT_LOG_SHARDS=default",
+			},
+			want: func(c *sharding.Config) {
+				c.Contexts["audit_log"] = sharding.ContextConfig{Backend: "postgres", DSN: "postgres://env/audit", Shards: []string{"default"}}
+			},
+		},
+		{
+			name:    "later values win",
+			environ: []string{"SWITCHYARD_DATA_DIR=/a", "SWITCHYARD_DATA_DIR=/b"},
+			want:    func(c *sharding.Config) { c.DataDir = "/b" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			if err := c.ApplyEnv(tt.environ); err != nil {
+				t.Fatal(err)
+			}
+			want := base()
+			if tt.want != nil {
+				tt.want(&want)
+			}
+			if !equalConfig(c, want) {
+				t.Errorf("ApplyEnv =\n  %+v\nwant\n  %+v", c, want)
+			}
+		})
+	}
+
+	t.Run("on a zero config", func(t *testing.T) {
+		var c sharding.Config
+		if err := c.ApplyEnv([]string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=tenant-a", "SWITCHYARD_TENANTS=acme=tenant-a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Contexts["visits"].Shards; !slices.Equal(got, []string{"tenant-a"}) {
+			t.Errorf("visits shards = %q", got)
+		}
+	})
+	t.Run("the file's map is not changed", func(t *testing.T) {
+		c := base()
+		contexts := c.Contexts
+		if err := c.ApplyEnv([]string{"SWITCHYARD_CONTEXT_ORDERS_SHARDS=default"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := contexts["orders"]; ok {
+			t.Error("ApplyEnv wrote into the map it was given")
+		}
+	})
+}
+
+func TestApplyEnvBadValues(t *testing.T) {
+	environ := []string{
+		"SWITCHYARD_MAX_EVENT_BYTES=1MiB",
+		"SWITCHYARD_TENANTS=acme=tenant-a,globex,=tenant-b,acme=tenant-c",
+		"SWITCHYARD_CONTEXT_VISITS_SHARDS=default,,tenant-a",
+		"SWITCHYARD_CONTEXT_VISITS_CREATE_DATABASES=yes please",
+		"SWITCHYARD_CONTEXT_VISITS_COLOUR=blue",
+		"SWITCHYARD_CONTEXT__DSN=postgres://h/db",
+		"SWITCHYARD_CONTEXT_A_B_BACKEND=postgres",
+		"SWITCHYARD_DATA_DIR=/would/change",
+	}
+	c := sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {}, "a-b": {}, "a_b": {}}}
+	err := c.ApplyEnv(environ)
+	if err == nil {
+		t.Fatal("ApplyEnv accepted bad values")
+	}
+	want := []string{
+		"SWITCHYARD_CONTEXT_A_B_BACKEND",
+		"SWITCHYARD_CONTEXT_VISITS_COLOUR",
+		"SWITCHYARD_CONTEXT_VISITS_CREATE_DATABASES",
+		"SWITCHYARD_CONTEXT_VISITS_SHARDS",
+		"SWITCHYARD_CONTEXT__DSN",
+		"SWITCHYARD_MAX_EVENT_BYTES",
+		"SWITCHYARD_TENANTS",
+	}
+	if got := paths(t, err); !slices.Equal(got, want) {
+		t.Errorf("problems at %q, want %q; error:\n%v", got, want, err)
+	}
+	for _, s := range []string{`"1MiB"`, `"globex"`, `"=tenant-b"`, `"acme"`, `"yes please"`, `"a-b"`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error does not name %s:\n%v", s, err)
+		}
+	}
+	if strings.Contains(err.Error(), "postgres://h/db") {
+		t.Errorf("error shows a DSN:\n%v", err)
+	}
+	if c.DataDir != "" || len(c.Contexts) != 3 {
+		t.Errorf("ApplyEnv changed the config although it reported errors: %+v", c)
+	}
+}
+
+// openFiles returns the files under dir this process has open (Linux only;
+// it skips t elsewhere).
+func openFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("cannot list open files:", err)
+	}
+	var open []string
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			open = append(open, target)
+		}
+	}
+	return open
+}
+
+func TestOpenSQLite(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	billingDir := filepath.Join(dir, "billing-files")
+	var logs bytes.Buffer
+	cfg := sharding.Config{
+		DataDir:       dir,
+		MaxEventBytes: 4096,
+		Contexts: map[string]sharding.ContextConfig{
+			"visits":  {Shards: []string{"default", "tenant-a", "tenant-b"}},
+			"billing": {Dir: billingDir, Shards: []string{"tenant-a", "tenant-b"}},
+		},
+		Tenants: map[string]string{"acme": "tenant-a", "globex": "tenant-b"},
+	}
+	r, err := sharding.Open(ctx, cfg, sharding.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if !strings.Contains(logs.String(), "shard=tenant-b") {
+		t.Errorf("no log line for the stores opened:\n%s", logs.String())
+	}
+	if got, want := r.Contexts(), []string{"billing", "visits"}; !slices.Equal(got, want) {
+		t.Errorf("Contexts() = %q, want %q", got, want)
+	}
+	if got, want := r.Shards("visits"), []string{"default", "tenant-a", "tenant-b"}; !slices.Equal(got, want) {
+		t.Errorf("Shards(visits) = %q, want %q", got, want)
+	}
+
+	shard, err := r.ShardOf("acme")
+	if err != nil || shard != "tenant-a" {
+		t.Fatalf("ShardOf(acme) = %q, %v", shard, err)
+	}
+	tctx := sharding.NewContext(ctx, shard)
+	for _, c := range []string{"visits", "billing"} {
+		st, err := r.For(tctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := store.NewEvent("VisitScheduled", map[string]int{"id": 42})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Append(tctx, "Visit-42", store.NoStream, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
+			t.Errorf("%s: appended event's shard = %q, want tenant-a", c, s)
+		}
+		if s := got[0].Metadata.Get(correlation.Context); s != c {
+			t.Errorf("%s: appended event's context = %q", c, s)
+		}
+		read, err := st.Read(ctx, "Visit-42", store.Forward, 0, 10)
+		if err != nil || len(read) != 1 || read[0].Metadata.Get(correlation.Shard) != "tenant-a" {
+			t.Errorf("%s: read back %v, %v", c, read, err)
+		}
+		big, _ := store.NewEvent("Big", map[string]string{"x": strings.Repeat("x", 5000)})
+		if _, err := st.Append(tctx, "Big-1", store.Any, big); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: max_event_bytes not applied: append of 5000 bytes = %v", c, err)
+		}
+	}
+	for _, path := range []string{
+		filepath.Join(dir, "visits", "tenant-a.db"),
+		filepath.Join(dir, "visits", "default.db"),
+		filepath.Join(billingDir, "billing", "tenant-a.db"),
+	} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("store file: %v", err)
+		}
+	}
+	if st, _ := r.Store("visits", "tenant-a"); st.(*sqlite.Store).Path() != filepath.Join(dir, "visits", "tenant-a.db") {
+		t.Errorf("visits/tenant-a is at %s", st.(*sqlite.Store).Path())
+	}
+
+	// The other shards saw nothing.
+	for _, shard := range []string{"default", "tenant-b"} {
+		st, err := r.Store("visits", shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := st.ReadAll(ctx, store.Position{}, 10)
+		if err != nil || len(all) != 0 {
+			t.Errorf("visits/%s holds %d events (%v), want none", shard, len(all), err)
+		}
+	}
+	if _, err := r.For(ctx, "visits"); !errors.Is(err, sharding.ErrNoShard) {
+		t.Errorf("For without a shard = %v, want ErrNoShard", err)
+	}
+	if _, err := r.For(sharding.NewContext(ctx, "tenant-c"), "visits"); !errors.Is(err, sharding.ErrUnknownShard) {
+		t.Errorf("For(tenant-c) = %v, want ErrUnknownShard", err)
+	}
+}
+
+func TestOpenInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sharding.Config{
+		DataDir:  dir,
+		Contexts: map[string]sharding.ContextConfig{"visits": {}, "x y": {}},
+	}
+	r, err := sharding.Open(t.Context(), cfg)
+	if r != nil || !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), `"x y"`) {
+		t.Fatalf("Open(invalid) = %v, %v; want the validation error", r, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open of an invalid config created files: %v", entries)
+	}
+}
+
+func TestOpenFailureClosesOpenedStores(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sharding.Config{
+		DataDir: dir,
+		Contexts: map[string]sharding.ContextConfig{
+			// Opened first (contexts open in name order).
+			"audit": {Shards: []string{"default", "tenant-a"}},
+			"visits": {
+				Backend: sharding.BackendPostgres,
+				DSN:     "postgres://postgres@127.0.0.1:1/sw_{shard}?sslmode=disable&connect_timeout=5",
+				Shards:  []string{"default", "tenant-a"},
+			},
+		},
+	}
+	r, err := sharding.Open(t.Context(), cfg)
+	if err == nil {
+		_ = r.Close()
+		t.Fatal("Open succeeded with PostgreSQL on an unreachable port")
+	}
+	if r != nil {
+		t.Error("Open returned a registry with its error")
+	}
+	for _, s := range []string{`context "visits"`, `shard "default"`, "postgres"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error does not name %s: %v", s, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "audit", "tenant-a.db")); err != nil {
+		t.Fatalf("the sqlite stores before the failing one were not opened: %v", err)
+	}
+	if open := openFiles(t, dir); len(open) != 0 {
+		t.Errorf("files left open after Open failed: %q", open)
+	}
+}
+
+func TestOpenPostgresDatabasePerShard(t *testing.T) {
+	base := pgtest.URL(t)
+	ctx := t.Context()
+	dsn := pgtest.WithDatabase(t, base, pgtest.RandomName("sw_shard_")+"_{shard}")
+	if !strings.Contains(dsn, "{shard}") {
+		t.Fatalf("the {shard} placeholder did not survive: %s", dsn)
+	}
+	shards := []string{"default", "tenant-a"}
+	t.Cleanup(func() {
+		for _, shard := range shards {
+			if err := postgres.DropDatabase(context.Background(), strings.ReplaceAll(dsn, "{shard}", shard)); err != nil {
+				t.Errorf("drop database of %s: %v", shard, err)
+			}
+		}
+	})
+	cfg := sharding.Config{
+		Contexts: map[string]sharding.ContextConfig{
+			"visits": {Backend: sharding.BackendPostgres, DSN: dsn, CreateDatabases: true, Shards: shards},
+		},
+		Tenants: map[string]string{"acme": "tenant-a"},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sharding.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+
+	shard, err := r.ShardOf("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx := sharding.NewContext(ctx, shard)
+	st, err := r.For(tctx, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if schema := st.(*postgres.Store).Schema(); schema != "switchyard" {
+		t.Errorf("schema = %q, want switchyard", schema)
+	}
+	ev, _ := store.NewEvent("VisitScheduled", map[string]int{"id": 42})
+	got, err := st.Append(tctx, "Visit-42", store.NoStream, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
+		t.Errorf("appended event's shard = %q, want tenant-a", s)
+	}
+
+	// Each shard is its own database: a store opened on tenant-a's database
+	// directly finds the event, default's holds nothing.
+	direct, err := postgres.Open(ctx, strings.ReplaceAll(dsn, "{shard}", "tenant-a"), postgres.Config{Context: "visits", Shard: "tenant-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = direct.Close() })
+	if read, err := direct.Read(ctx, "Visit-42", store.Forward, 0, 10); err != nil || len(read) != 1 || read[0].ID != got[0].ID {
+		t.Errorf("tenant-a's database: read %v, %v", read, err)
+	}
+	def, err := r.Store("visits", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all, err := def.ReadAll(ctx, store.Position{}, 10); err != nil || len(all) != 0 {
+		t.Errorf("visits/default holds %d events (%v), want none", len(all), err)
+	}
+}
+
+func TestOpenPostgresSchemaPerShard(t *testing.T) {
+	dsn := pgtest.Database(t)
+	ctx := t.Context()
+	cfg := sharding.Config{
+		Contexts: map[string]sharding.ContextConfig{
+			"billing": {Backend: sharding.BackendPostgres, DSN: dsn, Shards: []string{"default", "tenant-a"}},
+		},
+	}
+	r, err := sharding.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	for shard, schema := range map[string]string{"default": "billing_default", "tenant-a": "billing_tenant_a"} {
+		st, err := r.Store("billing", shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.(*postgres.Store).Schema(); got != schema {
+			t.Errorf("billing/%s: schema %q, want %q", shard, got, schema)
+		}
+	}
+	tctx := sharding.NewContext(ctx, "tenant-a")
+	st, err := r.For(tctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := store.NewEvent("InvoiceIssued", map[string]int{"id": 7})
+	got, err := st.Append(tctx, "Invoice-7", store.NoStream, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
+		t.Errorf("appended event's shard = %q, want tenant-a", s)
+	}
+	def, _ := r.Store("billing", "default")
+	if all, err := def.ReadAll(ctx, store.Position{}, 10); err != nil || len(all) != 0 {
+		t.Errorf("billing/default holds %d events (%v), want none", len(all), err)
+	}
+}

@@ -1,0 +1,49 @@
+// Package postgres is the PostgreSQL backend of package store, on pgx/v5.
+//
+// One Store is the event log of one (context, shard): give each its own
+// database, or its own schema in a shared database (Config.Schema, default
+// "switchyard"). Open creates and migrates the schema idempotently; the
+// version is recorded in sw_schema_version, and concurrent processes
+// migrate once (an advisory lock serialises them).
+//
+//	s, err := postgres.Open(ctx, "postgres://127.0.0.1:5432/visits_acme?pool_max_conns=16",
+//		postgres.Config{Context: "visits", Shard: "acme", CreateDatabase: true})
+//	_, err = s.Append(ctx, "Visit-42", store.NoStream, ev)
+//
+// # Transactions
+//
+// Appends join the transaction ctx carries: Transact begins one, WithTx
+// carries one the application began on the same database. Tx gives the
+// application its transaction back for its own SQL.
+//
+//	err = s.Transact(ctx, func(ctx context.Context) error {
+//		tx, _ := s.Tx(ctx)
+//		if _, err := tx.Exec(ctx, `UPDATE visits SET state = 'confirmed' WHERE id = $1`, 42); err != nil {
+//			return err
+//		}
+//		_, err := s.Append(ctx, "Visit-42", store.Exact(0), confirmed)
+//		return err
+//	})
+//
+// # How it writes and orders
+//
+// An append outside a transaction is one statement and one round trip: it
+// reads the stream's last entry, checks the expected version and inserts, so
+// the (stream, version) primary key, not the isolation level, decides races.
+// Inside a transaction it runs under a savepoint, so a conflict leaves the
+// transaction usable.
+//
+// Every row carries a commit key: the appending transaction's id (xid8),
+// raised to the stream's previous commit key when that is larger. ReadAll
+// returns rows ordered by (commit key, position) and only below the oldest
+// transaction still running in this database, so a late-committing
+// transaction is never skipped and one stream's events never come out of
+// version order. A transaction left open (idle in transaction, a prepared
+// transaction) holds ReadAll back until it ends: set
+// idle_in_transaction_session_timeout.
+//
+// A connection lost mid-statement is retried with the same event IDs, so an
+// append that did commit is recognised as a replay rather than written twice.
+//
+// A Store is safe for concurrent use.
+package postgres
