@@ -171,7 +171,7 @@ func payload(size, seq int) []byte {
 
 func appendScenario(ctx context.Context, c config) (*result, error) {
 	per := 1
-	notes := "Append, 1 event per call (one round trip: expected-version check and insert in one statement)"
+	notes := "Append, 1 event per call"
 	if c.scenario == "append-batch" {
 		per = 100
 		notes = "Append, 100 events per call; latency per call"
