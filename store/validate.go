@@ -284,33 +284,48 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// IsReplay reports whether an append of pending to a stream at expected is
-// already stored: every ID is in the stream (stored maps ID to version there)
-// at consecutive versions in the given order, starting where expected says.
-// Backends use it to make a retried append an idempotent success.
-func IsReplay(expected ExpectedVersion, pending []Pending, stored map[uuid.UUID]int64) bool {
-	if len(stored) != len(pending) {
-		return false
+// Place is where a stored event is: its stream and version there.
+type Place struct {
+	Stream  string
+	Version int64
+}
+
+// Diagnose explains an append of pending to stream at expected that could not
+// go ahead, from where its IDs are stored (found) and the stream's last
+// version: an idempotent replay — every ID already in the stream at
+// consecutive versions, in order, starting where expected says — returns the
+// version to read the stored events from; otherwise the error is a
+// *DuplicateEventError (an ID is stored) or a *WrongExpectedVersionError.
+// Backends call it on the failure path only.
+func Diagnose(stream string, expected ExpectedVersion, pending []Pending, found map[uuid.UUID]Place, current int64) (replayFrom int64, err error) {
+	if len(found) == 0 {
+		return -1, &WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}
 	}
-	first, ok := stored[pending[0].Event.ID]
-	if !ok {
-		return false
-	}
+	first, ok := found[pending[0].Event.ID]
+	replay := ok && len(found) == len(pending) && first.Stream == stream
 	for i, p := range pending {
-		if v, ok := stored[p.Event.ID]; !ok || v != first+int64(i) {
-			return false
+		at, ok := found[p.Event.ID]
+		replay = replay && ok && at.Stream == stream && at.Version == first.Version+int64(i)
+	}
+	if replay {
+		switch {
+		case expected == NoStream:
+			replay = first.Version == 0
+		case expected == StreamExists:
+			replay = first.Version > 0
+		case expected >= 0:
+			replay = first.Version == int64(expected)+1
 		}
 	}
-	switch {
-	case expected == Any:
-		return true
-	case expected == NoStream:
-		return first == 0
-	case expected == StreamExists:
-		return first > 0
-	default:
-		return first == int64(expected)+1
+	if replay {
+		return first.Version, nil
 	}
+	for _, p := range pending {
+		if _, ok := found[p.Event.ID]; ok {
+			return -1, &DuplicateEventError{Stream: stream, ID: p.Event.ID.String()}
+		}
+	}
+	return -1, &WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}
 }
 
 // IDs returns the IDs of pending, in order.

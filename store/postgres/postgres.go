@@ -91,7 +91,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	}
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
+		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -143,20 +143,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // CreateDatabase creates the database named in dsn, connecting to the
 // "postgres" database of the same server. An existing database is no error.
 func CreateDatabase(ctx context.Context, dsn string) error {
-	cc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
-	}
-	name := cc.Database
-	cc.Database = "postgres"
-	ctx, cancel := withDefaultTimeout(ctx)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	err := adminExec(ctx, dsn, "CREATE DATABASE %s")
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
 		return nil // already there (23505: a concurrent CREATE DATABASE won)
@@ -168,9 +155,15 @@ func CreateDatabase(ctx context.Context, dsn string) error {
 // database of the same server and ending its open sessions. A missing
 // database is no error.
 func DropDatabase(ctx context.Context, dsn string) error {
+	return adminExec(ctx, dsn, "DROP DATABASE IF EXISTS %s WITH (FORCE)")
+}
+
+// adminExec runs stmt, with the quoted name of dsn's database for %s, on the
+// "postgres" database of dsn's server.
+func adminExec(ctx context.Context, dsn, stmt string) error {
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: err.Error()}
+		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
 	}
 	name := cc.Database
 	cc.Database = "postgres"
@@ -181,7 +174,7 @@ func DropDatabase(ctx context.Context, dsn string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	_, err = conn.Exec(ctx, fmt.Sprintf(stmt, pgx.Identifier{name}.Sanitize()))
 	return err
 }
 
@@ -452,53 +445,39 @@ func (s *Store) reader(ctx context.Context) querier {
 	return s.pool
 }
 
-// diagnose explains a failed append: an idempotent replay (success), a
-// duplicate event, or a wrong expected version.
+// diagnose explains a failed append; see store.Diagnose.
 func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending) ([]store.Event, error) {
-	ids := store.IDs(pending)
+	found, err := s.findIDs(ctx, q, store.IDs(pending))
+	if err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	current, err := s.version(ctx, q, stream)
+	if err != nil {
+		return nil, s.fail("append to "+strconv.Quote(stream), err)
+	}
+	from, err := store.Diagnose(stream, expected, pending, found, current)
+	if err != nil {
+		return nil, err
+	}
+	return s.Read(ctx, stream, store.Forward, from, len(pending))
+}
+
+func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]store.Place, error) {
 	rows, err := q.Query(ctx, s.sql.findIDs, ids)
 	if err != nil {
-		return nil, s.fail("append to "+strconv.Quote(stream), err)
+		return nil, err
 	}
-	inStream := make(map[uuid.UUID]int64, len(ids))
-	var elsewhere uuid.UUID
+	defer rows.Close()
+	found := make(map[uuid.UUID]store.Place, len(ids))
 	for rows.Next() {
 		var id uuid.UUID
-		var st string
-		var v int64
-		if err := rows.Scan(&id, &st, &v); err != nil {
-			rows.Close()
-			return nil, s.fail("append to "+strconv.Quote(stream), err)
+		var p store.Place
+		if err := rows.Scan(&id, &p.Stream, &p.Version); err != nil {
+			return nil, err
 		}
-		if st == stream {
-			inStream[id] = v
-		} else {
-			elsewhere = id
-		}
+		found[id] = p
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("append to "+strconv.Quote(stream), err)
-	}
-	if elsewhere == uuid.Nil && store.IsReplay(expected, pending, inStream) {
-		first := inStream[ids[0]]
-		return s.Read(ctx, stream, store.Forward, first, len(ids))
-	}
-	if elsewhere != uuid.Nil || len(inStream) > 0 {
-		id := elsewhere
-		if id == uuid.Nil {
-			for k := range inStream {
-				id = k
-				break
-			}
-		}
-		return nil, &store.DuplicateEventError{Stream: stream, ID: id.String()}
-	}
-	actual, err := s.version(ctx, q, stream)
-	if err != nil {
-		return nil, s.fail("append to "+strconv.Quote(stream), err)
-	}
-	return nil, &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+	return found, rows.Err()
 }
 
 func (s *Store) version(ctx context.Context, q querier, stream string) (int64, error) {
@@ -547,22 +526,12 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 			}
 		}
 		// Nothing inserted: an event is missing, or the version did not match.
-		rows, err := tx.Query(ctx, s.sql.findIDs, ids)
+		found, err := s.findIDs(ctx, tx, ids)
 		if err != nil {
 			return s.fail("link into "+strconv.Quote(stream), err)
 		}
-		found := map[uuid.UUID]bool{}
-		for rows.Next() {
-			var id uuid.UUID
-			var st string
-			var v int64
-			if err := rows.Scan(&id, &st, &v); err == nil {
-				found[id] = true
-			}
-		}
-		rows.Close()
 		for _, id := range ids {
-			if !found[id] {
+			if _, ok := found[id]; !ok {
 				return fmt.Errorf("store: link %s into %q: %w", id, stream, store.ErrEventNotFound)
 			}
 		}

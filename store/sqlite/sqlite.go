@@ -352,45 +352,20 @@ func version(ctx context.Context, q querier, stream string) (int64, error) {
 	return v, err
 }
 
-// diagnose explains an append that cannot go ahead: an idempotent replay
-// (success), a duplicate event, or a wrong expected version.
-func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, cur int64) ([]store.Event, error) {
-	ids := store.IDs(pending)
-	found, err := findIDs(ctx, q, ids)
+// diagnose explains an append that cannot go ahead; see store.Diagnose.
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, current int64) ([]store.Event, error) {
+	found, err := findIDs(ctx, q, store.IDs(pending))
 	if err != nil {
 		return nil, err
 	}
-	inStream := make(map[uuid.UUID]int64, len(ids))
-	var elsewhere uuid.UUID
-	for id, at := range found {
-		if at.stream == stream {
-			inStream[id] = at.version
-		} else {
-			elsewhere = id
-		}
+	from, err := store.Diagnose(stream, expected, pending, found, current)
+	if err != nil {
+		return nil, err
 	}
-	if elsewhere == uuid.Nil && store.IsReplay(expected, pending, inStream) {
-		return s.read(ctx, q, stream, store.Forward, inStream[ids[0]], len(ids))
-	}
-	if elsewhere != uuid.Nil || len(inStream) > 0 {
-		id := elsewhere
-		if id == uuid.Nil {
-			for k := range inStream {
-				id = k
-				break
-			}
-		}
-		return nil, &store.DuplicateEventError{Stream: stream, ID: id.String()}
-	}
-	return nil, &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: cur}
+	return s.read(ctx, q, stream, store.Forward, from, len(pending))
 }
 
-type place struct {
-	stream  string
-	version int64
-}
-
-func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]place, error) {
+func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]store.Place, error) {
 	args := make([]any, len(ids))
 	marks := make([]string, len(ids))
 	for i, id := range ids {
@@ -402,11 +377,11 @@ func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]pla
 		return nil, err
 	}
 	defer rows.Close()
-	found := make(map[uuid.UUID]place, len(ids))
+	found := make(map[uuid.UUID]store.Place, len(ids))
 	for rows.Next() {
 		var id string
-		var p place
-		if err := rows.Scan(&id, &p.stream, &p.version); err != nil {
+		var p store.Place
+		if err := rows.Scan(&id, &p.Stream, &p.Version); err != nil {
 			return nil, err
 		}
 		u, err := uuid.Parse(id)
