@@ -419,3 +419,36 @@ func TestBadDSNDoesNotLeakPassword(t *testing.T) {
 		}
 	}
 }
+
+// A transaction that rolls back leaves a hole in the positions (a "dead
+// gap"): the tail must not wait for it.
+func TestDeadGapDoesNotStall(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tl := &tailer{s: s}
+	if _, err := s.Append(ctx, "before", store.NoStream, event(t, "A")); err != nil {
+		t.Fatal(err)
+	}
+	rolledBack := errors.New("rolled back")
+	err := s.Transact(ctx, func(ctx context.Context) error {
+		if _, err := s.Append(ctx, "ghost", store.NoStream, event(t, "Ghost"), event(t, "Ghost")); err != nil {
+			return err
+		}
+		return rolledBack
+	})
+	if !errors.Is(err, rolledBack) {
+		t.Fatal(err)
+	}
+	// A failed append consumes positions too.
+	if _, err := s.Append(ctx, "before", store.NoStream, event(t, "Conflict")); !errors.Is(err, store.ErrWrongExpectedVersion) {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "after", store.NoStream, event(t, "B")); err != nil {
+		t.Fatal(err)
+	}
+	waitTail(t, tl, 2)
+	tl.check(t, 2)
+	if len(tl.seen) == 2 && tl.seen[1].Stream != "after" {
+		t.Errorf("tail saw %s second, want after", tl.seen[1].Stream)
+	}
+}
