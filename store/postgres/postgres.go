@@ -409,7 +409,6 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.E
 		ev := pending[i].Event
 		ev.Version = r.version
 		ev.Position = store.Position{Commit: uint64(r.commit), Seq: r.seq}
-		ev.Metadata = ev.Metadata.Clone()
 		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
 		out[i] = ev
 	}
