@@ -311,7 +311,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			if err != nil {
 				return err
 			}
-				store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+			store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
 			out[i] = ev
 		}
 		return nil
