@@ -45,10 +45,11 @@ func NewEvent(typ string, v any) (Event, error) {
 // Position is an event's place in a store's global log. Positions compare in
 // the order [Store.ReadAll] returns events.
 //
-// Commit orders by transaction: on PostgreSQL it is the id (xid8) of the
-// transaction that appended the event, raised where needed so that a stream's
-// later version never sorts before its earlier ones; on SQLite, whose
-// transactions commit one at a time, it is 0. Seq orders events within equal
+// Commit is the coarse order: on PostgreSQL the id (xid8) of the transaction
+// that appended the event, raised where needed so that a stream's later
+// version never sorts before its earlier ones (so one transaction's events
+// may carry two values, and others' events may sort between them); on
+// SQLite, whose transactions commit one at a time, it is 0. Seq orders events within equal
 // Commit values. The zero Position is before every event.
 type Position struct {
 	Commit uint64

@@ -42,6 +42,10 @@
 // transaction) holds ReadAll back until it ends: set
 // idle_in_transaction_session_timeout.
 //
+// ReadAll must run on the primary: a hot standby's snapshots do not list the
+// primary's running transactions. With synchronous_commit=off a crash can
+// lose commits a reader already saw; keep it on for stores that are relayed.
+//
 // A connection lost mid-statement is retried with the same event IDs, so an
 // append that did commit is recognised as a replay rather than written twice.
 //

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -186,7 +189,7 @@ func redact(dsn string) string {
 
 var (
 	userinfoRE = regexp.MustCompile(`://([^:@/]*):[^@/]*@`)
-	passwordRE = regexp.MustCompile(`password=[^\s&]*`)
+	passwordRE = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)`)
 )
 
 // connectTimeout bounds connecting when the caller's ctx has no deadline.
@@ -313,7 +316,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			}
 			return nil, s.fail("append to "+strconv.Quote(stream), err)
 		}
-		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && !inTx && attempt < maxAnyRetries {
+		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && attempt < maxAnyRetries {
 			continue // a concurrent append took the version; Any has no expectation to break
 		}
 		return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
@@ -327,13 +330,20 @@ var errNoRows = errors.New("expected version did not match")
 const maxConnRetries = 3
 
 // connectionLost reports whether err is the connection failing rather than
-// the statement: no server error, and ctx still live.
+// the statement, with ctx still live: a network error, the server closing
+// the connection, or a failure pgconn knows happened before sending.
 func connectionLost(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, errNoRows) {
+	if ctx.Err() != nil {
 		return false
 	}
 	var pgErr *pgconn.PgError
-	return !errors.As(err, &pgErr)
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin shutdown, crash, cannot connect now
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.As(err, &connErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
 }
 
 // appendInTx appends inside the caller's transaction under a savepoint, in
@@ -355,12 +365,20 @@ func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []a
 		// savepoint was released. The transaction is fine.
 		return nil, errNoRows
 	}
-	if err != nil {
+	if err != nil && statementFailed(err) {
+		// The INSERT failed after the savepoint was taken: undo to it.
 		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_append"); rbErr != nil {
 			return nil, errors.Join(err, rbErr)
 		}
 	}
 	return out, err
+}
+
+// statementFailed reports whether err is the server refusing a statement in
+// a transaction that was usable before it — the case a savepoint undoes.
+func statementFailed(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code != "25P02" && pgErr.Code != "3B001"
 }
 
 func (s *Store) insert(ctx context.Context, q querier, stmt string, args []any, pending []store.Pending) ([]store.Event, error) {
@@ -512,7 +530,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 		if err == nil && n == int64(len(ids)) {
 			return nil
 		}
-		if err != nil {
+		if err != nil && statementFailed(err) {
 			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_link"); rbErr != nil {
 				return s.fail("link into "+strconv.Quote(stream), errors.Join(err, rbErr))
 			}

@@ -452,3 +452,10 @@ func TestDeadGapDoesNotStall(t *testing.T) {
 		t.Errorf("tail saw %s second, want after", tl.seen[1].Stream)
 	}
 }
+
+func TestRedactQuotedPassword(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "host=x password='a b c' port=notaport", postgres.Config{Context: "visits", Shard: "default"})
+	if err == nil || strings.Contains(err.Error(), "b c") {
+		t.Errorf("error %v shows the password", err)
+	}
+}

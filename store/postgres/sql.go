@@ -13,7 +13,7 @@ import (
 )
 
 // migrations, in order; migrations[i] brings the schema to version i+1.
-// "S." stands for the store's schema. Never edit one that has shipped: add
+// {{schema}} stands for the store's quoted schema. Never edit one that has shipped: add
 // another.
 var migrations = []string{
 	// 1: the event log. One row per stream entry: an event where it was
@@ -21,7 +21,7 @@ var migrations = []string{
 	// commit_key orders the global log (see store.Position): the appending
 	// transaction's id, raised to the previous entry's key of the same
 	// stream, so one stream's events never sort out of version order.
-	`CREATE TABLE S.sw_events (
+	`CREATE TABLE {{schema}}.sw_events (
 		position    bigint GENERATED ALWAYS AS IDENTITY,
 		commit_key  xid8 NOT NULL,
 		stream      text NOT NULL,
@@ -34,9 +34,9 @@ var migrations = []string{
 		link        boolean NOT NULL DEFAULT false,
 		CONSTRAINT sw_events_pkey PRIMARY KEY (stream, version)
 	);
-	CREATE UNIQUE INDEX sw_events_event_id ON S.sw_events (event_id) WHERE NOT link;
-	CREATE UNIQUE INDEX sw_events_link ON S.sw_events (stream, event_id) WHERE link;
-	CREATE INDEX sw_events_log ON S.sw_events (commit_key, position) WHERE NOT link;`,
+	CREATE UNIQUE INDEX sw_events_event_id ON {{schema}}.sw_events (event_id) WHERE NOT link;
+	CREATE UNIQUE INDEX sw_events_link ON {{schema}}.sw_events (stream, event_id) WHERE link;
+	CREATE INDEX sw_events_log ON {{schema}}.sw_events (commit_key, position) WHERE NOT link;`,
 }
 
 // SchemaVersion is the schema version this package migrates to.
@@ -64,7 +64,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 			return fmt.Errorf("schema %s is at version %d, newer than this build knows (%d)", schema, current, len(migrations))
 		}
 		for v := current; v < len(migrations); v++ {
-			if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "S.", ident+".")); err != nil {
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(migrations[v], "{{schema}}", ident)); err != nil {
 				return fmt.Errorf("migration %d: %w", v+1, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO `+ident+`.sw_schema_version (version) VALUES ($1)`, v+1); err != nil {
