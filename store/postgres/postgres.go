@@ -137,7 +137,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	}
 	cfg.setDefaults()
 	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema)}
-	if err := migrate(ctx, pool, cfg.Schema); err != nil {
+	if err := migrate(ctx, pool, cfg.Schema, cfg.Logger); err != nil {
 		return nil, s.fail("migrate", err)
 	}
 	return s, nil
@@ -278,7 +278,8 @@ type querier interface {
 }
 
 // maxAnyRetries bounds how often an Any append retries a lost race on
-// (stream, version) outside a caller's transaction.
+// (stream, version); in a caller's transaction each retry follows the
+// rollback to the append's savepoint.
 const maxAnyRetries = 8
 
 // Append appends events; see store.Store.
@@ -295,10 +296,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	tx, inTx := s.Tx(ctx)
 	for attempt := 0; ; attempt++ {
 		var out []store.Event
-		switch {
-		case inTx:
+		if inTx {
 			out, err = s.appendInTx(ctx, tx, stmt, args, pending)
-		default:
+		} else {
 			out, err = s.insert(ctx, s.pool, stmt, args, pending)
 		}
 		if err == nil {
@@ -307,6 +307,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		if !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
 			// The events' IDs are fixed: if the lost attempt committed,
 			// the retry finds them and succeeds as a replay.
+			s.retrying(ctx, "append to "+strconv.Quote(stream), err)
 			continue
 		}
 		var pgErr *pgconn.PgError
@@ -328,6 +329,11 @@ var errNoRows = errors.New("expected version did not match")
 // maxConnRetries bounds retries after a lost connection (a restarted server
 // leaves dead connections in the pool; each is found on its next use).
 const maxConnRetries = 3
+
+func (s *Store) retrying(ctx context.Context, op string, err error) {
+	s.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "connection lost; retrying",
+		slog.String("store", s.name), slog.String("op", op), slog.String("error", err.Error()))
+}
 
 // connectionLost reports whether err is the connection failing rather than
 // the statement, with ctx still live: a network error, the server closing
@@ -579,6 +585,7 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	for attempt := 0; ; attempt++ {
 		out, err := s.query(ctx, s.reader(ctx), true, q, stream, from, limit)
 		if err != nil && !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
+			s.retrying(ctx, "read "+strconv.Quote(stream), err)
 			continue
 		}
 		if err != nil {
@@ -599,6 +606,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	for attempt := 0; ; attempt++ {
 		out, err := s.query(ctx, s.pool, false, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
 		if err != nil && attempt < maxConnRetries && connectionLost(ctx, err) {
+			s.retrying(ctx, "read all", err)
 			continue
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -44,7 +45,7 @@ func SchemaVersion() int { return len(migrations) }
 
 // migrate brings the schema up to date, once, however many processes start
 // together (an advisory lock serialises them).
-func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slog.Logger) error {
 	ident := pgx.Identifier{schema}.Sanitize()
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('switchyard.migrate.' || $1, 0))`, schema); err != nil {
@@ -70,6 +71,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+ident+`.sw_schema_version (version) VALUES ($1)`, v+1); err != nil {
 				return err
 			}
+			logger.LogAttrs(ctx, slog.LevelInfo, "schema migrated", slog.String("schema", schema), slog.Int("version", v+1))
 		}
 		return nil
 	})

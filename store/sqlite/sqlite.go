@@ -166,6 +166,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sw_schema_version VALUES (?, ?)`, v+1, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return err
 		}
+		s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "schema migrated", slog.String("file", s.cfg.Path), slog.Int("version", v+1))
 	}
 	return tx.Commit()
 }
