@@ -82,9 +82,10 @@ type Store struct {
 	name    string // "context/shard" for errors
 	sql     statements
 	closed  atomic.Bool
+	commits store.Signal
 }
 
-var _ store.Store = (*Store)(nil)
+var _ store.Outbox = (*Store)(nil)
 
 // Open connects to dsn, migrates the store's schema and returns the store.
 // The store owns its pool and closes it on Close.
@@ -260,6 +261,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if err := tx.Commit(ctx); err != nil {
 		return s.fail("commit", err)
 	}
+	s.commits.Notify()
 	return nil
 }
 
@@ -302,6 +304,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			out, err = s.insert(ctx, s.pool, stmt, args, pending)
 		}
 		if err == nil {
+			if !inTx {
+				s.commits.Notify()
+			}
 			return out, nil
 		}
 		if !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {

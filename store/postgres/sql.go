@@ -38,6 +38,27 @@ var migrations = []string{
 	CREATE UNIQUE INDEX sw_events_event_id ON {{schema}}.sw_events (event_id) WHERE NOT link;
 	CREATE UNIQUE INDEX sw_events_link ON {{schema}}.sw_events (stream, event_id) WHERE link;
 	CREATE INDEX sw_events_log ON {{schema}}.sw_events (commit_key, position) WHERE NOT link;`,
+	// 2: relay state: how far each relay has delivered the log, and the
+	// events it set aside.
+	`CREATE TABLE {{schema}}.sw_relay_checkpoints (
+		relay      text PRIMARY KEY,
+		commit_key bigint NOT NULL,
+		position   bigint NOT NULL,
+		updated_at timestamptz NOT NULL
+	);
+	CREATE TABLE {{schema}}.sw_relay_quarantine (
+		relay      text NOT NULL,
+		event_id   uuid NOT NULL,
+		event_type text NOT NULL,
+		stream     text NOT NULL,
+		version    bigint NOT NULL,
+		commit_key bigint NOT NULL,
+		position   bigint NOT NULL,
+		size       int NOT NULL,
+		reason     text NOT NULL,
+		at         timestamptz NOT NULL,
+		PRIMARY KEY (relay, event_id)
+	);`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

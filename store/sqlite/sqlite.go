@@ -88,11 +88,12 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite has one writer
 	reader *sql.DB // WAL readers, committed data only
 	cfg    Config
-	name   string
-	closed atomic.Bool
+	name    string
+	closed  atomic.Bool
+	commits store.Signal
 }
 
-var _ store.Store = (*Store)(nil)
+var _ store.Outbox = (*Store)(nil)
 
 // Open opens (creating it and its folder when missing) the store's file in
 // WAL mode and migrates its schema.
@@ -141,6 +142,24 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX sw_events_event_id ON sw_events (event_id) WHERE link = 0;
 	CREATE UNIQUE INDEX sw_events_link ON sw_events (stream, event_id) WHERE link = 1;`,
+	// 2: relay state (see store.Outbox).
+	`CREATE TABLE sw_relay_checkpoints (
+		relay      TEXT PRIMARY KEY,
+		position   INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE sw_relay_quarantine (
+		relay      TEXT NOT NULL,
+		event_id   TEXT NOT NULL,
+		event_type TEXT NOT NULL,
+		stream     TEXT NOT NULL,
+		version    INTEGER NOT NULL,
+		position   INTEGER NOT NULL,
+		size       INTEGER NOT NULL,
+		reason     TEXT NOT NULL,
+		at         INTEGER NOT NULL,
+		PRIMARY KEY (relay, event_id)
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -229,6 +248,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if err := tx.Commit(); err != nil {
 		return s.fail("commit", err)
 	}
+	s.commits.Notify()
 	return nil
 }
 
@@ -273,7 +293,11 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(q querier) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.commits.Notify()
+	return nil
 }
 
 const insertSQL = `INSERT INTO sw_events (stream, version, event_id, event_type, data, metadata, recorded_at, link)

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Outbox is what a relay needs of a store beyond Store: the event log is the
+// outbox, and the relay's own state lives in the store's database beside it.
+// Both backends implement it.
+type Outbox interface {
+	Store
+
+	// Commits returns a channel that receives a value after events appended
+	// or linked through this Store value commit (Append outside a
+	// transaction, Link, Transact). Signals coalesce: one value may stand
+	// for many commits. Commits of transactions the caller began itself
+	// (WithTx) send nothing. stop ends the subscription.
+	Commits() (signal <-chan struct{}, stop func())
+
+	// Checkpoint returns the position up to which the named relay has
+	// delivered the log (the zero Position before its first save).
+	Checkpoint(ctx context.Context, relay string) (Position, error)
+
+	// SaveCheckpoint records, in one transaction, that relay has delivered
+	// everything up to pos and set aside the quarantined events. A
+	// checkpoint never moves back: saving an older position keeps the newer.
+	SaveCheckpoint(ctx context.Context, relay string, pos Position, quarantined ...Quarantined) error
+
+	// Quarantined lists the events relay set aside, in log order.
+	Quarantined(ctx context.Context, relay string) ([]Quarantined, error)
+
+	// CountAfter counts the log's committed events after pos: a relay's lag
+	// when pos is its checkpoint.
+	CountAfter(ctx context.Context, pos Position) (int64, error)
+
+	// TryLead makes this process the named relay's leader for this store
+	// unless another holds it (ok is false then). Leadership lasts until
+	// Release, until the process dies, or until the lease is lost (Lost is
+	// closed: the connection holding it broke).
+	TryLead(ctx context.Context, relay string) (lease Lease, ok bool, err error)
+}
+
+// Lease is a relay's leadership of one store.
+type Lease interface {
+	// Lost is closed when the lease ended without Release.
+	Lost() <-chan struct{}
+	// Release gives leadership up.
+	Release()
+}
+
+// Quarantined is an event a relay could not deliver and set aside, so the
+// events behind it keep flowing: one too large for the broker, say.
+type Quarantined struct {
+	EventID  uuid.UUID
+	Type     string
+	Stream   string
+	Version  int64
+	Position Position
+	Size     int       // bytes the relay tried to send
+	Reason   string    // why it could not be delivered
+	At       time.Time // when it was set aside
+}
+
+// Signal fans commit notifications out to subscribers, for backends
+// implementing Outbox.Commits. The zero value is ready to use.
+type Signal struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+// Subscribe returns a channel receiving Notify's signals, coalesced, and the
+// function that ends the subscription.
+func (s *Signal) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = make(map[chan struct{}]struct{})
+	}
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}
+}
+
+// Notify signals every subscriber without blocking.
+func (s *Signal) Notify() {
+	s.mu.Lock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+}
+
+// CheckRelayName checks a relay's name: the same rules as context and shard
+// names.
+func CheckRelayName(name string) error { return CheckName("relay", name) }
