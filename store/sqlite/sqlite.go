@@ -85,9 +85,9 @@ func (c Config) Validate() error {
 
 // Store is a store.Store in one SQLite file.
 type Store struct {
-	writer *sql.DB // one connection: SQLite has one writer
-	reader *sql.DB // WAL readers, committed data only
-	cfg    Config
+	writer  *sql.DB // one connection: SQLite has one writer
+	reader  *sql.DB // WAL readers, committed data only
+	cfg     Config
 	name    string
 	closed  atomic.Bool
 	commits store.Signal
