@@ -1,0 +1,598 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// RelayConfig configures a Relay. The zero value works.
+type RelayConfig struct {
+	// Name keys the relay's checkpoint and leadership in the store
+	// (default "nats").
+	Name string
+
+	// BatchSize is how many events one read takes and one batch publishes
+	// (default 1000).
+	BatchSize int
+
+	// IdlePoll is how often an idle leader reads the log without having
+	// been woken (default 100ms). Commits made through this process's
+	// stores, or through any process running a relay or ForwardCommits for
+	// the store, wake it at once; polling catches the rest — transactions
+	// an application committed itself (WithTx), or processes that append
+	// without a bus.
+	IdlePoll time.Duration
+
+	// LeaderRetry is how often a standby tries to take over (default 1s).
+	// A leader that dies frees its lease at once (its database connection
+	// closes), so a standby takes over within LeaderRetry.
+	LeaderRetry time.Duration
+
+	// SaveEvery is the least time between two checkpoint saves
+	// (default 50ms). Publishing does not wait for saves; after a crash,
+	// what was published but not yet saved is published again and dropped
+	// by JetStream's de-duplication.
+	SaveEvery time.Duration
+
+	// MaxBackoff caps the pause after failures (default 5s); the pause
+	// starts at 50ms and doubles.
+	MaxBackoff time.Duration
+
+	// Logger receives the relay's log lines (nil: the Conn's logger).
+	Logger *slog.Logger
+
+	// Acked, when set, is called from the relay's goroutine with each run of
+	// events JetStream acknowledged, in log order (quarantined ones left
+	// out). It must not block.
+	Acked func(events []store.Event)
+}
+
+func (c *RelayConfig) setDefaults(conn *Conn) {
+	if c.Name == "" {
+		c.Name = "nats"
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 1000
+	}
+	if c.IdlePoll == 0 {
+		c.IdlePoll = 100 * time.Millisecond
+	}
+	if c.LeaderRetry == 0 {
+		c.LeaderRetry = time.Second
+	}
+	if c.SaveEvery == 0 {
+		c.SaveEvery = 50 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = conn.cfg.Logger
+	}
+}
+
+// Relay forwards one store's committed events to JetStream: it tails the
+// log in commit order, publishes batches asynchronously with Nats-Msg-Id =
+// event_id, and saves its checkpoint in the store's own database after
+// JetStream acknowledged. One process at a time leads a store's relay; the
+// others stand by.
+type Relay struct {
+	conn *Conn
+	st   store.Outbox
+	cfg  RelayConfig
+	log  *slog.Logger
+
+	leader       atomic.Bool
+	published    atomic.Uint64
+	quarantinedN atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr error
+	saved   store.Position
+}
+
+// NewRelay returns the relay of st over conn; Run runs it.
+func NewRelay(conn *Conn, st store.Outbox, cfg RelayConfig) (*Relay, error) {
+	if err := store.CheckRelayName(cfg.Name); cfg.Name != "" && err != nil {
+		return nil, err
+	}
+	if cfg.BatchSize < 0 || cfg.BatchSize > 10000 {
+		return nil, &store.InvalidError{Field: "relay batch size", Value: strconv.Itoa(cfg.BatchSize), Reason: "want 1 to 10000"}
+	}
+	cfg.setDefaults(conn)
+	r := &Relay{conn: conn, st: st, cfg: cfg}
+	r.log = cfg.Logger.With(slog.String("relay", cfg.Name), slog.String("context", st.Context()), slog.String("shard", st.Shard()))
+	return r, nil
+}
+
+// Status is a relay's state as this process sees it.
+type Status struct {
+	Leader      bool           // this process leads the store's relay
+	Checkpoint  store.Position // last saved by this process
+	Published   uint64         // events acknowledged by JetStream since Run began
+	Quarantined uint64         // events set aside since Run began
+	LastError   error          // the last failure, nil once a batch went through
+}
+
+// Status reports the relay's state.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Status{Leader: r.leader.Load(), Checkpoint: r.saved, Published: r.published.Load(),
+		Quarantined: r.quarantinedN.Load(), LastError: r.lastErr}
+}
+
+// Lag counts the store's committed events JetStream has not acknowledged
+// (as of the last saved checkpoint, which trails acks by up to SaveEvery).
+// Any process can ask, leader or not.
+func (r *Relay) Lag(ctx context.Context) (int64, error) {
+	pos, err := r.st.Checkpoint(ctx, r.cfg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return r.st.CountAfter(ctx, pos)
+}
+
+// Quarantined lists the events the relay set aside.
+func (r *Relay) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	return r.st.Quarantined(ctx, r.cfg.Name)
+}
+
+func (r *Relay) fail(ctx context.Context, msg string, err error) {
+	r.mu.Lock()
+	r.lastErr = err
+	r.mu.Unlock()
+	r.log.LogAttrs(ctx, slog.LevelWarn, msg, slog.Any("error", err))
+}
+
+// Run relays until ctx is done: it stands by while another process leads,
+// leads when it can, and survives NATS and the database going away. It
+// returns nil when ctx is done, or the error that makes relaying
+// impossible (a stream with conflicting settings).
+func (r *Relay) Run(ctx context.Context) error {
+	local, stop := r.st.Commits()
+	defer stop()
+	wake := make(chan struct{}, 1)
+	sub, err := r.conn.nc.Subscribe(wakeSubject(r.st.Context(), r.st.Shard()), func(*nats.Msg) { signal(wake) })
+	if err != nil {
+		return &Error{Op: "subscribe to wake-ups", URL: r.conn.url, Err: err}
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort on the way out
+	var stream *Stream
+	bo := r.backoff()
+	for ctx.Err() == nil {
+		if stream == nil {
+			if stream, err = r.conn.Stream(ctx, r.st.Context()); err != nil {
+				var conflict *StreamConflictError
+				if errors.As(err, &conflict) {
+					r.fail(ctx, "stream settings conflict", err)
+					return err
+				}
+				r.fail(ctx, "cannot provision the stream", err)
+				r.standby(ctx, local, bo.next())
+				continue
+			}
+		}
+		lease, ok, err := r.st.TryLead(ctx, r.cfg.Name)
+		if err != nil {
+			r.fail(ctx, "cannot try for leadership", err)
+			r.standby(ctx, local, bo.next())
+			continue
+		}
+		bo.reset()
+		if !ok {
+			r.standby(ctx, local, r.cfg.LeaderRetry)
+			continue
+		}
+		r.leader.Store(true)
+		r.log.LogAttrs(ctx, slog.LevelInfo, "relay leading")
+		r.lead(ctx, lease, stream, local, wake)
+		r.leader.Store(false)
+		lease.Release()
+	}
+	return nil
+}
+
+// standby waits d, forwarding this process's commits to the leader as
+// wake-ups.
+func (r *Relay) standby(ctx context.Context, local <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	subj := wakeSubject(r.st.Context(), r.st.Shard())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-local:
+			r.conn.nc.Publish(subj, nil) //nolint:errcheck // a lost wake-up costs one IdlePoll
+		}
+	}
+}
+
+// ForwardCommits wakes the relay leader of st, wherever it runs, after each
+// commit made through st in this process, until stop is called. Processes
+// that run a Relay for st do this already.
+func (c *Conn) ForwardCommits(st store.Outbox) (stop func()) {
+	local, unsubscribe := st.Commits()
+	done := make(chan struct{})
+	subj := wakeSubject(st.Context(), st.Shard())
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-local:
+				c.nc.Publish(subj, nil) //nolint:errcheck // a lost wake-up costs one IdlePoll
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { unsubscribe(); close(done) }) }
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// lead relays while this process holds lease.
+func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
+	bo := r.backoff()
+	var pos store.Position
+	for {
+		var err error
+		if pos, err = r.st.Checkpoint(ctx, r.cfg.Name); err == nil {
+			break
+		}
+		r.fail(ctx, "cannot read the checkpoint", err)
+		if !sleep(ctx, lease, bo.next()) {
+			return
+		}
+	}
+	sv := newSaver(r, pos)
+	defer sv.close()
+	idle := time.NewTimer(r.cfg.IdlePoll)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lease.Lost():
+			r.fail(ctx, "relay lease lost", errors.New("the connection holding the lease broke"))
+			return
+		default:
+		}
+		// Never let published-but-unsaved progress age past half the
+		// de-duplication window: a re-publish after a crash must still be
+		// recognised as one.
+		if sv.unsavedFor() > stream.Duplicates/2 {
+			if !sleep(ctx, lease, bo.next()) {
+				return
+			}
+			continue
+		}
+		batch, err := r.st.ReadAll(ctx, pos, r.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.fail(ctx, "cannot read the log", err)
+			}
+			if !sleep(ctx, lease, bo.next()) {
+				return
+			}
+			continue
+		}
+		if len(batch) > 0 {
+			n, quarantined, err := r.publish(ctx, stream, batch)
+			if n > 0 {
+				pos = batch[n-1].Position
+				sv.save(pos, quarantined)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					r.fail(ctx, "publish failed; publishing again from the first event not acknowledged", err)
+				}
+				if !sleep(ctx, lease, bo.next()) {
+					return
+				}
+				continue
+			}
+			if bo.failed() {
+				r.mu.Lock()
+				r.lastErr = nil
+				r.mu.Unlock()
+				r.log.LogAttrs(ctx, slog.LevelInfo, "relay resumed")
+			}
+			bo.reset()
+			if len(batch) == r.cfg.BatchSize {
+				continue // more is waiting
+			}
+		}
+		// Caught up: wait for a commit here, a wake-up from another
+		// process, or the idle poll. A commit signalled while the batch was
+		// being published is waiting in its channel already.
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(r.cfg.IdlePoll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-lease.Lost():
+		case <-local:
+		case <-wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// publish sends batch and waits for JetStream's acks. n is how many events,
+// from the start, are done (acknowledged, or quarantined); the caller goes
+// on after them, so a failure means publishing again from the first event
+// not acknowledged, in order. Messages after a failed one may have been
+// stored too: JetStream drops their re-publish as duplicates.
+func (r *Relay) publish(ctx context.Context, stream *Stream, batch []store.Event) (n int, quarantined []store.Quarantined, err error) {
+	limit := int(r.conn.nc.MaxPayload())
+	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < limit {
+		limit = int(stream.MaxMsgSize)
+	}
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	sizes := make([]int, len(batch))
+	issued := 0
+	var sendErr error
+	if !r.conn.begin() {
+		r.conn.end()
+		return 0, nil, &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
+	}
+	for i := range batch {
+		m := Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
+		sizes[i] = size(m)
+		if sizes[i] > limit {
+			issued = i + 1 // quarantined below; no future
+			continue
+		}
+		f, err := r.publishAsync(m, stream.Name)
+		if err != nil {
+			sendErr = err
+			break
+		}
+		futures[i] = f
+		issued = i + 1
+	}
+	r.conn.end()
+
+	done := issued
+	var ackErr error
+	tooLarge := make(map[int]string)
+	for i := 0; i < issued; i++ {
+		if futures[i] == nil {
+			tooLarge[i] = "message of " + strconv.Itoa(sizes[i]) + " bytes is over the limit of " + strconv.Itoa(limit) + " bytes"
+			continue
+		}
+		select {
+		case <-futures[i].Ok():
+		case err := <-futures[i].Err():
+			if isTooLarge(err) {
+				tooLarge[i] = err.Error()
+				continue
+			}
+			if i < done {
+				done, ackErr = i, err
+			}
+		case <-ctx.Done():
+			if i < done {
+				done, ackErr = i, ctx.Err()
+			}
+		}
+	}
+	if sendErr != nil && done == issued {
+		// Issuing stopped at the event after the last one issued.
+		ackErr = sendErr
+	}
+	start := 0
+	now := time.Now().UTC()
+	for i := 0; i < done; i++ {
+		reason, bad := tooLarge[i]
+		if !bad {
+			continue
+		}
+		ev := batch[i]
+		q := store.Quarantined{EventID: ev.ID, Type: ev.Type, Stream: ev.Stream, Version: ev.Version,
+			Position: ev.Position, Size: sizes[i], Reason: reason, At: now}
+		quarantined = append(quarantined, q)
+		r.log.LogAttrs(ctx, slog.LevelError, "event quarantined: JetStream cannot take it; the events behind it go on",
+			slog.String("event_id", ev.ID.String()), slog.String("event_type", ev.Type), slog.String("stream", ev.Stream),
+			slog.Int64("stream_version", ev.Version), slog.String("position", ev.Position.String()),
+			slog.Int("size", sizes[i]), slog.String("reason", reason))
+		r.acked(batch[start:i])
+		start = i + 1
+	}
+	r.acked(batch[start:done])
+	r.quarantinedN.Add(uint64(len(quarantined)))
+	if ackErr != nil {
+		return done, quarantined, &Error{Op: "publish to " + stream.Name, URL: r.conn.url, Err: ackErr}
+	}
+	return done, quarantined, nil
+}
+
+func (r *Relay) acked(evs []store.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	r.published.Add(uint64(len(evs)))
+	if r.cfg.Acked != nil {
+		r.cfg.Acked(evs)
+	}
+}
+
+// publishAsync publishes m, waiting while too many acks are outstanding.
+// No-responders retries are off: a retried message would land after the
+// ones sent behind it.
+func (r *Relay) publishAsync(m *nats.Msg, stream string) (jetstream.PubAckFuture, error) {
+	for {
+		f, err := r.conn.js.PublishMsgAsync(m, jetstream.WithExpectStream(stream), jetstream.WithRetryAttempts(0))
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return f, err
+		}
+	}
+}
+
+// isTooLarge reports JetStream refusing a message for its size.
+func isTooLarge(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil {
+		return jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+	}
+	return errors.Is(err, nats.ErrMaxPayload)
+}
+
+// sleep waits d, or until ctx is done or the lease is lost; it reports
+// whether to go on leading.
+func sleep(ctx context.Context, lease store.Lease, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-lease.Lost():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type backoff struct {
+	cur, max time.Duration
+}
+
+func (r *Relay) backoff() *backoff { return &backoff{max: r.cfg.MaxBackoff} }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = 50 * time.Millisecond
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	return b.cur
+}
+
+func (b *backoff) failed() bool { return b.cur != 0 }
+func (b *backoff) reset()       { b.cur = 0 }
+
+// saver saves the checkpoint in the background, at most every SaveEvery,
+// the latest position winning; quarantined events go with the position
+// that passes them.
+type saver struct {
+	r       *Relay
+	mu      sync.Mutex
+	pos     store.Position
+	quar    []store.Quarantined
+	dirty   bool
+	since   time.Time // when the oldest unsaved progress was made
+	kick    chan struct{}
+	stopped chan struct{}
+	done    chan struct{}
+}
+
+func newSaver(r *Relay, pos store.Position) *saver {
+	s := &saver{r: r, pos: pos, kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{})}
+	r.mu.Lock()
+	r.saved = pos
+	r.mu.Unlock()
+	go s.loop()
+	return s
+}
+
+func (s *saver) save(pos store.Position, q []store.Quarantined) {
+	s.mu.Lock()
+	if !s.dirty {
+		s.since = time.Now()
+	}
+	s.pos, s.dirty = pos, true
+	s.quar = append(s.quar, q...)
+	s.mu.Unlock()
+	signal(s.kick)
+}
+
+func (s *saver) unsavedFor() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty {
+		return 0
+	}
+	return time.Since(s.since)
+}
+
+func (s *saver) loop() {
+	defer close(s.done)
+	bo := s.r.backoff()
+	for {
+		select {
+		case <-s.stopped:
+			s.flush(context.Background())
+			return
+		case <-s.kick:
+		}
+		if err := s.flush(context.Background()); err != nil {
+			s.r.fail(context.Background(), "cannot save the checkpoint", err)
+			time.Sleep(bo.next())
+			signal(s.kick)
+			continue
+		}
+		bo.reset()
+		select {
+		case <-s.stopped:
+			s.flush(context.Background())
+			return
+		case <-time.After(s.r.cfg.SaveEvery):
+		}
+	}
+}
+
+func (s *saver) flush(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	pos, quar := s.pos, s.quar
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.r.st.SaveCheckpoint(ctx, s.r.cfg.Name, pos, quar...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.quar = s.quar[len(quar):]
+	if s.pos == pos {
+		s.dirty = false
+	} else {
+		s.since = time.Now()
+	}
+	s.mu.Unlock()
+	s.r.mu.Lock()
+	s.r.saved = pos
+	s.r.mu.Unlock()
+	return nil
+}
+
+// close saves what is left and stops the saver.
+func (s *saver) close() {
+	close(s.stopped)
+	<-s.done
+}

@@ -1,0 +1,125 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// metaPartitions is the stream metadata key recording the partition count.
+const metaPartitions = "switchyard.partitions"
+
+// Stream is one context's JetStream stream, SW_<CONTEXT> over sw.<context>.>.
+type Stream struct {
+	Name       string
+	Context    string
+	Partitions int
+	MaxMsgSize int32 // 0: no limit beyond the server's max payload
+	Duplicates time.Duration
+	js         jetstream.Stream
+}
+
+// JetStream returns the stream's JetStream handle.
+func (s *Stream) JetStream() jetstream.Stream { return s.js }
+
+// StreamName is the JetStream stream of context: SW_ and the context's name
+// in upper case, '-' as '_'.
+func StreamName(context string) string {
+	return "SW_" + strings.ToUpper(strings.ReplaceAll(context, "-", "_"))
+}
+
+// StreamConflictError is an existing stream whose settings differ from the
+// configured ones. Provisioning never changes a stream silently: change the
+// configuration, or the stream (nats stream edit), so that they agree.
+type StreamConflictError struct {
+	Stream string
+	Diffs  []string // "replicas: stream has 1, configured 3"
+}
+
+func (e *StreamConflictError) Error() string {
+	return "bus: stream " + e.Stream + " exists with other settings: " + strings.Join(e.Diffs, "; ")
+}
+
+// Stream provisions context's stream — creating it, or checking that the
+// existing one has the configured settings — and returns it. It is
+// idempotent and safe to call from many processes at once.
+func (c *Conn) Stream(ctx context.Context, context string) (*Stream, error) {
+	if err := store.CheckName("context", context); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	s, ok := c.stream[context]
+	c.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	sc := c.cfg.streamConfig(context)
+	want := jetstream.StreamConfig{
+		Name:        StreamName(context),
+		Description: "Switchyard events of context " + context,
+		Subjects:    []string{"sw." + context + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    sc.Replicas,
+		Duplicates:  sc.Duplicates,
+		MaxMsgSize:  -1,
+		MaxAge:      sc.MaxAge,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		Metadata:    map[string]string{metaPartitions: strconv.Itoa(sc.Partitions)},
+	}
+	if sc.Storage == "memory" {
+		want.Storage = jetstream.MemoryStorage
+	}
+	if sc.MaxMsgSize > 0 {
+		want.MaxMsgSize = sc.MaxMsgSize
+	}
+	js, err := c.js.CreateStream(ctx, want)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		js, err = c.js.Stream(ctx, want.Name)
+		if err == nil {
+			err = compare(want, js.CachedInfo().Config)
+		}
+	}
+	if err != nil {
+		var conflict *StreamConflictError
+		if errors.As(err, &conflict) {
+			return nil, err
+		}
+		return nil, &Error{Op: "provision stream " + want.Name, URL: c.url, Err: err}
+	}
+	s = &Stream{Name: want.Name, Context: context, Partitions: sc.Partitions, MaxMsgSize: sc.MaxMsgSize, Duplicates: sc.Duplicates, js: js}
+	c.mu.Lock()
+	c.stream[context] = s
+	c.mu.Unlock()
+	return s, nil
+}
+
+// compare lists the settings Switchyard manages that differ.
+func compare(want, have jetstream.StreamConfig) error {
+	var diffs []string
+	diff := func(field string, h, w any) {
+		if fmt.Sprint(h) != fmt.Sprint(w) {
+			diffs = append(diffs, fmt.Sprintf("%s: stream has %v, configured %v", field, h, w))
+		}
+	}
+	diff("subjects", have.Subjects, want.Subjects)
+	diff("storage", have.Storage, want.Storage)
+	diff("replicas", have.Replicas, want.Replicas)
+	diff("duplicates", have.Duplicates, want.Duplicates)
+	diff("max_msg_size", have.MaxMsgSize, want.MaxMsgSize)
+	diff("max_age", have.MaxAge, want.MaxAge)
+	diff("retention", have.Retention, want.Retention)
+	diff("partitions", have.Metadata[metaPartitions], want.Metadata[metaPartitions])
+	if len(diffs) > 0 {
+		return &StreamConflictError{Stream: want.Name, Diffs: diffs}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package bus
+
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// Subject is where an event of stream goes:
+// sw.<context>.<shard>.<partition>.<event type>. Names and types are checked
+// by the store, so they hold no dots or wildcards.
+func Subject(context, shard string, partition int, eventType string) string {
+	return "sw." + context + "." + shard + "." + strconv.Itoa(partition) + "." + eventType
+}
+
+// Partition is stream's partition among n: FNV-1a (32 bit) of the stream's
+// name, mod n. It never changes, so one stream's events share a partition.
+func Partition(stream string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Address is a subject taken apart.
+type Address struct {
+	Context   string
+	Shard     string
+	Partition int
+	Type      string
+}
+
+// ParseSubject takes an event subject apart, checking every part.
+func ParseSubject(subject string) (Address, error) {
+	bad := func(reason string) (Address, error) {
+		return Address{}, &store.InvalidError{Field: "subject", Value: subject, Reason: reason}
+	}
+	parts := strings.Split(subject, ".")
+	if len(parts) != 5 || parts[0] != "sw" {
+		return bad("want sw.<context>.<shard>.<partition>.<event type>")
+	}
+	a := Address{Context: parts[1], Shard: parts[2], Type: parts[4]}
+	if err := store.CheckName("context", a.Context); err != nil {
+		return bad(err.Error())
+	}
+	if err := store.CheckName("shard", a.Shard); err != nil {
+		return bad(err.Error())
+	}
+	p, err := strconv.Atoi(parts[3])
+	if err != nil || p < 0 || strconv.Itoa(p) != parts[3] {
+		return bad("partition " + strconv.Quote(parts[3]) + " is not a number")
+	}
+	a.Partition = p
+	if err := store.CheckType(a.Type); err != nil {
+		return bad(err.Error())
+	}
+	return a, nil
+}
+
+// wakeSubject carries core NATS (not JetStream) wake-ups for the relay of a
+// store: a process that commits to a store it does not relay publishes one.
+func wakeSubject(context, shard string) string {
+	return "_sw.wake." + context + "." + shard
+}
