@@ -72,6 +72,9 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		nats.ReconnectJitter(cfg.ReconnectWait/4, cfg.ReconnectWait/4),
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // closed on purpose
+			}
 			log.LogAttrs(context.Background(), slog.LevelWarn, "nats disconnected", slog.String("url", c.url), slog.Any("error", err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

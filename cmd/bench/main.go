@@ -4,10 +4,25 @@
 //
 //	go run ./cmd/bench -pg "$PGDSN" -scenario append-single -n 20000 -writers 8
 //	go run ./cmd/bench -backend sqlite -scenario append-batch -n 200000
+//	go run ./cmd/bench -pg "$PGDSN" -nats "$NATSURL" -scenario relay-drain -n 100000
 //
-// Scenarios: append-single (one event per Append, W writers on distinct
-// streams) and append-batch (100 events per Append). Unknown flags or
-// scenarios exit with status 2 and the usage.
+// Scenarios:
+//
+//   - append-single: one event per Append, W writers on distinct streams.
+//   - append-batch: 100 events per Append.
+//   - relay-drain: a store pre-filled with N events (100 per Append) drained
+//     to JetStream by a relay; per_s counts events JetStream acknowledged per
+//     second, from the relay's start to the last ack.
+//   - relay-latency: W writers append one event per Append at -rate events/s
+//     (default 1000) with a relay running; latency is the time from Append
+//     returning to the relay seeing JetStream's ack.
+//
+// With -relay the append scenarios run a relay while they append; wall_s and
+// per_s still time the appends alone, and the run then waits for the relay to
+// catch up. -nats "" runs an embedded nats-server in a temporary folder,
+// fsyncing as -nats-sync says. Every run uses a context of its own (a fresh
+// PostgreSQL schema or SQLite file, and a fresh JetStream stream). Unknown
+// flags or scenarios exit with status 2 and the usage.
 package main
 
 import (
@@ -17,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/url"
 	"os"
@@ -27,16 +43,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
 type config struct {
-	pg, nats, scenario, backend, dir string
-	n, writers, size, shards, rep    int
-	rate                             float64
-	timeout                          time.Duration
+	pg, nats, natsSync, scenario, backend, dir string
+	context                                    string // unique per run
+	n, writers, size, shards, rep              int
+	rate                                       float64
+	relay                                      bool
+	timeout                                    time.Duration
+	log                                        *slog.Logger
 }
 
 // result is one JSON line; field names follow ../shared/BENCH.md.
@@ -58,7 +79,7 @@ type result struct {
 	Notes    string         `json:"notes,omitempty"`
 }
 
-var scenarios = []string{"append-single", "append-batch"}
+var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -69,7 +90,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.pg, "pg", "", "PostgreSQL DSN (empty: -backend sqlite)")
-	fs.StringVar(&c.nats, "nats", "", "NATS URL (empty = embedded server; unused by append scenarios)")
+	fs.StringVar(&c.nats, "nats", "", "NATS URL (empty = embedded server; append scenarios use it with -relay only)")
+	fs.StringVar(&c.natsSync, "nats-sync", "always", `embedded server's fsync: "always" or an interval such as "2m" (ignored with -nats)`)
+	fs.BoolVar(&c.relay, "relay", false, "append scenarios: run a relay to JetStream while appending")
 	fs.StringVar(&c.scenario, "scenario", "", "one of: "+strings.Join(scenarios, ", "))
 	fs.StringVar(&c.backend, "backend", "", "postgres or sqlite (default: postgres when -pg is set)")
 	fs.StringVar(&c.dir, "dir", "", "sqlite data folder (default: a temporary one)")
@@ -102,9 +125,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: -n and -writers must be positive, -size and -rate not negative")
 		return 2
 	}
+	if c.nats == "" && (bus.Config{Embedded: bus.Embedded{SyncInterval: c.natsSync}}).Validate() != nil {
+		fmt.Fprintf(stderr, "bench: -nats-sync %q: want \"always\" or a positive duration\n", c.natsSync)
+		return 2
+	}
+	if strings.HasPrefix(c.scenario, "relay-") {
+		c.relay = true
+	}
+	if c.scenario == "relay-latency" && c.rate == 0 {
+		c.rate = 1000
+	}
+	c.context = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	res, err := appendScenario(ctx, c)
+	var res *result
+	var err error
+	switch c.scenario {
+	case "relay-drain":
+		res, err = drainScenario(ctx, c)
+	case "relay-latency":
+		res, err = latencyScenario(ctx, c)
+	default:
+		res, err = appendScenario(ctx, c)
+	}
 	if res == nil {
 		res = &result{}
 	}
@@ -125,15 +169,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // openStore opens a fresh store: a new schema on PostgreSQL, a new file on
 // SQLite. The cleanup drops it.
-func openStore(ctx context.Context, c config) (store.Store, func(), error) {
+func openStore(ctx context.Context, c config) (store.Outbox, func(), error) {
 	if c.backend == "postgres" {
-		schema := fmt.Sprintf("bench_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-		// One connection per writer plus one, as the baseline sizes its pool.
-		dsn, err := withPoolSize(c.pg, c.writers+1)
+		schema := strings.ReplaceAll(c.context, "-", "_")
+		// One connection per writer plus one, as the baseline sizes its pool;
+		// a relay reads and saves its checkpoint through two more (its lease
+		// has a connection of its own).
+		conns := c.writers + 1
+		if c.relay {
+			conns += 2
+		}
+		dsn, err := withPoolSize(c.pg, conns)
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: "bench", Shard: "default", Schema: schema})
+		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: c.context, Shard: "default", Schema: schema})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -151,7 +201,7 @@ func openStore(ctx context.Context, c config) (store.Store, func(), error) {
 		}
 		dir = d
 	}
-	s, err := sqlite.Open(ctx, sqlite.Config{Context: "bench", Shard: "default", Dir: dir})
+	s, err := sqlite.Open(ctx, sqlite.Config{Context: c.context, Shard: "default", Dir: dir})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,22 +231,71 @@ func appendScenario(ctx context.Context, c config) (*result, error) {
 		return nil, err
 	}
 	defer cleanup()
+	settings := map[string]any{"events_per_call": per, "size": c.size}
+	var r *relayRun
+	if c.relay {
+		var stop func()
+		if r, stop, err = newRelay(ctx, c, s, nil); err != nil {
+			return nil, err
+		}
+		defer stop()
+		if err := r.start(ctx, true); err != nil {
+			return nil, err
+		}
+		notes += "; relay=true: a relay to JetStream ran during the appends; wall_s and per_s time the appends only, then the run waited for lag 0"
+	}
+	lat, _, wall, err := writeAll(ctx, s, c, load{per: per, rate: c.rate})
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		end := time.Now()
+		if err := r.wait(ctx); err != nil {
+			return nil, err
+		}
+		settings["relay_catchup_s"] = round(time.Since(end).Seconds(), 3)
+		if err := r.finish(ctx, settings); err != nil {
+			return nil, err
+		}
+	}
+	r2 := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0), Notes: notes,
+		Settings: settings}
+	r2.P50Ms, r2.P99Ms, r2.MaxMs = percentiles(lat)
+	return r2, nil
+}
+
+// load is how writeAll appends: per events to a call, at rate events/s in
+// total (0: as fast as possible), each writer on a stream of its own, or
+// each call on a new stream (newStream). ids, when set, are the events' IDs;
+// committed, when set, learns when each call's Append returned.
+type load struct {
+	per       int
+	rate      float64
+	newStream bool
+	ids       []uuid.UUID
+	committed func(call int, at time.Time)
+}
+
+// writeAll appends c.n events from c.writers writers. lat holds each call's
+// latency; start is when the writers started, wall how long they took.
+func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.Duration, start time.Time, wall time.Duration, err error) {
+	per := l.per
 	data := make([][]byte, 64)
 	for i := range data {
 		data[i] = payload(c.size, i)
 	}
 	calls := (c.n + per - 1) / per
-	lat := make([]time.Duration, calls)
+	lat = make([]time.Duration, calls)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, c.writers)
 	var tick <-chan time.Time
-	if c.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) * float64(per) / c.rate))
+	if l.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) * float64(per) / l.rate))
 		defer t.Stop()
 		tick = t.C
 	}
-	start := time.Now()
+	start = time.Now()
 	for w := 0; w < c.writers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -214,10 +313,16 @@ func appendScenario(ctx context.Context, c config) (*result, error) {
 				}
 				batch = batch[:0]
 				for j := 0; j < per && i*per+j < c.n; j++ {
-					batch = append(batch, store.Event{Type: "MoneyDeposited", Data: data[(i*per+j)%64],
-						Metadata: map[string]string{"user": "bench"}})
+					ev := store.Event{Type: "MoneyDeposited", Data: data[(i*per+j)%64], Metadata: map[string]string{"user": "bench"}}
+					if l.ids != nil {
+						ev.ID = l.ids[i*per+j]
+					}
+					batch = append(batch, ev)
 				}
 				exp := store.NoStream
+				if l.newStream {
+					stream, version = fmt.Sprintf("account-%d-%d", c.rep, i), -1
+				}
 				if version >= 0 {
 					exp = store.Exact(version)
 				}
@@ -227,21 +332,22 @@ func appendScenario(ctx context.Context, c config) (*result, error) {
 					errs <- fmt.Errorf("writer %d: %w", w, err)
 					return
 				}
-				lat[i] = time.Since(t0)
+				t1 := time.Now()
+				lat[i] = t1.Sub(t0)
+				if l.committed != nil {
+					l.committed(i, t1)
+				}
 				version = out[len(out)-1].Version
 			}
 		}(w)
 	}
 	wg.Wait()
-	wall := time.Since(start)
+	wall = time.Since(start)
 	close(errs)
 	if err := errors.Join(drain(errs)...); err != nil {
-		return nil, err
+		return nil, start, 0, err
 	}
-	r := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0), Notes: notes,
-		Settings: map[string]any{"events_per_call": per, "size": c.size}}
-	r.P50Ms, r.P99Ms, r.MaxMs = percentiles(lat)
-	return r, nil
+	return lat, start, wall, nil
 }
 
 func drain(ch <-chan error) []error {

@@ -1,0 +1,54 @@
+// Package bus carries committed events from their stores to NATS JetStream.
+//
+// [Connect] opens a NATS connection from a URL, or starts an embedded
+// nats-server with JetStream in a data folder when there is none (the
+// default, fsyncing every write: Embedded.SyncInterval "always").
+//
+// [Conn.Stream] provisions one JetStream stream per bounded context,
+// SW_<CONTEXT> over sw.<context>.>, idempotently; an existing stream with
+// other settings is a [*StreamConflictError], never silently changed.
+// Every event goes to the subject
+//
+//	sw.<context>.<shard>.<partition>.<event type>
+//
+// where partition is [Partition] (FNV-1a of the stream name, mod the
+// context's partition count), so one stream's events share a partition and
+// keep their order there. Headers carry every well-known metadata key under
+// its own name, the application's keys as a JSON object under "metadata",
+// and Nats-Msg-Id = event_id. [Decode] takes a message back apart and
+// refuses one whose headers disagree with its subject (a forged shard).
+//
+// # The relay
+//
+// A [Relay] forwards one (context, shard) store:
+//
+//   - Only one process relays a store at a time: the leader holds the
+//     store's lease (a PostgreSQL advisory lock on a connection of its own,
+//     or a lock file beside a SQLite file). Others stand by and take over
+//     within RelayConfig.LeaderRetry when the leader dies.
+//   - The leader tails store.ReadAll in commit order from its checkpoint,
+//     publishes each batch asynchronously and waits for JetStream's acks.
+//     The checkpoint, kept in the store's own database, advances only over
+//     acknowledged events; saves are coalesced (RelayConfig.SaveEvery), and
+//     what a crash leaves unsaved is published again and dropped by
+//     JetStream's de-duplication window.
+//   - A failed publish sends the batch again from the first event not
+//     acknowledged, in order. The connection refuses to reconnect while a
+//     batch is being sent and never buffers publishes while reconnecting,
+//     so a later event cannot reach JetStream over a new connection after
+//     an earlier one was lost with the old.
+//   - An event JetStream cannot take (larger than the stream's
+//     MaxMsgSize or the server's max payload) is quarantined: logged at
+//     error level, recorded with the checkpoint, listed by
+//     [Relay.Quarantined], and skipped, so the events behind it flow.
+//
+// Wake-ups: a commit through a store in the leader's process wakes it
+// directly (store.Outbox.Commits); a commit in another process that runs a
+// relay for the store, or [Conn.ForwardCommits], wakes it with a core NATS
+// message; anything else (a transaction the application began itself) is
+// found by the idle poll (RelayConfig.IdlePoll, 100ms). Nothing is added
+// to the append transaction: a NOTIFY there would serialise commits.
+//
+// [Relay.Lag] counts committed events not yet acknowledged, from any
+// process; [Relay.Status] reports leadership, counts and the last error.
+package bus

@@ -1,0 +1,278 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/internal/natstest"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+)
+
+func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			srv := natstest.Start(t, false)
+			c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
+			st := b.open(t)
+			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+			run(t, r)
+			small := func(stream string) store.Event {
+				ev, _ := store.NewEvent("Small", map[string]string{"s": stream})
+				return ev
+			}
+			big, _ := store.NewEvent("Huge", map[string]string{"blob": strings.Repeat("x", 20<<10)})
+			var want []store.Event
+			for i := 0; i < 3; i++ {
+				out, err := st.Append(context.Background(), "a", store.Any, small("a"), small("a"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, out...)
+			}
+			huge, err := st.Append(context.Background(), "b", store.NoStream, big)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 30; i++ { // behind it, more than a batch
+				out, err := st.Append(context.Background(), "a", store.Any, small("a"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, out...)
+			}
+			waitLag0(t, r)
+			checkDelivered(t, c, want, bus.DefaultPartitions)
+			q, err := r.Quarantined(context.Background())
+			if err != nil || len(q) != 1 {
+				t.Fatalf("quarantined = %v, %v; want the huge event", q, err)
+			}
+			if q[0].EventID != huge[0].ID || q[0].Stream != "b" || q[0].Size <= 20<<10 || !strings.Contains(q[0].Reason, "over the limit") {
+				t.Fatalf("quarantined %+v", q[0])
+			}
+			if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
+				t.Fatalf("status %+v", s)
+			}
+		})
+	}
+}
+
+// A transaction that took its id early and commits late is not skipped.
+func TestLateCommitIsNotSkipped(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := pgStore(t, pgtest.RandomName("s_"))
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: 20 * time.Millisecond})
+	run(t, r)
+	ctx := context.Background()
+	tx, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := st.Append(st.WithTx(ctx, tx), "late", store.NoStream, mustEvent("Late"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := st.Append(ctx, "early", store.NoStream, mustEvent("Early"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the relay polls while the late one is open
+	if n := r.Status().Published; n != 0 {
+		t.Fatalf("%d published while an older transaction was open: it would skip the late commit", n)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLag0(t, r)
+	checkDelivered(t, c, append(late, early...), bus.DefaultPartitions)
+}
+
+func mustEvent(typ string) store.Event {
+	ev, err := store.NewEvent(typ, map[string]string{"at": time.Now().String()})
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+// Commits wake the leader without polling: in its own process through the
+// store, from another process through NATS.
+func TestCommitsWakeTheRelay(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	schema := pgtest.RandomName("s_")
+	st := pgStore(t, schema)
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: time.Hour})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	var want []store.Event
+	check := func(how string, st store.Store, n uint64) {
+		t.Helper()
+		out, err := st.Append(context.Background(), "wake", store.Any, mustEvent("Woken"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, out...)
+		deadline := time.Now().Add(5 * time.Second)
+		for r.Status().Published < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the relay did not wake (IdlePoll is 1h)", how)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	check("a commit in this process", st, 1)
+
+	// Another process: its own store and its own NATS connection.
+	other := pgStore(t, schema)
+	oc := connect(t, srv.URL, bus.Config{})
+	stop := oc.ForwardCommits(other)
+	defer stop()
+	check("a commit in another process", other, 2)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+}
+
+// One leader at a time; when it goes, a standby takes over and nothing is
+// lost or published twice.
+func TestLeaderFailover(t *testing.T) {
+	srv := natstest.Start(t, false)
+	schema := pgtest.RandomName("s_")
+	st1, st2 := pgStore(t, schema), pgStore(t, schema)
+	c1 := connect(t, srv.URL, bus.Config{})
+	c2 := connect(t, srv.URL, bus.Config{})
+	r1 := newRelay(t, c1, st1, bus.RelayConfig{})
+	r2 := newRelay(t, c2, st2, bus.RelayConfig{LeaderRetry: 100 * time.Millisecond})
+	stop1 := run(t, r1)
+	waitFor(t, "r1 leading", func() bool { return r1.Status().Leader })
+	run(t, r2)
+	want := appendMany(t, st2, "before", 10, 10) // appended where the standby runs
+	waitLag0(t, r1)
+	if r2.Status().Leader || r2.Status().Published != 0 {
+		t.Fatalf("standby status %+v while r1 leads", r2.Status())
+	}
+	stop1()
+	start := time.Now()
+	waitFor(t, "r2 leading", func() bool { return r2.Status().Leader })
+	t.Logf("failover took %v", time.Since(start))
+	want = append(want, appendMany(t, st1, "after", 10, 10)...)
+	waitLag0(t, r2)
+	checkDelivered(t, c2, want, bus.DefaultPartitions)
+}
+
+// NATS restarts while events flow: the relay backs off, resumes, and
+// JetStream ends up with every event once, in order per stream.
+func TestNATSRestartMidStream(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			srv := natstest.Start(t, true)
+			c := connect(t, srv.URL, bus.Config{ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second})
+			st := b.open(t)
+			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 50, MaxBackoff: 200 * time.Millisecond})
+			run(t, r)
+			var want []store.Event
+			var mu sync.Mutex
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; i < 6; i++ {
+					evs := appendMany(t, st, "round"+string(rune('a'+i)), 8, 10)
+					mu.Lock()
+					want = append(want, evs...)
+					mu.Unlock()
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			time.Sleep(100 * time.Millisecond)
+			for i := 0; i < 2; i++ {
+				srv.Stop()
+				time.Sleep(300 * time.Millisecond)
+				srv.Restart()
+				time.Sleep(200 * time.Millisecond)
+			}
+			<-done
+			waitLag0(t, r)
+			checkDelivered(t, c, want, bus.DefaultPartitions)
+			t.Logf("status after restarts: %+v", r.Status())
+		})
+	}
+}
+
+// PostgreSQL goes away (every connection cut, new ones refused) and comes
+// back: the relay loses its lease, takes it again and goes on.
+func TestPostgresGoesAwayMidStream(t *testing.T) {
+	base := pgtest.URL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := pgtest.NewProxy(t, u.Host)
+	if testURL == "" {
+		t.Fatal("no test database")
+	}
+	tu, _ := url.Parse(testURL)
+	tu.Host = proxy.Addr()
+	schema := pgtest.RandomName("s_")
+	postgres.LeaseCheck = 100 * time.Millisecond
+	viaProxy, err := postgres.Open(context.Background(), tu.String(), postgres.Config{Context: "visits", Shard: "default", Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaProxy.Close()
+	direct := pgStore(t, schema) // the application, unaffected
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	r := newRelay(t, c, viaProxy, bus.RelayConfig{MaxBackoff: 200 * time.Millisecond, LeaderRetry: 100 * time.Millisecond, IdlePoll: 20 * time.Millisecond})
+	run(t, r)
+	want := appendMany(t, direct, "one", 8, 10)
+	waitLag0(t, r)
+	proxy.Cut()
+	want = append(want, appendMany(t, direct, "two", 8, 10)...)
+	time.Sleep(500 * time.Millisecond)
+	if s := r.Status(); s.LastError == nil {
+		t.Fatalf("status %+v: no error while the database is unreachable", s)
+	}
+	proxy.Restore()
+	want = append(want, appendMany(t, direct, "three", 8, 10)...)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+}
+
+func TestConnectToNothingIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := bus.Connect(ctx, bus.Config{URL: "nats://user:secret@127.0.0.1:1"})
+	if !errors.Is(err, bus.ErrUnavailable) {
+		t.Fatalf("err = %v; want ErrUnavailable", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func TestEmbeddedServerIsTheDefault(t *testing.T) {
+	dir := t.TempDir()
+	c, err := bus.Connect(context.Background(), bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(dir, "nats")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.Embedded() || c.ClientURL() != "" {
+		t.Fatalf("embedded = %v, client url %q", c.Embedded(), c.ClientURL())
+	}
+	st := sqliteStore(t, filepath.Join(dir, "visits.db"))
+	r := newRelay(t, c, st, bus.RelayConfig{})
+	run(t, r)
+	want := appendMany(t, st, "emb", 4, 5)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+}
