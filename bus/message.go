@@ -21,31 +21,41 @@ const HeaderApplication = "metadata"
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
 func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
-	m := &nats.Msg{
-		Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type),
-		Data:    ev.Data,
-		Header:  make(nats.Header, 16),
+	// One backing array for the header values: a message has ~15 of them.
+	vals := make([]string, 0, len(ev.Metadata)+10)
+	h := make(nats.Header, len(ev.Metadata)+2)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
+	var app map[string]string
 	for k, v := range ev.Metadata {
 		if correlation.IsWellKnown(k) {
-			m.Header[k] = []string{v}
+			set(k, v)
+		} else {
+			if app == nil {
+				app = make(map[string]string, 4)
+			}
+			app[k] = v
 		}
 	}
+	// The store-owned keys come from the event's fields and the store, never
+	// from metadata.
 	id := ev.ID.String()
-	m.Header[string(correlation.EventID)] = []string{id}
-	m.Header[string(correlation.EventType)] = []string{ev.Type}
-	m.Header[string(correlation.Stream)] = []string{ev.Stream}
-	m.Header[string(correlation.StreamVersion)] = []string{strconv.FormatInt(ev.Version, 10)}
-	m.Header[string(correlation.Position)] = []string{ev.Position.String()}
-	m.Header[string(correlation.Context)] = []string{context}
-	m.Header[string(correlation.Shard)] = []string{shard}
-	m.Header[string(correlation.RecordedAt)] = []string{ev.RecordedAt.UTC().Format(time.RFC3339Nano)}
-	if app := ev.Metadata.Application(); len(app) > 0 {
+	set(string(correlation.EventID), id)
+	set(string(correlation.EventType), ev.Type)
+	set(string(correlation.Stream), ev.Stream)
+	set(string(correlation.StreamVersion), strconv.FormatInt(ev.Version, 10))
+	set(string(correlation.Position), ev.Position.String())
+	set(string(correlation.Context), context)
+	set(string(correlation.Shard), shard)
+	set(string(correlation.RecordedAt), ev.RecordedAt.UTC().Format(time.RFC3339Nano))
+	if len(app) > 0 {
 		b, _ := json.Marshal(app) // a map of strings always marshals
-		m.Header[HeaderApplication] = []string{string(b)}
+		set(HeaderApplication, string(b))
 	}
-	m.Header[jetstream.MsgIDHeader] = []string{id}
-	return m
+	set(jetstream.MsgIDHeader, id)
+	return &nats.Msg{Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}
 }
 
 // size is what NATS counts against its limits: payload plus encoded headers.

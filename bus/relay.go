@@ -248,13 +248,15 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// lead relays while this process holds lease.
+// lead relays while this process holds lease. Two batches are in flight
+// at most: the next one is sent while JetStream acknowledges the previous
+// one, and the one after is read meanwhile.
 func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
 	bo := r.backoff()
-	var pos store.Position
+	var acked store.Position // everything up to here is acknowledged (or quarantined)
 	for {
 		var err error
-		if pos, err = r.st.Checkpoint(ctx, r.cfg.Name); err == nil {
+		if acked, err = r.st.Checkpoint(ctx, r.cfg.Name); err == nil {
 			break
 		}
 		r.fail(ctx, "cannot read the checkpoint", err)
@@ -262,10 +264,37 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			return
 		}
 	}
-	sv := newSaver(r, pos)
+	sv := newSaver(r, acked)
 	defer sv.close()
 	idle := time.NewTimer(r.cfg.IdlePoll)
 	defer idle.Stop()
+	next := acked       // read from here
+	var ahead *prefetch // a read running ahead
+	var prev *flight    // a batch sent, not yet settled
+	// settle waits for f's acks and moves acked on; on failure everything
+	// after the first event not acknowledged is sent again.
+	settle := func(f *flight) error {
+		n, quarantined, err := r.settle(ctx, f)
+		if n > 0 {
+			acked = f.batch[n-1].Position
+			sv.save(acked, quarantined)
+		}
+		if err != nil {
+			next = acked
+			if ctx.Err() == nil {
+				r.fail(ctx, "publish failed; publishing again from the first event not acknowledged", err)
+			}
+		}
+		return err
+	}
+	defer func() {
+		if prev != nil {
+			settle(prev) // saves what was acknowledged
+		}
+		if ahead != nil {
+			<-ahead.done
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -284,7 +313,18 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 			continue
 		}
-		batch, err := r.st.ReadAll(ctx, pos, r.cfg.BatchSize)
+		var batch []store.Event
+		var err error
+		if ahead != nil && ahead.after == next {
+			<-ahead.done
+			batch, err = ahead.events, ahead.err
+		} else {
+			if ahead != nil {
+				<-ahead.done
+			}
+			batch, err = r.st.ReadAll(ctx, next, r.cfg.BatchSize)
+		}
+		ahead = nil
 		if err != nil {
 			if ctx.Err() == nil {
 				r.fail(ctx, "cannot read the log", err)
@@ -294,31 +334,46 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 			continue
 		}
+		var cur *flight
 		if len(batch) > 0 {
-			n, quarantined, err := r.publish(ctx, stream, batch)
-			if n > 0 {
-				pos = batch[n-1].Position
-				sv.save(pos, quarantined)
+			cur = r.issue(stream, batch)
+			next = batch[len(batch)-1].Position
+			if cur.err == nil && len(batch) == r.cfg.BatchSize {
+				ahead = r.readAhead(ctx, next)
 			}
-			if err != nil {
-				if ctx.Err() == nil {
-					r.fail(ctx, "publish failed; publishing again from the first event not acknowledged", err)
-				}
-				if !sleep(ctx, lease, bo.next()) {
-					return
-				}
-				continue
+		}
+		failed := false
+		if prev != nil {
+			failed = settle(prev) != nil
+			prev = nil
+		}
+		switch {
+		case cur != nil && failed:
+			// Sent behind a failure: it is sent again, but its acks must be
+			// in before anything else is sent.
+			r.discard(ctx, cur)
+			cur = nil
+		case cur != nil && (cur.err != nil || len(batch) < r.cfg.BatchSize):
+			// Settle now: issuing failed, or caught up.
+			failed = settle(cur) != nil
+			cur = nil
+		}
+		prev = cur
+		if failed {
+			if !sleep(ctx, lease, bo.next()) {
+				return
 			}
-			if bo.failed() {
-				r.mu.Lock()
-				r.lastErr = nil
-				r.mu.Unlock()
-				r.log.LogAttrs(ctx, slog.LevelInfo, "relay resumed")
-			}
+			continue
+		}
+		if bo.failed() && len(batch) > 0 {
+			r.mu.Lock()
+			r.lastErr = nil
+			r.mu.Unlock()
+			r.log.LogAttrs(ctx, slog.LevelInfo, "relay resumed")
 			bo.reset()
-			if len(batch) == r.cfg.BatchSize {
-				continue // more is waiting
-			}
+		}
+		if len(batch) == r.cfg.BatchSize || prev != nil {
+			continue // more is waiting
 		}
 		// Caught up: wait for a commit here, a wake-up from another
 		// process, or the idle poll. A commit signalled while the batch was
@@ -341,52 +396,80 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	}
 }
 
-// publish sends batch and waits for JetStream's acks. n is how many events,
-// from the start, are done (acknowledged, or quarantined); the caller goes
-// on after them, so a failure means publishing again from the first event
-// not acknowledged, in order. Messages after a failed one may have been
-// stored too: JetStream drops their re-publish as duplicates.
-func (r *Relay) publish(ctx context.Context, stream *Stream, batch []store.Event) (n int, quarantined []store.Quarantined, err error) {
-	limit := int(r.conn.nc.MaxPayload())
-	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < limit {
-		limit = int(stream.MaxMsgSize)
+// flight is a batch sent to JetStream, its acks outstanding.
+type flight struct {
+	batch   []store.Event
+	futures []jetstream.PubAckFuture // nil: too large, not sent
+	sizes   []int
+	limit   int
+	issued  int   // events handled before issuing stopped
+	err     error // why issuing stopped early
+}
+
+// issue sends batch without waiting for acks. The connection does not
+// reconnect until settle: a batch's messages all travel on one connection.
+func (r *Relay) issue(stream *Stream, batch []store.Event) *flight {
+	f := &flight{batch: batch, futures: make([]jetstream.PubAckFuture, len(batch)), sizes: make([]int, len(batch))}
+	f.limit = int(r.conn.nc.MaxPayload())
+	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < f.limit {
+		f.limit = int(stream.MaxMsgSize)
 	}
-	futures := make([]jetstream.PubAckFuture, len(batch))
-	sizes := make([]int, len(batch))
-	issued := 0
-	var sendErr error
 	if !r.conn.begin() {
-		r.conn.end()
-		return 0, nil, &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
+		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
+		return f
 	}
 	for i := range batch {
 		m := Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
-		sizes[i] = size(m)
-		if sizes[i] > limit {
-			issued = i + 1 // quarantined below; no future
+		f.sizes[i] = size(m)
+		if f.sizes[i] > f.limit {
+			f.issued = i + 1 // quarantined by settle; no future
 			continue
 		}
-		f, err := r.publishAsync(m, stream.Name)
+		fut, err := r.publishAsync(m)
 		if err != nil {
-			sendErr = err
+			f.err = err
 			break
 		}
-		futures[i] = f
-		issued = i + 1
+		f.futures[i] = fut
+		f.issued = i + 1
 	}
-	r.conn.end()
+	return f
+}
 
-	done := issued
-	var ackErr error
-	tooLarge := make(map[int]string)
-	for i := 0; i < issued; i++ {
-		if futures[i] == nil {
-			tooLarge[i] = "message of " + strconv.Itoa(sizes[i]) + " bytes is over the limit of " + strconv.Itoa(limit) + " bytes"
+// discard waits for f's acks and ignores them: f goes out again.
+func (r *Relay) discard(ctx context.Context, f *flight) {
+	defer r.conn.end()
+	for i := 0; i < f.issued; i++ {
+		if f.futures[i] == nil {
 			continue
 		}
 		select {
-		case <-futures[i].Ok():
-		case err := <-futures[i].Err():
+		case <-f.futures[i].Ok():
+		case <-f.futures[i].Err():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// settle waits for f's acks. n is how many events, from the start, are
+// done (acknowledged, or quarantined); the caller goes on after them, so a
+// failure means publishing again from the first event not acknowledged, in
+// order. Messages after a failed one may have been stored too: JetStream
+// drops their re-publish as duplicates.
+func (r *Relay) settle(ctx context.Context, f *flight) (n int, quarantined []store.Quarantined, err error) {
+	defer r.conn.end()
+	done := f.issued
+	var ackErr error
+	tooLarge := make(map[int]string)
+	for i := 0; i < f.issued; i++ {
+		if f.futures[i] == nil {
+			tooLarge[i] = "message of " + strconv.Itoa(f.sizes[i]) + " bytes is over the limit of " + strconv.Itoa(f.limit) + " bytes"
+			continue
+		}
+		select {
+		case <-f.futures[i].Ok():
+		case err := <-f.futures[i].Err():
 			if isTooLarge(err) {
 				tooLarge[i] = err.Error()
 				continue
@@ -400,9 +483,9 @@ func (r *Relay) publish(ctx context.Context, stream *Stream, batch []store.Event
 			}
 		}
 	}
-	if sendErr != nil && done == issued {
+	if f.err != nil && done == f.issued {
 		// Issuing stopped at the event after the last one issued.
-		ackErr = sendErr
+		ackErr = f.err
 	}
 	start := 0
 	now := time.Now().UTC()
@@ -411,21 +494,21 @@ func (r *Relay) publish(ctx context.Context, stream *Stream, batch []store.Event
 		if !bad {
 			continue
 		}
-		ev := batch[i]
+		ev := f.batch[i]
 		q := store.Quarantined{EventID: ev.ID, Type: ev.Type, Stream: ev.Stream, Version: ev.Version,
-			Position: ev.Position, Size: sizes[i], Reason: reason, At: now}
+			Position: ev.Position, Size: f.sizes[i], Reason: reason, At: now}
 		quarantined = append(quarantined, q)
 		r.log.LogAttrs(ctx, slog.LevelError, "event quarantined: JetStream cannot take it; the events behind it go on",
 			slog.String("event_id", ev.ID.String()), slog.String("event_type", ev.Type), slog.String("stream", ev.Stream),
 			slog.Int64("stream_version", ev.Version), slog.String("position", ev.Position.String()),
-			slog.Int("size", sizes[i]), slog.String("reason", reason))
-		r.acked(batch[start:i])
+			slog.Int("size", f.sizes[i]), slog.String("reason", reason))
+		r.acked(f.batch[start:i])
 		start = i + 1
 	}
-	r.acked(batch[start:done])
+	r.acked(f.batch[start:done])
 	r.quarantinedN.Add(uint64(len(quarantined)))
 	if ackErr != nil {
-		return done, quarantined, &Error{Op: "publish to " + stream.Name, URL: r.conn.url, Err: ackErr}
+		return done, quarantined, &Error{Op: "publish", URL: r.conn.url, Err: ackErr}
 	}
 	return done, quarantined, nil
 }
@@ -443,14 +526,33 @@ func (r *Relay) acked(evs []store.Event) {
 // publishAsync publishes m, waiting while too many acks are outstanding.
 // No-responders retries are off: a retried message would land after the
 // ones sent behind it.
-func (r *Relay) publishAsync(m *nats.Msg, stream string) (jetstream.PubAckFuture, error) {
+func (r *Relay) publishAsync(m *nats.Msg) (jetstream.PubAckFuture, error) {
 	for {
-		f, err := r.conn.js.PublishMsgAsync(m, jetstream.WithExpectStream(stream), jetstream.WithRetryAttempts(0))
+		f, err := r.conn.js.PublishMsgAsync(m, noRetry)
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			return f, err
 		}
 	}
 }
+
+// prefetch is a read of the log running ahead of the relay.
+type prefetch struct {
+	after  store.Position
+	events []store.Event
+	err    error
+	done   chan struct{}
+}
+
+func (r *Relay) readAhead(ctx context.Context, after store.Position) *prefetch {
+	p := &prefetch{after: after, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.events, p.err = r.st.ReadAll(ctx, after, r.cfg.BatchSize)
+	}()
+	return p
+}
+
+var noRetry = jetstream.WithRetryAttempts(0)
 
 // isTooLarge reports JetStream refusing a message for its size.
 func isTooLarge(err error) bool {

@@ -36,6 +36,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,7 +80,7 @@ type result struct {
 	Notes    string         `json:"notes,omitempty"`
 }
 
-var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency"}
+var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -103,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.shards, "shards", 1, "shards")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -132,6 +134,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if strings.HasPrefix(c.scenario, "relay-") {
 		c.relay = true
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if c.scenario == "relay-latency" && c.rate == 0 {
 		c.rate = 1000
 	}
@@ -146,6 +161,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res, err = drainScenario(ctx, c)
 	case "relay-latency":
 		res, err = latencyScenario(ctx, c)
+	case "js-publish-headers":
+		res, err = headersScenario(ctx, c)
 	default:
 		res, err = appendScenario(ctx, c)
 	}

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -258,4 +260,76 @@ func latencyScenario(ctx context.Context, c config) (*result, error) {
 		Notes: "Append 1 event per call at -rate with a relay running; latency = Append returned → JetStream ack seen by the relay; handled_per_s over first append → last ack"}
 	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
 	return res, nil
+}
+
+// headersScenario is the relay's ceiling on this NATS: js-publish-async
+// (one connection, PublishMsgAsync, wait for every ack) with the very
+// messages the relay sends — bus.Message's subject and headers — so that
+// relay-drain can be compared with the cost of the message format alone.
+func headersScenario(ctx context.Context, c config) (*result, error) {
+	cfg := bus.Config{URL: c.nats, Logger: c.log}
+	if c.nats == "" {
+		dir, err := os.MkdirTemp("", "sw-bench-nats-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
+	}
+	conn, err := bus.Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	defer conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context)) //nolint:errcheck // cleanup
+	stream, err := conn.Stream(ctx, c.context)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*nats.Msg, c.n)
+	for i := range msgs {
+		ev, err := store.NewEvent("BenchEvent", nil)
+		if err != nil {
+			return nil, err
+		}
+		ev.Data = payload(c.size, i)
+		ev.Stream, ev.Version = fmt.Sprintf("bench-%d", i%c.writers), int64(i/c.writers)
+		ev.Position = store.Position{Commit: uint64(1000 + i), Seq: int64(i + 1)}
+		ev.RecordedAt = time.Now()
+		ev.Metadata = correlation.Metadata{"correlation_id": ev.ID.String()}
+		msgs[i] = bus.Message(ev, c.context, "default", stream.Partitions)
+	}
+	js := conn.JetStream()
+	start := time.Now()
+	futures := make([]jetstream.PubAckFuture, 0, c.n)
+	for _, m := range msgs {
+		for {
+			f, err := js.PublishMsgAsync(m)
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			futures = append(futures, f)
+			break
+		}
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return nil, err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	wall := time.Since(start)
+	hdr := 0
+	for k, v := range msgs[0].Header {
+		hdr += len(k) + len(v[0]) + 4
+	}
+	return &result{N: c.n, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
+		Settings: map[string]any{"header_bytes": hdr, "headers": len(msgs[0].Header), "msg_bytes": c.size},
+		Notes:    "PublishMsgAsync of the relay's own messages (bus.Message: subject, every metadata header, Nats-Msg-Id), 1 connection, wait for every ack: the relay's ceiling"}, nil
 }
