@@ -393,8 +393,23 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		case <-wake:
 		case <-idle.C:
 		}
+		// Under load (the last read found several events), let commits
+		// gather briefly: fewer, larger reads leave the database to the
+		// writers. A lone commit is read at once.
+		if len(batch) >= gatherAbove {
+			if !sleep(ctx, lease, gatherFor) {
+				return
+			}
+		}
 	}
 }
+
+// gatherAbove and gatherFor: after a read of more than gatherAbove events,
+// the next waits gatherFor.
+const (
+	gatherAbove = 4
+	gatherFor   = 2 * time.Millisecond
+)
 
 // flight is a batch sent to JetStream, its acks outstanding.
 type flight struct {
