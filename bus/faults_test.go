@@ -222,7 +222,8 @@ func TestPostgresGoesAwayMidStream(t *testing.T) {
 	tu, _ := url.Parse(testURL)
 	tu.Host = proxy.Addr()
 	schema := pgtest.RandomName("s_")
-	defer func(old time.Duration) { postgres.LeaseCheck = old }(postgres.LeaseCheck)
+	old := postgres.LeaseCheck
+	t.Cleanup(func() { postgres.LeaseCheck = old }) // runs after the relay's own cleanup stops it
 	postgres.LeaseCheck = 100 * time.Millisecond
 	viaProxy, err := postgres.Open(context.Background(), tu.String(), postgres.Config{Context: "visits", Shard: "default", Schema: schema})
 	if err != nil {
