@@ -59,6 +59,13 @@ var migrations = []string{
 		at         timestamptz NOT NULL,
 		PRIMARY KEY (relay, event_id)
 	);`,
+	// 3: the handlers' inbox: which events each consumer group has handled.
+	`CREATE TABLE {{schema}}.sw_inbox (
+		group_name text NOT NULL,
+		event_id   uuid NOT NULL,
+		handled_at timestamptz NOT NULL,
+		PRIMARY KEY (group_name, event_id)
+	);`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

@@ -160,6 +160,13 @@ var migrations = []string{
 		at         INTEGER NOT NULL,
 		PRIMARY KEY (relay, event_id)
 	);`,
+	// 3: the handlers' inbox (see store.Inbox).
+	`CREATE TABLE sw_inbox (
+		group_name TEXT NOT NULL,
+		event_id   TEXT NOT NULL,
+		handled_at INTEGER NOT NULL,
+		PRIMARY KEY (group_name, event_id)
+	);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

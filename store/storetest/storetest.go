@@ -59,6 +59,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("Closed", func(t *testing.T) { t.Parallel(); testClosed(t, b) })
 		t.Run("RacingWriters", func(t *testing.T) { t.Parallel(); testRace(t, b) })
 		t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, b) })
+		t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, b) })
 	})
 }
 

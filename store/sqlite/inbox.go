@@ -1,0 +1,36 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+var _ store.Inbox = (*Store)(nil)
+
+// MarkHandled records that group handled event id; see store.Inbox.
+func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bool, error) {
+	if s.closed.Load() {
+		return false, store.ErrClosed
+	}
+	if err := store.CheckGroupName(group); err != nil {
+		return false, err
+	}
+	var first bool
+	err := s.inWriteTx(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, `INSERT INTO sw_inbox (group_name, event_id, handled_at) VALUES (?, ?, ?)
+			ON CONFLICT DO NOTHING`, group, id.String(), time.Now().UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		first = n == 1
+		return err
+	})
+	if err != nil {
+		return false, s.fail("record "+id.String()+" in the inbox of group "+group, err)
+	}
+	return first, nil
+}
