@@ -53,6 +53,7 @@ type Conn struct {
 	fence  *fence
 	mu     sync.Mutex
 	stream map[string]*Stream
+	dead   map[string]*DeadLetters
 }
 
 // Connect connects to cfg.URL, or starts the embedded server when it is

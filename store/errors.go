@@ -80,7 +80,14 @@ type Error struct {
 	Op    string
 	Store string
 	Err   error
+	// Transient is true when trying again later may succeed: the database
+	// was unreachable, shut down, out of resources, or the transaction
+	// lost a serialization conflict or a deadlock.
+	Transient bool
 }
+
+// Temporary reports whether trying again later may succeed (see Transient).
+func (e *Error) Temporary() bool { return e.Transient }
 
 func (e *Error) Error() string { return fmt.Sprintf("store %s: %s: %v", e.Store, e.Op, e.Err) }
 

@@ -269,7 +269,22 @@ func (s *Store) fail(op string, err error) error {
 	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &store.Error{Op: op, Store: s.name, Err: err}
+	return &store.Error{Op: op, Store: s.name, Err: err, Transient: transient(err)}
+}
+
+// transient tells failures worth retrying: everything but an error the
+// server reported about the statement itself, except the server's own
+// connection, resource, shutdown, serialization and deadlock errors.
+func transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true // the connection failed, timed out or was lost
+	}
+	switch pgErr.Code[:2] {
+	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+		return true
+	}
+	return pgErr.Code == "40001" || pgErr.Code == "40P01"
 }
 
 // querier is what both a pool and a transaction offer.

@@ -1,0 +1,238 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/sharding"
+)
+
+// DefaultMaxAttempts is how often Defaults lets a failing message be tried
+// before it is dead-lettered.
+const DefaultMaxAttempts = 5
+
+// Defaults is the standard chain, outermost first:
+//
+//	Trace → DeadLetter(conn, DefaultMaxAttempts) → Retry → Recover → Correlate → Shard(reg) → Inbox
+//
+// Retry sits outside Shard so that every attempt gets a fresh transaction,
+// and Recover inside Retry so that a panic is retried like an error. With
+// reg nil, Shard and Inbox are left out: for handlers that keep no state
+// in a store.
+func Defaults(conn *bus.Conn, reg *sharding.Registry) []Middleware {
+	mws := []Middleware{
+		Trace(nil),
+		DeadLetter(conn, DefaultMaxAttempts),
+		Retry(RetryConfig{Attempts: DefaultMaxAttempts}),
+		Recover(),
+		Correlate(),
+	}
+	if reg != nil {
+		mws = append(mws, Shard(reg), Inbox())
+	}
+	return mws
+}
+
+// Config configures a Router. The zero value works.
+type Config struct {
+	// Middleware is the chain around every group's handlers, the first
+	// listed outermost; a group's own Middleware runs inside it. Nil
+	// means no middleware at all: use Defaults.
+	Middleware []Middleware
+	// AckWait and DrainTimeout are the consumers' (bus.ConsumerConfig):
+	// how long a silent replica keeps its partitions (default 30s), and
+	// how long in-flight work may go on after Run's ctx ends (default 30s).
+	AckWait      time.Duration
+	DrainTimeout time.Duration
+	// MaxBackoff caps the delay before JetStream redelivers a failed
+	// message (default 30s; it starts at 100ms and doubles).
+	MaxBackoff time.Duration
+	// Logger receives failures, dead letters and refusals (nil discards).
+	Logger *slog.Logger
+}
+
+// Router runs consumer groups: for each, one durable JetStream consumer per
+// partition of its source context, the chain around its handlers, and
+// settlement of every message (ack, redeliver after backoff, or dead
+// letter).
+type Router struct {
+	conn   *bus.Conn
+	cfg    Config
+	mu     sync.Mutex
+	groups []*Group
+	ready  chan struct{}
+	once   sync.Once
+}
+
+// NewRouter returns a router consuming through conn.
+func NewRouter(conn *bus.Conn, cfg Config) (*Router, error) {
+	if conn == nil {
+		return nil, errors.New("handlers: NewRouter: nil connection")
+	}
+	var errs []error
+	if cfg.AckWait < 0 || cfg.DrainTimeout < 0 || cfg.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("handlers: negative duration in Config (AckWait %v, DrainTimeout %v, MaxBackoff %v)", cfg.AckWait, cfg.DrainTimeout, cfg.MaxBackoff))
+	}
+	for i, mw := range cfg.Middleware {
+		if mw == nil {
+			errs = append(errs, fmt.Errorf("handlers: Config.Middleware[%d] is nil", i))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Router{conn: conn, cfg: cfg, ready: make(chan struct{})}, nil
+}
+
+// Add adds groups to r, reporting every problem with them (bad names,
+// duplicate handlers, a name used twice). Add before Run.
+func (r *Router) Add(groups ...*Group) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, g := range groups {
+		if err := g.validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, have := range r.groups {
+			if have.Name == g.Name {
+				errs = append(errs, fmt.Errorf("handlers: group %q added twice", g.Name))
+			}
+		}
+		for i, mw := range g.Middleware {
+			if mw == nil {
+				errs = append(errs, fmt.Errorf("handlers: group %q: Middleware[%d] is nil", g.Name, i))
+			}
+		}
+		if len(errs) == 0 {
+			r.groups = append(r.groups, g)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ready is closed once Run has provisioned every group's consumers and
+// dead-letter stream and is consuming.
+func (r *Router) Ready() <-chan struct{} { return r.ready }
+
+// Run provisions the groups' consumers and runs them until ctx ends, then
+// drains: it stops fetching, lets in-flight messages finish and settle, and
+// returns. A provisioning failure (NATS down, a stream conflict) is
+// returned at once.
+func (r *Router) Run(ctx context.Context) error {
+	r.mu.Lock()
+	groups := append([]*Group(nil), r.groups...)
+	r.mu.Unlock()
+	if len(groups) == 0 {
+		return errors.New("handlers: Run: no groups added")
+	}
+	type job struct {
+		g *Group
+		k *bus.Consumer
+		h Handler
+	}
+	jobs := make([]job, 0, len(groups))
+	for _, g := range groups {
+		if _, err := r.conn.DeadLetters(ctx, g.source()); err != nil {
+			return err
+		}
+		k, err := r.conn.Consumer(ctx, bus.ConsumerConfig{
+			Context:      g.source(),
+			Group:        g.Name,
+			Types:        g.Types(),
+			AckWait:      r.cfg.AckWait,
+			DrainTimeout: r.cfg.DrainTimeout,
+			Logger:       r.cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		h := Chain(Chain(g.dispatch, g.Middleware...), r.cfg.Middleware...)
+		jobs = append(jobs, job{g, k, h})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Go(func() { errs[i] = j.k.Run(ctx, r.settle(j.g, j.h)) })
+	}
+	r.once.Do(func() { close(r.ready) })
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// settle runs h on each delivery of g and settles it.
+func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.Delivery) {
+	log := r.cfg.Logger.With("group", g.Name)
+	return func(ctx context.Context, d *bus.Delivery) {
+		m := Message{
+			Event:     d.Event,
+			Source:    d.Address.Context,
+			Shard:     d.Address.Shard,
+			Partition: d.Address.Partition,
+			Group:     g.Name,
+			Context:   g.Context,
+			Attempt:   max(d.Delivered, 1),
+			Subject:   d.Subject,
+			Seq:       d.Seq,
+			delivery:  d,
+		}
+		if m.Source == "" {
+			m.Source = g.source()
+		}
+		if d.Err != nil {
+			// Refused before any handler runs: nothing of it is trusted.
+			err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
+			if perr := deadLetter(ctx, r.conn, m, err, m.Attempt); perr != nil {
+				log.ErrorContext(ctx, "handlers: refused message not dead-lettered; redelivering", "subject", d.Subject, "seq", d.Seq, "error", err, "dead_letter_error", perr)
+				_ = d.Nak(r.backoff(m.Attempt))
+				return
+			}
+			log.ErrorContext(ctx, "handlers: message refused and dead-lettered", "subject", d.Subject, "seq", d.Seq, "error", err)
+			_ = d.Term(err.Error())
+			return
+		}
+		err := r.run(ctx, h, m)
+		switch {
+		case err == nil:
+			_ = d.Ack()
+		case errors.Is(err, ErrDeadLettered):
+			log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "error", err)
+			_ = d.Term(err.Error())
+		default:
+			delay := r.backoff(Attempts(m, err))
+			log.WarnContext(ctx, "handlers: message failed; redelivering", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "attempt", Attempts(m, err), "retry_in", delay, "error", err)
+			_ = d.Nak(delay)
+		}
+	}
+}
+
+// run runs h, turning a panic that escaped the chain into an error.
+func (r *Router) run(ctx context.Context, h Handler, m Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handlers: panic outside Recover: %v", v)
+		}
+	}()
+	return h(ctx, m)
+}
+
+// backoff is the redelivery delay after attempt n: 100ms doubling, capped.
+func (r *Router) backoff(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < r.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, r.cfg.MaxBackoff)
+}
