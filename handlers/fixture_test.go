@@ -57,7 +57,7 @@ func newFixture(t *testing.T, shards ...string) *fixture {
 	for _, sh := range shards {
 		st := f.open(t, sh)
 		if _, err := st.Pool().Exec(context.Background(), `CREATE TABLE `+f.schema(sh)+`.effects (
-			id bigserial PRIMARY KEY, grp text NOT NULL, event_id uuid NOT NULL, stream text NOT NULL, version bigint NOT NULL)`); err != nil {
+			id bigserial PRIMARY KEY, proc text NOT NULL, grp text NOT NULL, event_id uuid NOT NULL, stream text NOT NULL, version bigint NOT NULL)`); err != nil {
 			t.Fatal(err)
 		}
 		f.stores[sh] = st
@@ -126,6 +126,11 @@ func background(t *testing.T, fn func(ctx context.Context) error) {
 // recordEffect is the handler's own SQL, in its transaction, and a derived
 // event appended to the same store.
 func recordEffect(f *fixture) func(ctx context.Context, v Booked, m handlers.Message) error {
+	return recordEffectAs(f, "test")
+}
+
+// recordEffectAs is recordEffect in the process named proc.
+func recordEffectAs(f *fixture, proc string) func(ctx context.Context, v Booked, m handlers.Message) error {
 	return func(ctx context.Context, v Booked, m handlers.Message) error {
 		st, ok := handlers.Store(ctx)
 		if !ok {
@@ -136,8 +141,8 @@ func recordEffect(f *fixture) func(ctx context.Context, v Booked, m handlers.Mes
 		if !ok {
 			return errors.New("no transaction in ctx")
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+f.schema(m.Shard)+`.effects (grp, event_id, stream, version) VALUES ($1, $2, $3, $4)`,
-			m.Group, m.Event.ID, m.Event.Stream, m.Event.Version); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+f.schema(m.Shard)+`.effects (proc, grp, event_id, stream, version) VALUES ($1, $2, $3, $4, $5)`,
+			proc, m.Group, m.Event.ID, m.Event.Stream, m.Event.Version); err != nil {
 			return err
 		}
 		ev, err := store.NewEvent("Recorded", v)
