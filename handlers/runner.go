@@ -1,0 +1,178 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// RunnerConfig configures a Runner. The zero value works.
+type RunnerConfig struct {
+	// NoRelays leaves relaying to other processes. By default a Runner
+	// runs a relay for every store of the registry; the stores' leases let
+	// one process at a time lead each, the others stand by.
+	NoRelays bool
+	// Relay configures every relay.
+	Relay bus.RelayConfig
+	// Router configures the handler groups' router. Its Middleware nil
+	// means Defaults(conn, reg).
+	Router Config
+	// Logger receives the runner's log lines (nil discards them).
+	Logger *slog.Logger
+}
+
+// Runner is a process's share of Switchyard: a relay for each (context,
+// shard) store it has, and the handler groups added to it.
+type Runner struct {
+	conn   *bus.Conn
+	reg    *sharding.Registry
+	cfg    RunnerConfig
+	router *Router
+	relays map[string]*bus.Relay // by "context/shard"
+	ready  chan struct{}
+	groups int
+	mu     sync.Mutex
+	once   sync.Once
+}
+
+// NewRunner returns a runner over the stores of reg, publishing and
+// consuming through conn.
+func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runner, error) {
+	if conn == nil || reg == nil {
+		return nil, errors.New("handlers: NewRunner: nil connection or registry")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Router.Logger == nil {
+		cfg.Router.Logger = cfg.Logger
+	}
+	if cfg.Relay.Logger == nil {
+		cfg.Relay.Logger = cfg.Logger
+	}
+	if cfg.Router.Middleware == nil {
+		cfg.Router.Middleware = Defaults(conn, reg)
+	}
+	router, err := NewRouter(conn, cfg.Router)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{conn: conn, reg: reg, cfg: cfg, router: router, relays: map[string]*bus.Relay{}, ready: make(chan struct{})}
+	if !cfg.NoRelays {
+		var errs []error
+		for _, c := range reg.Contexts() {
+			for _, sh := range reg.Shards(c) {
+				st, err := reg.Store(c, sh)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				ob, ok := st.(store.Outbox)
+				if !ok {
+					errs = append(errs, fmt.Errorf("handlers: store %s/%s (%T) cannot be relayed: no store.Outbox", c, sh, st))
+					continue
+				}
+				rl, err := bus.NewRelay(conn, ob, cfg.Relay)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				r.relays[c+"/"+sh] = rl
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Add adds handler groups; see Router.Add.
+func (r *Runner) Add(groups ...*Group) error {
+	if err := r.router.Add(groups...); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.groups += len(groups)
+	r.mu.Unlock()
+	return nil
+}
+
+// Ready is closed once every context's stream is provisioned, the relays
+// are running and the groups are consuming.
+func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// RunnerStatus is what a Runner reports about itself.
+type RunnerStatus struct {
+	Ready  bool
+	Relays map[string]bus.Status // by "context/shard"
+}
+
+// Status reports readiness and every relay's state.
+func (r *Runner) Status() RunnerStatus {
+	s := RunnerStatus{Relays: make(map[string]bus.Status, len(r.relays))}
+	select {
+	case <-r.ready:
+		s.Ready = true
+	default:
+	}
+	for k, rl := range r.relays {
+		s.Relays[k] = rl.Status()
+	}
+	return s
+}
+
+// Relay returns the relay of (context, shard), if this runner has one.
+func (r *Runner) Relay(context, shard string) (*bus.Relay, bool) {
+	rl, ok := r.relays[context+"/"+shard]
+	return rl, ok
+}
+
+// Run provisions the streams, runs the relays and the groups until ctx
+// ends, then drains the groups (see Router.Run) and stops the relays. It
+// returns at once when provisioning fails or a part cannot run (a stream
+// with conflicting settings), after stopping the others.
+func (r *Runner) Run(ctx context.Context) error {
+	for _, c := range r.reg.Contexts() {
+		if _, err := r.conn.Stream(ctx, c); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	fail := func(what string, err error) {
+		if err != nil {
+			r.cfg.Logger.ErrorContext(ctx, "handlers: runner part stopped", "part", what, "error", err)
+			cancel(fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	for k, rl := range r.relays {
+		wg.Go(func() { fail("relay "+k, rl.Run(ctx)) })
+	}
+	r.mu.Lock()
+	groups := r.groups
+	r.mu.Unlock()
+	if groups > 0 {
+		wg.Go(func() { fail("router", r.router.Run(ctx)) })
+		select {
+		case <-r.router.Ready():
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() == nil {
+		r.once.Do(func() { close(r.ready) })
+		r.cfg.Logger.InfoContext(ctx, "handlers: runner ready", "relays", len(r.relays), "groups", groups)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

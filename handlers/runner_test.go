@@ -1,0 +1,68 @@
+package handlers_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// A runner owns the relays of every store in the registry and the groups:
+// it reports readiness and the relays' state, handles what is appended,
+// and returns nil once drained.
+func TestRunner(t *testing.T) {
+	f := newFixture(t, "tenant-a", "tenant-b")
+	c := connect(t, f.srv.URL)
+	r, err := handlers.NewRunner(c, f.reg, handlers.RunnerConfig{Router: handlers.Config{AckWait: 2 * time.Second}, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", recordEffect(f))
+	if err := r.Add(g); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status().Ready {
+		t.Fatal("ready before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-r.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("runner not ready")
+	}
+	want := map[string][]store.Event{
+		"tenant-a": f.appendBooked(t, "tenant-a", 5, 4, "run"),
+		"tenant-b": f.appendBooked(t, "tenant-b", 5, 4, "run"),
+	}
+	waitFor(t, "the effects", 20*time.Second, func() bool {
+		return len(f.effects(t, "tenant-a", "effects")) >= 20 && len(f.effects(t, "tenant-b", "effects")) >= 20
+	})
+	f.checkEffects(t, "effects", want)
+	st := r.Status()
+	if !st.Ready || len(st.Relays) != 2 || !st.Relays["visits/tenant-a"].Leader || st.Relays["visits/tenant-b"].Published < 20 {
+		t.Fatalf("status: %+v", st)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+
+	// Bad groups are reported, every problem at once.
+	bad := &handlers.Group{Name: "Bad Name", Context: "visits"}
+	handlers.HandleMessage(bad, "x", "bad type!", nil)
+	if err := r.Add(bad); err == nil {
+		t.Fatal("Add accepted a bad group")
+	} else {
+		t.Log(err)
+	}
+}
