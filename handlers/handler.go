@@ -90,7 +90,11 @@ type named struct {
 	fn   Handler
 }
 
-// Handle registers fn as handler name of g for events of eventType, whose
+// AllTypes registers a handler for every event type of the group's source.
+const AllTypes = "*"
+
+// Handle registers fn as handler name of g for events of eventType (or
+// AllTypes), whose
 // data is JSON decoded into a T. Handlers of one type run in the order
 // registered, in the same transaction when the chain opens one. Problems
 // (a duplicate name, a bad type) are reported by Router.Add.
@@ -113,7 +117,7 @@ func (g *Group) add(name, eventType string, fn Handler) {
 		g.errs = append(g.errs, err)
 		return
 	}
-	if err := store.CheckType(eventType); err != nil {
+	if err := store.CheckType(eventType); err != nil && eventType != AllTypes {
 		g.errs = append(g.errs, fmt.Errorf("handlers: handler %q: %w", name, err))
 		return
 	}
@@ -133,8 +137,12 @@ func (g *Group) add(name, eventType string, fn Handler) {
 	g.byType[eventType] = append(g.byType[eventType], named{name, fn})
 }
 
-// Types lists the event types g handles.
+// Types lists the event types g handles; nil when a handler takes them
+// all.
 func (g *Group) Types() []string {
+	if _, ok := g.byType[AllTypes]; ok {
+		return nil
+	}
 	out := make([]string, 0, len(g.byType))
 	for t := range g.byType {
 		out = append(out, t)
@@ -173,9 +181,11 @@ func (g *Group) validate() error {
 
 // dispatch runs the handlers of m's type, in order.
 func (g *Group) dispatch(ctx context.Context, m Message) error {
-	for _, h := range g.byType[m.Event.Type] {
-		if err := h.fn(ctx, m); err != nil {
-			return &HandlerError{Handler: h.name, Event: m.Event.ID.String(), Err: err}
+	for _, t := range [2]string{m.Event.Type, AllTypes} {
+		for _, h := range g.byType[t] {
+			if err := h.fn(ctx, m); err != nil {
+				return &HandlerError{Handler: h.name, Event: m.Event.ID.String(), Err: err}
+			}
 		}
 	}
 	return nil

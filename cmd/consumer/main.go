@@ -1,0 +1,186 @@
+// Command consumer runs Switchyard for the configured stores: a relay for
+// every (context, shard) store — one leader per store across all replicas,
+// the others standing by — and, with -tap, a handler group per context that
+// prints every event as a JSON line. It serves /healthz and /readyz, and on
+// SIGTERM or SIGINT stops fetching, finishes what it holds and exits.
+//
+//	go run ./cmd/consumer -config deploy/switchyard.yaml -nats nats://localhost:4222 -tap visits
+//
+// With no -nats URL it starts an embedded nats-server in <data_dir>/nats.
+// Configuration comes from the file, then SWITCHYARD_* variables (see
+// sharding.Config.ApplyEnv), then flags. Applications register their own
+// handlers in a main of their own that does what this one does
+// (handlers.NewRunner, Runner.Add, Runner.Run).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/sharding"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+// env returns the value of key in environ, or def.
+func env(environ []string, key, def string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key && v != "" {
+			return v
+		}
+	}
+	return def
+}
+
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", env(environ, "SWITCHYARD_CONFIG", ""), "YAML file of contexts, shards and tenants (env SWITCHYARD_CONFIG; none: one sqlite store per context given by SWITCHYARD_CONTEXT_* variables)")
+	natsURL := fs.String("nats", env(environ, "SWITCHYARD_NATS_URL", ""), "NATS URL (env SWITCHYARD_NATS_URL; empty: an embedded nats-server in <data_dir>/nats)")
+	natsPort := fs.Int("nats-port", 0, "embedded nats-server: port to listen on for other processes (0: none)")
+	httpAddr := fs.String("http", env(environ, "SWITCHYARD_HTTP", ":8080"), "address of /healthz and /readyz (env SWITCHYARD_HTTP; empty: none)")
+	tap := fs.String("tap", env(environ, "SWITCHYARD_TAP", ""), "comma-separated contexts whose events are printed as JSON lines (env SWITCHYARD_TAP)")
+	noRelays := fs.Bool("no-relays", false, "run no relays (another deployment relays)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM")
+	ackWait := fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var cfg sharding.Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = sharding.LoadConfig(*configPath); err != nil {
+			return err
+		}
+	}
+	if err := cfg.ApplyEnv(environ); err != nil {
+		return err
+	}
+	reg, err := sharding.Open(ctx, cfg, sharding.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		dataDir = "data"
+	}
+	conn, err := bus.Connect(ctx, bus.Config{URL: *natsURL, Logger: log, Embedded: bus.Embedded{Dir: filepath.Join(dataDir, "nats"), Port: *natsPort}})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{
+		NoRelays: *noRelays,
+		Router:   handlers.Config{AckWait: *ackWait, DrainTimeout: *drain},
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	if *tap != "" {
+		out := &lines{w: stdout}
+		for _, c := range strings.Split(*tap, ",") {
+			g := &handlers.Group{Name: "tap-" + c, Context: c}
+			handlers.HandleMessage(g, "print", handlers.AllTypes, out.print)
+			if err := runner.Add(g); err != nil {
+				return err
+			}
+		}
+	}
+
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: health(runner), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+		defer srv.Shutdown(context.WithoutCancel(ctx))
+		log.InfoContext(ctx, "consumer: serving health", "addr", ln.Addr().String())
+	}
+	return runner.Run(ctx)
+}
+
+// health serves /healthz (the process is up) and /readyz (streams
+// provisioned, relays running, groups consuming), both with the runner's
+// status as JSON.
+func health(r *handlers.Runner) http.Handler {
+	status := func(w http.ResponseWriter, ready bool) {
+		st := r.Status()
+		relays := map[string]any{}
+		for k, s := range st.Relays {
+			e := map[string]any{"leader": s.Leader, "checkpoint": s.Checkpoint.String(), "published": s.Published, "quarantined": s.Quarantined}
+			if s.LastError != nil {
+				e["last_error"] = s.LastError.Error()
+			}
+			relays[k] = e
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !ready || st.Ready {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": relays}) //nolint:errcheck // the client went away
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { status(w, true) })
+	return mux
+}
+
+// lines prints messages as JSON lines, one writer at a time.
+type lines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lines) print(_ context.Context, m handlers.Message) error {
+	b, err := json.Marshal(map[string]any{
+		"context": m.Source, "shard": m.Shard, "stream": m.Event.Stream, "version": m.Event.Version,
+		"type": m.Event.Type, "data": json.RawMessage(m.Event.Data), "metadata": m.Event.Metadata,
+	})
+	if err != nil {
+		return handlers.Permanent(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = fmt.Fprintf(l.w, "%s\n", b)
+	return err
+}

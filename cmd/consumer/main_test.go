@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/sqlite"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The consumer on embedded defaults: it relays a sqlite store, reports
+// ready, taps the event appended by another store handle, and drains on
+// cancel.
+func TestConsumer(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	environ := []string{"SWITCHYARD_DATA_DIR=" + dir, "SWITCHYARD_CONTEXT_VISITS_SHARDS=default,tenant-a"}
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-http", addr, "-tap", "visits", "-ack-wait", "2s"}, environ, &out, &logs)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready; logs:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Context: "visits", Shard: "tenant-a", Path: filepath.Join(dir, "visits", "tenant-a.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ev, _ := store.NewEvent("VisitBooked", map[string]string{"visit": "42"})
+	if _, err := st.Append(context.Background(), "Visit-42", store.NoStream, ev); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(out.String(), `"data":{"visit":"42"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("event not tapped; out %q; logs:\n%s", out.String(), logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), `"shard":"tenant-a"`) {
+		t.Fatalf("tap line: %s", out.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no drain")
+	}
+	done <- nil
+}
+
+func TestBadFlags(t *testing.T) {
+	var out, logs syncBuffer
+	if err := run(context.Background(), []string{"-nope"}, nil, &out, &logs); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+	err := run(context.Background(), []string{"-http", ""}, []string{"SWITCHYARD_CONTEXT_VISITS_BACKEND=oracle"}, &out, &logs)
+	if err == nil || !strings.Contains(err.Error(), "oracle") {
+		t.Fatalf("bad backend: %v", err)
+	}
+}
