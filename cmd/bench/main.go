@@ -16,6 +16,16 @@
 //   - relay-latency: W writers append one event per Append at -rate events/s
 //     (default 1000) with a relay running; latency is the time from Append
 //     returning to the relay seeing JetStream's ack.
+//   - e2e: W writers append one event per Append (at -rate, or flat out)
+//     to -shards stores; a relay per store and one consumer (a handlers.Router
+//     with one group) run in this process; the handler does nothing behind
+//     the default chain without Shard and Inbox (Trace, DeadLetter, Retry,
+//     Recover, Correlate). Latency runs from Append returning to the handler
+//     starting; handled_per_s from the first append to the last handler.
+//   - e2e-inbox: e2e with the full default chain (Shard, Inbox): the handler
+//     writes a row in its shard and appends one derived event, in the
+//     transaction the chain opened.
+//   - e2e-shards: e2e over 16 shards (or -shards).
 //
 // With -relay the append scenarios run a relay while they append; wall_s and
 // per_s still time the appends alone, and the run then waits for the relay to
@@ -80,7 +90,7 @@ type result struct {
 	Notes    string         `json:"notes,omitempty"`
 }
 
-var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers"}
+var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers", "e2e", "e2e-inbox", "e2e-shards"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -150,6 +160,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.scenario == "relay-latency" && c.rate == 0 {
 		c.rate = 1000
 	}
+	if c.scenario == "e2e-shards" && c.shards == 1 {
+		c.shards = 16
+	}
+	if c.shards < 1 || c.shards > 64 {
+		fmt.Fprintln(stderr, "bench: -shards must be 1 to 64")
+		return 2
+	}
 	c.context = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
@@ -163,6 +180,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res, err = latencyScenario(ctx, c)
 	case "js-publish-headers":
 		res, err = headersScenario(ctx, c)
+	case "e2e", "e2e-inbox", "e2e-shards":
+		res, err = e2eScenario(ctx, c)
 	default:
 		res, err = appendScenario(ctx, c)
 	}
@@ -187,20 +206,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 // openStore opens a fresh store: a new schema on PostgreSQL, a new file on
 // SQLite. The cleanup drops it.
 func openStore(ctx context.Context, c config) (store.Outbox, func(), error) {
+	// One connection per writer plus one, as the baseline sizes its pool;
+	// a relay reads and saves its checkpoint through two more (its lease
+	// has a connection of its own).
+	conns := c.writers + 1
+	if c.relay {
+		conns += 2
+	}
+	return openShard(ctx, c, "default", conns)
+}
+
+// openShard opens a fresh store of shard with a pool of conns connections.
+func openShard(ctx context.Context, c config, shard string, conns int) (store.Outbox, func(), error) {
 	if c.backend == "postgres" {
-		schema := strings.ReplaceAll(c.context, "-", "_")
-		// One connection per writer plus one, as the baseline sizes its pool;
-		// a relay reads and saves its checkpoint through two more (its lease
-		// has a connection of its own).
-		conns := c.writers + 1
-		if c.relay {
-			conns += 2
-		}
+		schema := strings.ReplaceAll(c.context+"_"+shard, "-", "_")
 		dsn, err := withPoolSize(c.pg, conns)
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: c.context, Shard: "default", Schema: schema})
+		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: c.context, Shard: shard, Schema: schema})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -218,7 +242,7 @@ func openStore(ctx context.Context, c config) (store.Outbox, func(), error) {
 		}
 		dir = d
 	}
-	s, err := sqlite.Open(ctx, sqlite.Config{Context: c.context, Shard: "default", Dir: dir})
+	s, err := sqlite.Open(ctx, sqlite.Config{Context: c.context, Shard: shard, Dir: dir})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,6 +315,7 @@ type load struct {
 	newStream bool
 	ids       []uuid.UUID
 	committed func(call int, at time.Time)
+	stores    []store.Store // writer w appends to stores[w % len] (nil: s)
 }
 
 // writeAll appends c.n events from c.writers writers. lat holds each call's
@@ -317,6 +342,10 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			s := s
+			if l.stores != nil {
+				s = l.stores[w%len(l.stores)]
+			}
 			stream := fmt.Sprintf("account-%d-%d", c.rep, w)
 			version := int64(-1)
 			batch := make([]store.Event, 0, per)

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/sqlite"
+)
+
+// e2eScenario appends c.n events to c.shards stores, relays them and
+// handles them with one consumer in this process; see the package doc.
+func e2eScenario(ctx context.Context, c config) (*result, error) {
+	inbox := c.scenario == "e2e-inbox"
+	reg := sharding.NewRegistry()
+	defer reg.Close()
+	stores := make([]store.Store, c.shards)
+	perShard := (c.writers + c.shards - 1) / c.shards
+	for i := range c.shards {
+		// The shard's writers, one more, two for its relay (reads and
+		// checkpoints; the lease has its own), and the handler's transactions.
+		st, cleanup, err := openShard(ctx, c, fmt.Sprintf("s%02d", i), perShard+4)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		if err := reg.Add(st); err != nil {
+			return nil, err
+		}
+		stores[i] = st
+		if inbox {
+			if err := createEffects(ctx, st); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	cfg := bus.Config{URL: c.nats, Logger: c.log}
+	if c.nats == "" {
+		dir, err := os.MkdirTemp("", "sw-bench-nats-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
+	}
+	relayConn, err := bus.Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer relayConn.Close()
+	consumerConn := relayConn
+	if c.nats != "" { // the consumer has a connection of its own, as in another process
+		if consumerConn, err = bus.Connect(ctx, cfg); err != nil {
+			return nil, err
+		}
+		defer consumerConn.Close()
+	}
+	js := relayConn.JetStream()
+	for _, name := range []string{bus.StreamName(c.context), bus.DeadLetterStreamName(c.context)} {
+		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("delete stream %s: %w", name, err)
+		}
+	}
+	defer func() {
+		if c.nats != "" {
+			_ = js.DeleteStream(context.Background(), bus.StreamName(c.context))
+			_ = js.DeleteStream(context.Background(), bus.DeadLetterStreamName(c.context))
+		}
+	}()
+
+	ids := make([]uuid.UUID, c.n)
+	index := make(map[uuid.UUID]int, c.n) // read-only once the run starts
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+		index[ids[i]] = i
+	}
+	// Nanoseconds since t0 (monotonic); 0 = not yet.
+	committed, started := make([]atomic.Int64, c.n), make([]atomic.Int64, c.n)
+	var handled, duplicates atomic.Int64
+	var lastHandled atomic.Int64
+	all := make(chan struct{})
+	t0 := time.Now()
+	begin := func(id uuid.UUID) {
+		now := int64(time.Since(t0))
+		i, ok := index[id]
+		if !ok {
+			return
+		}
+		if !started[i].CompareAndSwap(0, now) {
+			duplicates.Add(1)
+			return
+		}
+		lastHandled.Store(now)
+		if handled.Add(1) == int64(c.n) {
+			close(all)
+		}
+	}
+
+	g := &handlers.Group{Name: "bench", Context: c.context}
+	mws := handlers.Defaults(consumerConn, nil)
+	chain := "Trace, DeadLetter, Retry, Recover, Correlate"
+	if inbox {
+		mws = handlers.Defaults(consumerConn, reg)
+		chain += ", Shard, Inbox"
+		handlers.HandleMessage(g, "effect", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
+			begin(m.Event.ID)
+			return effect(ctx, m)
+		})
+	} else {
+		handlers.HandleMessage(g, "noop", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
+			begin(m.Event.ID)
+			return nil
+		})
+	}
+	router, err := handlers.NewRouter(consumerConn, handlers.Config{Middleware: mws, Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := router.Add(g); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	errs := make(chan error, c.shards+1)
+	running := 0
+	run := func(fn func(context.Context) error) {
+		running++
+		go func() { errs <- fn(runCtx) }()
+	}
+	defer func() {
+		stop()
+		for range running {
+			<-errs
+		}
+	}()
+	relays := make([]*bus.Relay, c.shards)
+	for i, st := range stores {
+		if relays[i], err = bus.NewRelay(relayConn, st.(store.Outbox), bus.RelayConfig{Logger: c.log}); err != nil {
+			return nil, err
+		}
+		run(relays[i].Run)
+	}
+	run(router.Run)
+	select {
+	case <-router.Ready():
+	case err := <-errs:
+		return nil, fmt.Errorf("consumer: %v", err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for _, r := range relays {
+		for !r.Status().Leader {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	_, start, wall, err := writeAll(ctx, stores[0], c, load{per: 1, rate: c.rate, ids: ids, stores: stores,
+		committed: func(i int, at time.Time) { committed[i].Store(int64(at.Sub(t0))) }})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-all:
+	case err := <-errs:
+		return nil, fmt.Errorf("a relay or the consumer stopped: %v", err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the handlers: %w: %d of %d handled", ctx.Err(), handled.Load(), c.n)
+	}
+	lat := make([]time.Duration, c.n)
+	early := 0
+	for i := range lat {
+		cm, st := committed[i].Load(), started[i].Load()
+		if st < cm {
+			early++ // the handler started before the writer noted its commit
+		}
+		lat[i] = time.Duration(max(st-cm, 0))
+	}
+	elapsed := time.Duration(lastHandled.Load()) - start.Sub(t0)
+	settings := map[string]any{
+		"events_per_call": 1, "size": c.size, "shards": c.shards, "chain": chain, "partitions": bus.DefaultPartitions,
+		"handler_before_commit_seen": early, "duplicates": duplicates.Load(), "nats": "external", "nats_sync": "server",
+	}
+	if c.nats == "" {
+		settings["nats"], settings["nats_sync"] = "embedded", c.natsSync
+	}
+	notes := "Append 1 event per call; relay per store; one handlers.Router, one group, no-op handler; latency = Append returned → handler start"
+	if inbox {
+		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
+	}
+	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
+		Handled: round(float64(c.n)/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
+	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
+	return res, nil
+}
+
+// createEffects makes the table e2e-inbox's handler writes to.
+func createEffects(ctx context.Context, st store.Store) error {
+	switch s := st.(type) {
+	case *postgres.Store:
+		_, err := s.Pool().Exec(ctx, `CREATE TABLE `+s.Schema()+`.bench_effects (event_id uuid PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL)`)
+		return err
+	case *sqlite.Store:
+		_, err := s.DB().ExecContext(ctx, `CREATE TABLE bench_effects (event_id TEXT PRIMARY KEY, stream TEXT NOT NULL, version INTEGER NOT NULL)`)
+		return err
+	}
+	return fmt.Errorf("no effects table for %T", st)
+}
+
+// effect is e2e-inbox's handler: a row of the application's own and a
+// derived event, in the transaction Shard opened.
+func effect(ctx context.Context, m handlers.Message) error {
+	st, ok := handlers.Store(ctx)
+	if !ok {
+		return errors.New("no store in ctx")
+	}
+	switch s := st.(type) {
+	case *postgres.Store:
+		tx, _ := s.Tx(ctx)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s.Schema()+`.bench_effects VALUES ($1, $2, $3)`, m.Event.ID, m.Event.Stream, m.Event.Version); err != nil {
+			return err
+		}
+	case *sqlite.Store:
+		tx, _ := s.Tx(ctx)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bench_effects VALUES (?, ?, ?)`, m.Event.ID.String(), m.Event.Stream, m.Event.Version); err != nil {
+			return err
+		}
+	}
+	_, err := st.Append(ctx, "derived-"+m.Event.Stream, store.Any, store.Event{Type: "Derived", Data: []byte(`{"ok":true}`)})
+	return err
+}
