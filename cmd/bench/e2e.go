@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -45,26 +44,19 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		}
 	}
 
-	cfg := bus.Config{URL: c.nats, Logger: c.log}
-	if c.nats == "" {
-		dir, err := os.MkdirTemp("", "sw-bench-nats-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
-	}
-	relayConn, err := bus.Connect(ctx, cfg)
+	relayConn, closeRelayConn, err := connectNATS(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer relayConn.Close()
+	defer closeRelayConn()
 	consumerConn := relayConn
 	if c.nats != "" { // the consumer has a connection of its own, as in another process
-		if consumerConn, err = bus.Connect(ctx, cfg); err != nil {
+		conn, closeConn, err := connectNATS(ctx, c)
+		if err != nil {
 			return nil, err
 		}
-		defer consumerConn.Close()
+		defer closeConn()
+		consumerConn = conn
 	}
 	js := relayConn.JetStream()
 	for _, name := range []string{bus.StreamName(c.context), bus.DeadLetterStreamName(c.context)} {

@@ -38,17 +38,8 @@ type relayRun struct {
 // hook, when set, also sees every acked run of events. stop stops the relay
 // and closes the connection.
 func newRelay(ctx context.Context, c config, st store.Outbox, hook func([]store.Event)) (r *relayRun, stop func(), err error) {
-	cfg := bus.Config{URL: c.nats, Logger: c.log}
-	dir := ""
-	if c.nats == "" {
-		if dir, err = os.MkdirTemp("", "sw-bench-nats-"); err != nil {
-			return nil, nil, err
-		}
-		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
-	}
-	conn, err := bus.Connect(ctx, cfg)
+	conn, closeConn, err := connectNATS(ctx, c)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	r = &relayRun{c: c, want: int64(c.n), all: make(chan struct{}), exited: make(chan struct{})}
@@ -60,10 +51,7 @@ func newRelay(ctx context.Context, c config, st store.Outbox, hook func([]store.
 		if c.nats != "" {
 			_ = conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context))
 		}
-		conn.Close()
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
+		closeConn()
 	}
 	// The context is new, so its stream should not exist; delete it anyway
 	// in case an earlier run on the same server left one.
@@ -267,20 +255,11 @@ func latencyScenario(ctx context.Context, c config) (*result, error) {
 // messages the relay sends — bus.Message's subject and headers — so that
 // relay-drain can be compared with the cost of the message format alone.
 func headersScenario(ctx context.Context, c config) (*result, error) {
-	cfg := bus.Config{URL: c.nats, Logger: c.log}
-	if c.nats == "" {
-		dir, err := os.MkdirTemp("", "sw-bench-nats-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
-	}
-	conn, err := bus.Connect(ctx, cfg)
+	conn, closeConn, err := connectNATS(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer closeConn()
 	defer conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context)) //nolint:errcheck // cleanup
 	stream, err := conn.Stream(ctx, c.context)
 	if err != nil {
@@ -332,4 +311,28 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 	return &result{N: c.n, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
 		Settings: map[string]any{"header_bytes": hdr, "headers": len(msgs[0].Header), "msg_bytes": c.size},
 		Notes:    "PublishMsgAsync of the relay's own messages (bus.Message: subject, every metadata header, Nats-Msg-Id), 1 connection, wait for every ack: the relay's ceiling"}, nil
+}
+
+// connectNATS connects to c.nats, or starts an embedded server fsyncing as
+// c.natsSync in a temporary folder; closeConn closes the connection and
+// removes the folder.
+func connectNATS(ctx context.Context, c config) (conn *bus.Conn, closeConn func(), err error) {
+	cfg := bus.Config{URL: c.nats, Logger: c.log}
+	dir := ""
+	if c.nats == "" {
+		if dir, err = os.MkdirTemp("", "sw-bench-nats-"); err != nil {
+			return nil, nil, err
+		}
+		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
+	}
+	if conn, err = bus.Connect(ctx, cfg); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return conn, func() {
+		conn.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
