@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -191,6 +192,24 @@ func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Deli
 	// Pull requests expire well within the pin's TTL, so a live client
 	// keeps its pin while idle.
 	expiry := max(k.cfg.AckWait/3, time.Second)
+	// One heartbeat for all partitions: every AckWait/3 it tells JetStream
+	// that the deliveries being handled are in progress.
+	handling := make([]inHand, len(k.cons))
+	beat := time.NewTicker(k.cfg.AckWait / 3)
+	beatDone := make(chan struct{})
+	defer func() { beat.Stop(); close(beatDone) }()
+	go func() {
+		for {
+			select {
+			case <-beatDone:
+				return
+			case <-beat.C:
+				for i := range handling {
+					handling[i].ping()
+				}
+			}
+		}
+	}()
 	var ccs []jetstream.ConsumeContext
 	stopAll := func() {
 		for _, cc := range ccs {
@@ -201,7 +220,7 @@ func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Deli
 		}
 	}
 	for p, jc := range k.cons {
-		cc, err := jc.Consume(func(m jetstream.Msg) { k.deliver(work, m, fn) },
+		cc, err := jc.Consume(func(m jetstream.Msg) { k.deliver(work, m, fn, &handling[p]) },
 			jetstream.PullPriorityGroup(priorityGroup),
 			jetstream.PullExpiry(expiry),
 			jetstream.PullMaxMessages(16),
@@ -223,9 +242,9 @@ func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Deli
 	return nil
 }
 
-// deliver decodes m and runs fn on it, telling JetStream the work is in
-// progress while it lasts.
-func (k *Consumer) deliver(ctx context.Context, m jetstream.Msg, fn func(ctx context.Context, d *Delivery)) {
+// deliver decodes m and runs fn on it, in hand for the heartbeat while it
+// lasts.
+func (k *Consumer) deliver(ctx context.Context, m jetstream.Msg, fn func(ctx context.Context, d *Delivery), hand *inHand) {
 	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), msg: m}
 	if md, err := m.Metadata(); err == nil {
 		d.Seq, d.Delivered = md.Sequence.Stream, int(md.NumDelivered)
@@ -235,19 +254,28 @@ func (k *Consumer) deliver(ctx context.Context, m jetstream.Msg, fn func(ctx con
 		return
 	}
 	d.Event, d.Address, d.Err = Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		t := time.NewTicker(k.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
+	hand.set(m)
+	defer hand.set(nil)
 	fn(ctx, d)
+}
+
+// inHand is the delivery a partition is handling, if any.
+type inHand struct {
+	mu sync.Mutex
+	m  jetstream.Msg
+}
+
+func (h *inHand) set(m jetstream.Msg) {
+	h.mu.Lock()
+	h.m = m
+	h.mu.Unlock()
+}
+
+// ping tells JetStream the delivery in hand is in progress.
+func (h *inHand) ping() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m != nil {
+		_ = h.m.InProgress()
+	}
 }

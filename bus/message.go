@@ -95,22 +95,11 @@ func Decode(m *nats.Msg) (store.Event, Address, error) {
 	if h(correlation.EventType) != addr.Type {
 		return bad(correlation.EventType, "differs from the subject's event type "+strconv.Quote(addr.Type))
 	}
-	ev := store.Event{Type: addr.Type, Data: m.Data, Stream: h(correlation.Stream), Metadata: make(correlation.Metadata, 16)}
-	if ev.ID, err = uuid.Parse(h(correlation.EventID)); err != nil {
-		return bad(correlation.EventID, "not a UUID")
+	ev, err := ParseEnvelope(h, "header")
+	if err != nil {
+		return store.Event{}, addr, err
 	}
-	if err := store.CheckStream(ev.Stream); err != nil {
-		return bad(correlation.Stream, err.Error())
-	}
-	if ev.Version, err = strconv.ParseInt(h(correlation.StreamVersion), 10, 64); err != nil || ev.Version < 0 {
-		return bad(correlation.StreamVersion, "not a version")
-	}
-	if ev.Position, err = store.ParsePosition(h(correlation.Position)); err != nil {
-		return bad(correlation.Position, err.Error())
-	}
-	if ev.RecordedAt, err = time.Parse(time.RFC3339Nano, h(correlation.RecordedAt)); err != nil {
-		return bad(correlation.RecordedAt, "not an RFC 3339 time")
-	}
+	ev.Type, ev.Data, ev.Metadata = addr.Type, m.Data, make(correlation.Metadata, 16)
 	if app := m.Header.Get(HeaderApplication); app != "" {
 		if err := json.Unmarshal([]byte(app), (*map[string]string)(&ev.Metadata)); err != nil {
 			return store.Event{}, addr, &store.InvalidError{Field: "header " + HeaderApplication, Value: app, Reason: "not a JSON object of strings"}
@@ -127,4 +116,34 @@ func Decode(m *nats.Msg) (store.Event, Address, error) {
 		}
 	}
 	return ev, addr, nil
+}
+
+// ParseEnvelope reads the store-owned keys of an event — event_id, stream,
+// stream_version, position and recorded_at — through get, from wherever
+// they travel (NATS headers, a watermill message's metadata), and returns
+// an event with ID, Stream, Version, Position and RecordedAt set. A missing
+// or malformed value is an *store.InvalidError whose Field is where and the
+// key ("header stream_version").
+func ParseEnvelope(get func(correlation.Key) string, where string) (store.Event, error) {
+	bad := func(k correlation.Key, reason string) (store.Event, error) {
+		return store.Event{}, &store.InvalidError{Field: where + " " + string(k), Value: get(k), Reason: reason}
+	}
+	ev := store.Event{Stream: get(correlation.Stream)}
+	var err error
+	if ev.ID, err = uuid.Parse(get(correlation.EventID)); err != nil {
+		return bad(correlation.EventID, "not a UUID")
+	}
+	if err := store.CheckStream(ev.Stream); err != nil {
+		return bad(correlation.Stream, err.Error())
+	}
+	if ev.Version, err = strconv.ParseInt(get(correlation.StreamVersion), 10, 64); err != nil || ev.Version < 0 {
+		return bad(correlation.StreamVersion, "not a version")
+	}
+	if ev.Position, err = store.ParsePosition(get(correlation.Position)); err != nil {
+		return bad(correlation.Position, err.Error())
+	}
+	if ev.RecordedAt, err = time.Parse(time.RFC3339Nano, get(correlation.RecordedAt)); err != nil {
+		return bad(correlation.RecordedAt, "not an RFC 3339 time")
+	}
+	return ev, nil
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/store"
 )
@@ -147,56 +147,27 @@ func WatermillHandler(h Handler, group, groupContext string) (message.NoPublishH
 }
 
 // watermillEvent rebuilds the event a watermill message carries, checking
-// its well-known keys as bus.Decode checks headers.
+// its well-known keys as bus.Decode checks headers (bus.ParseEnvelope).
 func watermillEvent(msg *message.Message) (store.Event, error) {
-	get := func(k correlation.Key) string { return msg.Metadata.Get(string(k)) }
-	bad := func(k correlation.Key, reason string) error {
-		return &store.InvalidError{Field: "metadata " + string(k), Value: get(k), Reason: reason}
-	}
-	ev := store.Event{
-		Type:     get(correlation.EventType),
-		Stream:   get(correlation.Stream),
-		Data:     []byte(msg.Payload),
-		Metadata: make(correlation.Metadata, len(msg.Metadata)),
-	}
+	md := make(correlation.Metadata, len(msg.Metadata)+1)
 	for k, v := range msg.Metadata {
-		ev.Metadata[k] = v
+		md[k] = v
 	}
-	var err error
-	if id := get(correlation.EventID); id != "" {
-		if ev.ID, err = uuid.Parse(id); err != nil {
-			return store.Event{}, bad(correlation.EventID, "not a UUID")
+	get := func(k correlation.Key) string { return md[string(k)] }
+	if get(correlation.EventID) == "" {
+		id, err := uuid.Parse(msg.UUID)
+		if err != nil {
+			return store.Event{}, &store.InvalidError{Field: "metadata " + string(correlation.EventID), Reason: "missing, and the message UUID " + strconv.Quote(msg.UUID) + " is not a UUID"}
 		}
-	} else {
-		if ev.ID, err = uuid.Parse(msg.UUID); err != nil {
-			return store.Event{}, bad(correlation.EventID, "missing, and the message UUID "+strconv.Quote(msg.UUID)+" is not a UUID")
-		}
-		ev.Metadata.Set(correlation.EventID, ev.ID.String()) // so that Correlate makes it the causation
+		md.Set(correlation.EventID, id.String()) // so that Correlate makes it the causation
 	}
+	ev, err := bus.ParseEnvelope(get, "metadata")
+	if err != nil {
+		return store.Event{}, err
+	}
+	ev.Type, ev.Data, ev.Metadata = get(correlation.EventType), []byte(msg.Payload), md
 	if err := store.CheckType(ev.Type); err != nil {
-		return store.Event{}, bad(correlation.EventType, reason(err))
-	}
-	if err := store.CheckStream(ev.Stream); err != nil {
-		return store.Event{}, bad(correlation.Stream, reason(err))
-	}
-	if ev.Version, err = strconv.ParseInt(get(correlation.StreamVersion), 10, 64); err != nil || ev.Version < 0 {
-		return store.Event{}, bad(correlation.StreamVersion, "not a version")
-	}
-	if ev.Position, err = store.ParsePosition(get(correlation.Position)); err != nil {
-		return store.Event{}, bad(correlation.Position, reason(err))
-	}
-	if ev.RecordedAt, err = time.Parse(time.RFC3339Nano, get(correlation.RecordedAt)); err != nil {
-		return store.Event{}, bad(correlation.RecordedAt, "not an RFC 3339 time")
+		return store.Event{}, &store.InvalidError{Field: "metadata " + string(correlation.EventType), Value: ev.Type, Reason: err.Error()}
 	}
 	return ev, nil
-}
-
-// reason is why a store check refused a value, without the field and value
-// the caller names itself.
-func reason(err error) string {
-	var ie *store.InvalidError
-	if errors.As(err, &ie) {
-		return ie.Reason
-	}
-	return err.Error()
 }
