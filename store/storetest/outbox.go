@@ -66,7 +66,15 @@ func testOutbox(t *testing.T, b Backend) {
 	if err != nil || !pos.IsZero() {
 		t.Fatalf("first checkpoint = %v, %v; want zero", pos, err)
 	}
-	all, err := s.ReadAll(ctx, store.Position{}, 100)
+	// ReadAll holds events back while any older transaction may still
+	// commit, and parallel tests keep transactions open: wait for them.
+	var all []store.Event
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		all, err = s.ReadAll(ctx, store.Position{}, 100)
+		if err != nil || len(all) == 5 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(all) != 5 {
 		t.Fatalf("read all: %d events, %v", len(all), err)
 	}
