@@ -1,10 +1,12 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,6 +45,10 @@ type ConsumerConfig struct {
 	// DrainTimeout is how long in-flight work may go on after Run's ctx
 	// ends before its own ctx is cancelled (default 30s).
 	DrainTimeout time.Duration
+	// MaxInFlight is how many deliveries of one partition this group may
+	// hold unacknowledged at once (default 64): they are handled one at a
+	// time, in stream order, while the next ones are already on their way.
+	MaxInFlight int
 	// Logger receives consumer errors (nil discards them).
 	Logger *slog.Logger
 }
@@ -54,10 +60,16 @@ func (c *ConsumerConfig) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultMaxInFlight is ConsumerConfig.MaxInFlight's default.
+const DefaultMaxInFlight = 64
 
 // Validate reports every problem with c, joined.
 func (c ConsumerConfig) Validate() error {
@@ -76,14 +88,17 @@ func (c ConsumerConfig) Validate() error {
 	if c.AckWait < 0 || (c.AckWait > 0 && c.AckWait < time.Second) {
 		errs = append(errs, fmt.Errorf("bus: AckWait %v: want at least 1s", c.AckWait))
 	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > 10000 {
+		errs = append(errs, fmt.Errorf("bus: MaxInFlight %d: want 1 to 10000 (0: default)", c.MaxInFlight))
+	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("bus: DrainTimeout %v is negative", c.DrainTimeout))
 	}
 	return errors.Join(errs...)
 }
 
-// Delivery is one message handed to a consumer. Exactly one of Ack, Nak or
-// Term settles it; one left unsettled is delivered again after AckWait.
+// Delivery is one message handed to a consumer's fn. Ack or Term settles
+// it; Nak asks for it again.
 type Delivery struct {
 	// Event is the decoded event, Address where its subject says it
 	// belongs. When Err is set, Event is empty and nothing of the message
@@ -98,22 +113,47 @@ type Delivery struct {
 	Subject string
 	Header  nats.Header
 	Data    []byte
-	// Seq is the message's sequence in the context's stream; Delivered
-	// counts its deliveries to this group, 1 the first time.
+	// Seq is the message's sequence in the context's stream. Delivered
+	// counts the times it has been handed to this group, 1 the first time:
+	// JetStream's deliveries plus the retries asked for with Nak.
 	Seq       uint64
 	Delivered int
 
-	msg jetstream.Msg
+	msg   jetstream.Msg
+	state settlement
+	delay time.Duration
 }
 
-// Ack settles d as handled.
-func (d *Delivery) Ack() error { return d.msg.Ack() }
+type settlement int
 
-// Nak asks JetStream to deliver d again after delay.
-func (d *Delivery) Nak(delay time.Duration) error { return d.msg.NakWithDelay(delay) }
+const (
+	unsettled settlement = iota
+	acked
+	termed
+	naked
+)
+
+// Ack settles d as handled.
+func (d *Delivery) Ack() error {
+	d.state = acked
+	return d.msg.Ack()
+}
 
 // Term settles d as never to be delivered again, with reason.
-func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
+func (d *Delivery) Term(reason string) error {
+	d.state = termed
+	return d.msg.TermWithReason(reason)
+}
+
+// Nak asks for d again after delay. The consumer keeps it, and hands it to
+// fn again once delay has passed, holding back its partition's later
+// deliveries meanwhile; if the consumer drains first, it hands d back to
+// JetStream for the replica that takes the partition over. A delivery fn
+// leaves unsettled is treated as Nak(time.Second).
+func (d *Delivery) Nak(delay time.Duration) error {
+	d.state, d.delay = naked, max(delay, 0)
+	return nil
+}
 
 // Consumer is a consumer group's share of one context's stream in this
 // process. Build it with Conn.Consumer and start it with Run.
@@ -133,12 +173,14 @@ func ConsumerName(group string, p int) string {
 // one per partition, creating or updating them, and returns the group's
 // consumer for this process.
 //
-// Each partition's consumer lets one message be unacknowledged at a time
-// and pins its deliveries to one client of the group (a JetStream priority
-// group with a pinned client): one stream's events are handled strictly in
-// order, by one replica at a time, while the partitions proceed in
-// parallel. A replica that stops pulling is unpinned after AckWait and
-// another takes over; the delivery it held is redelivered after AckWait.
+// Each partition's consumer pins its deliveries to one client of the group
+// (a JetStream priority group with a pinned client) and lets it hold
+// MaxInFlight of them unacknowledged. Run hands them to fn one at a time,
+// in stream order, so one stream's events are handled strictly in order,
+// by one replica at a time, while the partitions proceed in parallel. A
+// replica that stops pulling is unpinned after AckWait and another takes
+// over; the deliveries it held are redelivered after AckWait, and the new
+// replica handles them before anything later (see Run).
 func (c *Conn) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -165,7 +207,7 @@ func (c *Conn) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, err
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        cfg.AckWait,
 			MaxDeliver:     -1,
-			MaxAckPending:  1,
+			MaxAckPending:  cfg.MaxInFlight,
 			MaxWaiting:     512,
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
 			PriorityGroups: []string{priorityGroup},
@@ -182,55 +224,85 @@ func (c *Conn) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, err
 // Partitions is the number of partitions, and so of JetStream consumers.
 func (k *Consumer) Partitions() int { return len(k.cons) }
 
-// Run pulls from every partition and calls fn for each delivery, one at a
-// time per partition, until ctx ends; fn settles the delivery. Then it
-// stops pulling, lets the deliveries in hand finish (their ctx is cancelled
-// DrainTimeout after ctx ends) and returns once every fn has returned.
+// Run pulls from every partition and calls fn for each delivery until ctx
+// ends; fn settles the delivery. Per partition, fn sees one delivery at a
+// time, in stream order, and the next only once the one before is acked or
+// terminated.
+//
+// Order survives a change of hands. When a partition's deliveries reach
+// this process after going elsewhere (it just started, or took the
+// partition over), Run handles nothing of it until every delivery
+// JetStream counts as unacknowledged is in this process's hands: what a
+// dead replica held comes back after AckWait, what a draining one holds it
+// settles or hands back, and then everything is handled in stream order.
+//
+// When ctx ends, Run stops pulling and gives up its pins, so other replicas
+// take the partitions over at once; it lets the deliveries being handled
+// finish (their ctx is cancelled DrainTimeout after ctx ends), hands the
+// ones not started back to JetStream, and returns once every fn has
+// returned.
 func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	// Pull requests expire well within the pin's TTL, so a live client
-	// keeps its pin while idle.
-	expiry := max(k.cfg.AckWait/3, time.Second)
+	pulling, stopped := context.WithCancel(ctx)
+	defer stopped()
+	parts := make([]*partition, len(k.cons))
+	for p, jc := range k.cons {
+		parts[p] = &partition{k: k, jc: jc, name: ConsumerName(k.cfg.Group, p), wake: make(chan struct{}, 1)}
+	}
+	stop := make(chan struct{}) // closed once nothing more is received
+	var workers sync.WaitGroup
+	for _, pt := range parts {
+		workers.Go(func() { pt.work(pulling, work, stop, fn) })
+	}
+
 	// One heartbeat for all partitions: every AckWait/3 it tells JetStream
-	// that the deliveries being handled are in progress.
-	handling := make([]inHand, len(k.cons))
+	// that the deliveries held here are in progress.
 	beat := time.NewTicker(k.cfg.AckWait / 3)
-	beatDone := make(chan struct{})
-	defer func() { beat.Stop(); close(beatDone) }()
+	defer beat.Stop()
 	go func() {
 		for {
 			select {
-			case <-beatDone:
+			case <-work.Done():
 				return
 			case <-beat.C:
-				for i := range handling {
-					handling[i].ping()
+				for _, pt := range parts {
+					pt.ping()
 				}
 			}
 		}
 	}()
+
+	// Pull requests expire well within the pin's TTL, so a live client
+	// keeps its pin while idle.
+	expiry := max(k.cfg.AckWait/3, time.Second)
 	var ccs []jetstream.ConsumeContext
-	stopAll := func() {
+	finish := func() {
+		stopped()
 		for _, cc := range ccs {
 			cc.Drain()
 		}
 		for _, cc := range ccs {
 			<-cc.Closed()
 		}
+		for _, pt := range parts {
+			pt.unpin(work)
+		}
+		close(stop)
+		workers.Wait()
 	}
-	for p, jc := range k.cons {
-		cc, err := jc.Consume(func(m jetstream.Msg) { k.deliver(work, m, fn, &handling[p]) },
+	for p, pt := range parts {
+		cc, err := pt.jc.Consume(pt.receive,
 			jetstream.PullPriorityGroup(priorityGroup),
 			jetstream.PullExpiry(expiry),
-			jetstream.PullMaxMessages(16),
+			jetstream.PullMaxMessages(k.cfg.MaxInFlight),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
 					k.cfg.Logger.WarnContext(ctx, "bus: consumer", "consumer", ConsumerName(k.cfg.Group, p), "error", err)
 				}
 			}))
 		if err != nil {
-			stopAll()
+			finish()
 			return &Error{Op: "consume " + ConsumerName(k.cfg.Group, p), URL: k.conn.url, Err: err}
 		}
 		ccs = append(ccs, cc)
@@ -238,44 +310,228 @@ func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Deli
 	<-ctx.Done()
 	timer := time.AfterFunc(k.cfg.DrainTimeout, cancelWork)
 	defer timer.Stop()
-	stopAll()
+	finish()
 	return nil
 }
 
-// deliver decodes m and runs fn on it, in hand for the heartbeat while it
-// lasts.
-func (k *Consumer) deliver(ctx context.Context, m jetstream.Msg, fn func(ctx context.Context, d *Delivery), hand *inHand) {
-	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), msg: m}
-	if md, err := m.Metadata(); err == nil {
-		d.Seq, d.Delivered = md.Sequence.Stream, int(md.NumDelivered)
+// partition is one partition's deliveries in this process.
+type partition struct {
+	k    *Consumer
+	jc   jetstream.Consumer
+	name string
+	wake chan struct{}
+
+	mu     sync.Mutex
+	held   []*held // received, not yet handled, in stream order
+	hand   *held   // being handled
+	last   uint64  // consumer sequence of the last delivery received
+	gaps   uint64  // deliveries that went elsewhere since we last looked
+	sure   bool    // every unacknowledged delivery is held here
+	pinID  string  // the pin our deliveries came with
+	gotAny bool
+}
+
+// held is a delivery received and not yet settled.
+type held struct {
+	m         jetstream.Msg
+	seq       uint64
+	delivered int
+}
+
+// receive takes a delivery from JetStream; it must not block.
+func (pt *partition) receive(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		pt.k.cfg.Logger.Error("bus: delivery without metadata; leaving it for redelivery", "consumer", pt.name, "subject", m.Subject(), "error", err)
+		return
 	}
-	if g := d.Header.Get(HeaderReplayGroup); g != "" && g != k.cfg.Group {
+	h := &held{m: m, seq: md.Sequence.Stream, delivered: int(md.NumDelivered)}
+	pt.mu.Lock()
+	if md.Sequence.Consumer != pt.last+1 {
+		// A delivery went to another client, or this is our first: until
+		// we know that nothing earlier is held elsewhere, we wait.
+		pt.sure = false
+		pt.gaps++
+	}
+	pt.last = md.Sequence.Consumer
+	if id := m.Headers().Get("Nats-Pin-Id"); id != "" {
+		pt.pinID = id
+	}
+	pt.gotAny = true
+	i, found := slices.BinarySearchFunc(pt.held, h.seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
+	if found {
+		pt.held[i] = h // delivered again while held: ack through the latest
+	} else {
+		pt.held = slices.Insert(pt.held, i, h)
+	}
+	pt.mu.Unlock()
+	select {
+	case pt.wake <- struct{}{}:
+	default:
+	}
+}
+
+// work hands the partition's deliveries to fn until ctx ends, then, once
+// stop is closed, gives back what it holds.
+func (pt *partition) work(ctx, work context.Context, stop <-chan struct{}, fn func(context.Context, *Delivery)) {
+	for {
+		h := pt.next(ctx)
+		if h == nil {
+			break
+		}
+		pt.handle(ctx, work, h, fn)
+	}
+	<-stop
+	pt.mu.Lock()
+	rest := pt.held
+	pt.held = nil
+	pt.mu.Unlock()
+	for _, h := range rest {
+		_ = h.m.Nak()
+	}
+}
+
+// next waits for the partition's next delivery in stream order, once it is
+// sure nothing earlier is held elsewhere; nil once ctx ends.
+func (pt *partition) next(ctx context.Context) *held {
+	for ctx.Err() == nil {
+		pt.mu.Lock()
+		n, sure := len(pt.held), pt.sure
+		if n > 0 && sure {
+			h := pt.held[0]
+			pt.held = pt.held[1:]
+			pt.hand = h
+			pt.mu.Unlock()
+			return h
+		}
+		pt.mu.Unlock()
+		if n > 0 {
+			pt.makeSure(ctx)
+			continue
+		}
+		select {
+		case <-pt.wake:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// makeSure waits until JetStream counts no unacknowledged delivery of the
+// partition beyond those held here: the ones another client held have come
+// back, or it acked them. It runs between deliveries, with none in hand.
+//
+// What is held is counted before asking: all of it is still unacknowledged
+// when JetStream answers, so a count no larger than it leaves no room for
+// deliveries held elsewhere (counted after, it would include deliveries
+// that arrived meanwhile and hide as many held elsewhere).
+func (pt *partition) makeSure(ctx context.Context) {
+	wait, waited := 10*time.Millisecond, false
+	for ctx.Err() == nil {
+		pt.mu.Lock()
+		gaps, mine := pt.gaps, len(pt.held)
+		pt.mu.Unlock()
+		info, err := pt.jc.Info(ctx)
+		if err == nil {
+			pt.mu.Lock()
+			if pt.gaps == gaps && info.NumAckPending <= mine {
+				if waited {
+					pt.k.cfg.Logger.DebugContext(ctx, "bus: deliveries held elsewhere are back", "consumer", pt.name, "held", mine)
+				}
+				pt.sure = true
+				pt.mu.Unlock()
+				return
+			}
+			pt.mu.Unlock()
+			if !waited {
+				pt.k.cfg.Logger.DebugContext(ctx, "bus: partition came from elsewhere; waiting for the deliveries held there", "consumer", pt.name, "unacknowledged", info.NumAckPending, "held", mine)
+			}
+		} else if ctx.Err() == nil {
+			pt.k.cfg.Logger.WarnContext(ctx, "bus: consumer info", "consumer", pt.name, "error", err)
+		}
+		waited = true
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// handle runs fn on h until it is settled, or hands it back to JetStream
+// if ctx ends while it waits to be retried.
+func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.Context, *Delivery)) {
+	defer func() {
+		pt.mu.Lock()
+		pt.hand = nil
+		pt.mu.Unlock()
+	}()
+	m := h.m
+	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Delivered: h.delivered, msg: m}
+	if g := d.Header.Get(HeaderReplayGroup); g != "" && g != pt.k.cfg.Group {
 		_ = m.Ack() // another group's replay
 		return
 	}
 	d.Event, d.Address, d.Err = Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
-	hand.set(m)
-	defer hand.set(nil)
-	fn(ctx, d)
+	for {
+		d.state = unsettled
+		fn(work, d)
+		delay := d.delay
+		switch d.state {
+		case acked, termed:
+			return
+		case unsettled:
+			delay = time.Second
+		}
+		if ctx.Err() != nil {
+			_ = m.Nak()
+			return
+		}
+		select {
+		case <-time.After(delay):
+			d.Delivered++
+		case <-ctx.Done():
+			_ = m.Nak()
+			return
+		}
+	}
 }
 
-// inHand is the delivery a partition is handling, if any.
-type inHand struct {
-	mu sync.Mutex
-	m  jetstream.Msg
+// ping tells JetStream that the deliveries held here are in progress.
+func (pt *partition) ping() {
+	pt.mu.Lock()
+	ms := make([]jetstream.Msg, 0, len(pt.held)+1)
+	if pt.hand != nil {
+		ms = append(ms, pt.hand.m)
+	}
+	for _, h := range pt.held {
+		ms = append(ms, h.m)
+	}
+	pt.mu.Unlock()
+	for _, m := range ms {
+		_ = m.InProgress()
+	}
 }
 
-func (h *inHand) set(m jetstream.Msg) {
-	h.mu.Lock()
-	h.m = m
-	h.mu.Unlock()
-}
-
-// ping tells JetStream the delivery in hand is in progress.
-func (h *inHand) ping() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m != nil {
-		_ = h.m.InProgress()
+// unpin gives up the partition's pin if this process holds it, so that
+// another replica takes the partition over without waiting for the pin to
+// expire.
+func (pt *partition) unpin(ctx context.Context) {
+	pt.mu.Lock()
+	id, got := pt.pinID, pt.gotAny
+	pt.mu.Unlock()
+	if !got || id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := pt.jc.Info(ctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup && g.PinnedClientID == id {
+			_ = pt.k.stream.js.UnpinConsumer(ctx, pt.name, priorityGroup)
+		}
 	}
 }

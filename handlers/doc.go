@@ -54,14 +54,16 @@
 // # Order, scale-out and what a failure holds back
 //
 // Events of one stream share a partition (bus.Partition). Each group has a
-// durable JetStream consumer per partition that lets one message be
-// unacknowledged at a time and pins its deliveries to one replica (a
-// JetStream priority group with a pinned client): one replica handles a
-// partition at a time, one message after the other, while partitions
-// proceed in parallel across replicas. When a replica dies, JetStream
-// unpins it after AckWait and another replica's pull takes over; the
-// message it held is redelivered after AckWait, before anything later of
-// its partition.
+// durable JetStream consumer per partition that pins its deliveries to one
+// replica (a JetStream priority group with a pinned client) and lets it
+// hold MaxInFlight of them unacknowledged: one replica handles a partition
+// at a time, one message after the other in stream order, while the next
+// ones are already on their way and partitions proceed in parallel across
+// replicas. When a replica dies, JetStream unpins it after AckWait and
+// another replica's pull takes over; the messages it held are redelivered
+// after AckWait, and the new replica handles nothing of the partition
+// before them (it waits until JetStream counts no unacknowledged message of
+// the partition outside its hands).
 //
 // So a failing message holds back every later message of its partition in
 // its group — the streams that hash to the same partition, about 1/P of
@@ -71,8 +73,9 @@
 //
 // # Shutdown
 //
-// Router.Run returns when its ctx ends, after it has stopped pulling and
-// the messages in hand have finished and been settled (their ctx is
-// cancelled DrainTimeout later), so nothing waits for AckWait to be
-// redelivered.
+// Router.Run returns when its ctx ends, after it has stopped pulling, given
+// up its partitions (so other replicas take them over at once), let the
+// messages being handled finish and settle (their ctx is cancelled
+// DrainTimeout later) and handed the ones not yet started back to
+// JetStream, so nothing waits for AckWait to be redelivered.
 package handlers

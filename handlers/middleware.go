@@ -244,9 +244,8 @@ func (e *DeadLetteredError) Is(target error) bool { return target == ErrDeadLett
 // returns a *DeadLetteredError. Transient errors are never dead-lettered,
 // and neither is anything while ctx is ending (a draining consumer).
 //
-// Until then the error goes back to the router, which asks JetStream to
-// redeliver the message after a backoff; meanwhile the message's partition
-// waits.
+// Until then the error goes back to the router, which tries the message
+// again after a backoff; meanwhile the message's partition waits.
 func DeadLetter(conn *bus.Conn, maxAttempts int) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {

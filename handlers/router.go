@@ -49,8 +49,13 @@ type Config struct {
 	// how long in-flight work may go on after Run's ctx ends (default 30s).
 	AckWait      time.Duration
 	DrainTimeout time.Duration
-	// MaxBackoff caps the delay before JetStream redelivers a failed
-	// message (default 30s; it starts at 100ms and doubles).
+	// MaxInFlight is how many messages of one partition a group may hold
+	// unacknowledged at once (default bus.DefaultMaxInFlight); they are
+	// handled one at a time, in stream order.
+	MaxInFlight int
+	// MaxBackoff caps the delay before a failed message is tried again
+	// (default 30s; it starts at 100ms and doubles). Its partition's later
+	// messages wait meanwhile.
 	MaxBackoff time.Duration
 	// Logger receives failures, dead letters and refusals (nil discards).
 	Logger *slog.Logger
@@ -58,7 +63,7 @@ type Config struct {
 
 // Router runs consumer groups: for each, one durable JetStream consumer per
 // partition of its source context, the chain around its handlers, and
-// settlement of every message (ack, redeliver after backoff, or dead
+// settlement of every message (ack, try again after a backoff, or dead
 // letter).
 type Router struct {
 	conn   *bus.Conn
@@ -82,6 +87,9 @@ func NewRouter(conn *bus.Conn, cfg Config) (*Router, error) {
 		if mw == nil {
 			errs = append(errs, fmt.Errorf("handlers: Config.Middleware[%d] is nil", i))
 		}
+	}
+	if cfg.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("handlers: Config.MaxInFlight %d is negative", cfg.MaxInFlight))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -154,6 +162,7 @@ func (r *Router) Run(ctx context.Context) error {
 			Types:        g.Types(),
 			AckWait:      r.cfg.AckWait,
 			DrainTimeout: r.cfg.DrainTimeout,
+			MaxInFlight:  r.cfg.MaxInFlight,
 			Logger:       r.cfg.Logger,
 		})
 		if err != nil {
@@ -195,7 +204,7 @@ func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.De
 			// Refused before any handler runs: nothing of it is trusted.
 			err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
 			if perr := deadLetter(ctx, r.conn, m, err, m.Attempt); perr != nil {
-				log.ErrorContext(ctx, "handlers: refused message not dead-lettered; redelivering", "subject", d.Subject, "seq", d.Seq, "error", err, "dead_letter_error", perr)
+				log.ErrorContext(ctx, "handlers: refused message not dead-lettered; trying again", "subject", d.Subject, "seq", d.Seq, "error", err, "dead_letter_error", perr)
 				_ = d.Nak(r.backoff(m.Attempt))
 				return
 			}
@@ -212,7 +221,7 @@ func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.De
 			_ = d.Term(err.Error())
 		default:
 			delay := r.backoff(Attempts(m, err))
-			log.WarnContext(ctx, "handlers: message failed; redelivering", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "attempt", Attempts(m, err), "retry_in", delay, "error", err)
+			log.WarnContext(ctx, "handlers: message failed; trying again", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "attempt", Attempts(m, err), "retry_in", delay, "error", err)
 			_ = d.Nak(delay)
 		}
 	}
@@ -228,7 +237,7 @@ func (r *Router) run(ctx context.Context, h Handler, m Message) (err error) {
 	return h(ctx, m)
 }
 
-// backoff is the redelivery delay after attempt n: 100ms doubling, capped.
+// backoff is the delay before another try after attempt n: 100ms doubling, capped.
 func (r *Router) backoff(n int) time.Duration {
 	d := 100 * time.Millisecond
 	for i := 1; i < n && d < r.cfg.MaxBackoff; i++ {

@@ -1,0 +1,274 @@
+package bus_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/internal/natstest"
+)
+
+// publishNumbered publishes the numbers from..to, in order, as the data of
+// messages on partition 0 of context visits.
+func publishNumbered(t *testing.T, c *bus.Conn, from, to int) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		if _, err := c.JetStream().Publish(context.Background(), bus.Subject("visits", "default", 0, "Booked"), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// handled records the numbers a consumer handled, in order.
+type handled struct {
+	mu   sync.Mutex
+	ns   []int
+	seen map[int]int // deliveries of each number handed to fn
+}
+
+func (h *handled) add(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ns = append(h.ns, n)
+}
+
+func (h *handled) handedOver(n int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == nil {
+		h.seen = map[int]int{}
+	}
+	h.seen[n]++
+	return h.seen[n]
+}
+
+func (h *handled) list() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ns)
+}
+
+func numbers(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func consumer(t *testing.T, c *bus.Conn, cfg bus.ConsumerConfig) *bus.Consumer {
+	t.Helper()
+	cfg.Context, cfg.Group = "visits", "g"
+	k, err := c.Consumer(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// runConsumer runs k with fn until the returned stop is called.
+func runConsumer(t *testing.T, k *bus.Consumer, fn func(context.Context, *bus.Delivery)) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx, fn) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func pending(t *testing.T, c *bus.Conn) int {
+	t.Helper()
+	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), bus.ConsumerName("g", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.CachedInfo().NumAckPending
+}
+
+func numberOf(t *testing.T, d *bus.Delivery) int {
+	n, err := strconv.Atoi(string(d.Data))
+	if err != nil {
+		t.Errorf("message %q: %v", d.Data, err)
+	}
+	return n
+}
+
+// A replica dies holding deliveries it has not handled, fewer than
+// MaxInFlight, while more messages arrive: the replica that takes the
+// partition over gets the new messages at once but handles nothing before
+// the dead one's deliveries come back, and then everything in order.
+func TestConsumerFailoverKeepsOrder(t *testing.T) {
+	srv := natstest.Start(t, false)
+	pub := connect(t, srv.URL, bus.Config{})
+	cfg := bus.ConsumerConfig{AckWait: 2 * time.Second, MaxInFlight: 64}
+
+	a := connect(t, srv.URL, bus.Config{})
+	ka := consumer(t, a, cfg)
+	publishNumbered(t, pub, 1, 30)
+	var byA handled
+	stuck := make(chan struct{})
+	var dead sync.Once
+	runConsumer(t, ka, func(ctx context.Context, d *bus.Delivery) {
+		n := numberOf(t, d)
+		if n <= 10 {
+			byA.add(n)
+			_ = d.Ack()
+			return
+		}
+		// 11 is in hand, 12..30 held: the replica dies here.
+		dead.Do(func() { close(stuck) })
+	})
+	<-stuck
+	waitUntil(t, "A holding 20 deliveries", 10*time.Second, func() bool { return pending(t, pub) == 20 })
+	a.NATS().Close() // no acks, no naks: as good as kill -9
+
+	publishNumbered(t, pub, 31, 100)
+	b := connect(t, srv.URL, bus.Config{})
+	var byB handled
+	firstNew := make(chan int, 1)
+	runConsumer(t, consumer(t, b, cfg), func(ctx context.Context, d *bus.Delivery) {
+		n := numberOf(t, d)
+		if d.Delivered == 1 {
+			select {
+			case firstNew <- n:
+			default:
+			}
+		}
+		byB.add(n)
+		_ = d.Ack()
+	})
+	waitUntil(t, "B handling 11..100", 30*time.Second, func() bool { return len(byB.list()) >= 90 })
+	if got := byA.list(); !slices.Equal(got, numbers(1, 10)) {
+		t.Errorf("A handled %v, want 1..10", got)
+	}
+	if got := byB.list(); !slices.Equal(got, numbers(11, 100)) {
+		t.Errorf("B handled %v, want 11..100 in order", got)
+	}
+	select {
+	case n := <-firstNew:
+		t.Logf("B's first fresh delivery: %d", n)
+	default:
+		t.Logf("B got only redeliveries")
+	}
+}
+
+// A draining replica gives its partition up at once: the next one takes
+// over long before the pin would expire (AckWait), and the two handle the
+// messages between them once each, in order.
+func TestConsumerDrainHandsOver(t *testing.T) {
+	srv := natstest.Start(t, false)
+	pub := connect(t, srv.URL, bus.Config{})
+	cfg := bus.ConsumerConfig{AckWait: time.Minute, MaxInFlight: 16}
+	a, b := connect(t, srv.URL, bus.Config{}), connect(t, srv.URL, bus.Config{})
+	ka, kb := consumer(t, a, cfg), consumer(t, b, cfg)
+	publishNumbered(t, pub, 1, 200)
+
+	var all handled
+	var mu sync.Mutex
+	who := map[int]string{}
+	slow := func(name string) func(context.Context, *bus.Delivery) {
+		return func(ctx context.Context, d *bus.Delivery) {
+			n := numberOf(t, d)
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			who[n] = name
+			mu.Unlock()
+			all.add(n)
+			_ = d.Ack()
+		}
+	}
+	stopA := runConsumer(t, ka, slow("a"))
+	waitUntil(t, "A handling", 10*time.Second, func() bool { return len(all.list()) > 0 })
+	runConsumer(t, kb, slow("b"))
+	waitUntil(t, "20 handled", 10*time.Second, func() bool { return len(all.list()) >= 20 })
+	stopA()
+	waitUntil(t, "all 200 handled, well before the pin would expire", 30*time.Second, func() bool { return len(all.list()) >= 200 })
+	if got := all.list(); !slices.Equal(got, numbers(1, 200)) {
+		t.Errorf("handled %v, want 1..200 once each, in order", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if who[1] != "a" || who[200] != "b" {
+		t.Errorf("1 handled by %q, 200 by %q; want a then b", who[1], who[200])
+	}
+}
+
+// While a slow handler runs, the consumer keeps its deliveries alive:
+// nothing is redelivered, though the handler takes three AckWaits.
+func TestConsumerHeartbeat(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	k := consumer(t, c, bus.ConsumerConfig{AckWait: time.Second, MaxInFlight: 8})
+	publishNumbered(t, c, 1, 5)
+	var h handled
+	runConsumer(t, k, func(ctx context.Context, d *bus.Delivery) {
+		n := numberOf(t, d)
+		if h.handedOver(n) > 1 || d.Delivered > 1 {
+			t.Errorf("%d handed over again (delivery %d)", n, d.Delivered)
+		}
+		if n == 1 {
+			time.Sleep(3500 * time.Millisecond)
+		}
+		h.add(n)
+		_ = d.Ack()
+	})
+	waitUntil(t, "5 handled", 20*time.Second, func() bool { return len(h.list()) >= 5 })
+	time.Sleep(1500 * time.Millisecond) // a redelivery would come now
+	if got := h.list(); !slices.Equal(got, numbers(1, 5)) {
+		t.Errorf("handled %v, want 1..5", got)
+	}
+	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), bus.ConsumerName("g", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().NumRedelivered; n != 0 {
+		t.Errorf("%d messages redelivered", n)
+	}
+}
+
+// Nak hands the same delivery over again after the delay, holding back the
+// partition's later messages meanwhile.
+func TestConsumerNakRetriesInPlace(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	k := consumer(t, c, bus.ConsumerConfig{MaxInFlight: 8})
+	publishNumbered(t, c, 1, 5)
+	var h handled
+	runConsumer(t, k, func(ctx context.Context, d *bus.Delivery) {
+		n := numberOf(t, d)
+		h.add(n)
+		if n == 2 && d.Delivered < 3 {
+			_ = d.Nak(20 * time.Millisecond)
+			return
+		}
+		_ = d.Ack()
+	})
+	waitUntil(t, "5 handled", 10*time.Second, func() bool { return len(h.list()) >= 7 })
+	if got := h.list(); !slices.Equal(got, []int{1, 2, 2, 2, 3, 4, 5}) {
+		t.Errorf("handled %v, want 1 2 2 2 3 4 5", got)
+	}
+}
