@@ -63,6 +63,7 @@ import (
 
 type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
+	pgPID, natsPID                             int
 	context                                    string // unique per run
 	n, writers, size, shards, rep              int
 	rate                                       float64
@@ -73,21 +74,22 @@ type config struct {
 
 // result is one JSON line; field names follow ../shared/BENCH.md.
 type result struct {
-	Scenario string         `json:"scenario"`
-	Rep      int            `json:"rep"`
-	N        int            `json:"n"`
-	Writers  int            `json:"writers,omitempty"`
-	Rate     float64        `json:"rate,omitempty"`
-	WallS    float64        `json:"wall_s"`
-	PerS     float64        `json:"per_s"`
-	Handled  float64        `json:"handled_per_s,omitempty"`
-	P50Ms    float64        `json:"p50_ms,omitempty"`
-	P99Ms    float64        `json:"p99_ms,omitempty"`
-	MaxMs    float64        `json:"max_ms,omitempty"`
-	Backend  string         `json:"backend"`
-	Settings map[string]any `json:"settings,omitempty"`
-	Error    string         `json:"error,omitempty"`
-	Notes    string         `json:"notes,omitempty"`
+	Scenario string             `json:"scenario"`
+	Rep      int                `json:"rep"`
+	N        int                `json:"n"`
+	Writers  int                `json:"writers,omitempty"`
+	Rate     float64            `json:"rate,omitempty"`
+	WallS    float64            `json:"wall_s"`
+	PerS     float64            `json:"per_s"`
+	Handled  float64            `json:"handled_per_s,omitempty"`
+	P50Ms    float64            `json:"p50_ms,omitempty"`
+	P99Ms    float64            `json:"p99_ms,omitempty"`
+	MaxMs    float64            `json:"max_ms,omitempty"`
+	Backend  string             `json:"backend"`
+	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the whole run
+	Settings map[string]any     `json:"settings,omitempty"`
+	Error    string             `json:"error,omitempty"`
+	Notes    string             `json:"notes,omitempty"`
 }
 
 var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers", "e2e", "e2e-inbox", "e2e-shards"}
@@ -114,6 +116,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.shards, "shards", 1, "shards")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
+	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
+	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -173,6 +177,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	var res *result
 	var err error
+	cpu0 := snapCPU(c.pgPID, c.natsPID)
 	switch c.scenario {
 	case "relay-drain":
 		res, err = drainScenario(ctx, c)
@@ -188,6 +193,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if res == nil {
 		res = &result{}
 	}
+	res.CPU = cpuUse(cpu0, snapCPU(c.pgPID, c.natsPID))
 	res.Scenario, res.Rep, res.Backend, res.Rate = c.scenario, c.rep, c.backend, c.rate
 	if res.N == 0 {
 		res.N = c.n
