@@ -236,6 +236,10 @@ func (k *Consumer) Partitions() int { return len(k.cons) }
 // dead replica held comes back after AckWait, what a draining one holds it
 // settles or hands back, and then everything is handled in stream order.
 //
+// Replicas share the partitions fairly: each pulls partitions it does not
+// own only while it owns fewer than its share, and gives up those beyond
+// its share that other replicas have room for (see MembersBucket).
+//
 // When ctx ends, Run stops pulling and gives up its pins, so other replicas
 // take the partitions over at once; it lets the deliveries being handled
 // finish (their ctx is cancelled DrainTimeout after ctx ends), hands the
@@ -244,21 +248,21 @@ func (k *Consumer) Partitions() int { return len(k.cons) }
 func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	pulling, stopped := context.WithCancel(ctx)
-	defer stopped()
+	taking, stopTaking := context.WithCancel(ctx)
+	defer stopTaking()
 	parts := make([]*partition, len(k.cons))
 	for p, jc := range k.cons {
 		parts[p] = &partition{k: k, jc: jc, name: ConsumerName(k.cfg.Group, p), wake: make(chan struct{}, 1)}
 	}
-	stop := make(chan struct{}) // closed once nothing more is received
 	var workers sync.WaitGroup
 	for _, pt := range parts {
-		workers.Go(func() { pt.work(pulling, work, stop, fn) })
+		workers.Go(func() { pt.work(taking, work, fn) })
 	}
 
 	// One heartbeat for all partitions: every AckWait/3 it tells JetStream
 	// that the deliveries held here are in progress.
-	beat := time.NewTicker(k.cfg.AckWait / 3)
+	tick := k.cfg.AckWait / 3
+	beat := time.NewTicker(tick)
 	defer beat.Stop()
 	go func() {
 		for {
@@ -273,45 +277,40 @@ func (k *Consumer) Run(ctx context.Context, fn func(ctx context.Context, d *Deli
 		}
 	}()
 
-	// Pull requests expire well within the pin's TTL, so a live client
-	// keeps its pin while idle.
-	expiry := max(k.cfg.AckWait/3, time.Second)
-	var ccs []jetstream.ConsumeContext
+	m := k.join(ctx)
 	finish := func() {
-		stopped()
-		for _, cc := range ccs {
-			cc.Drain()
-		}
-		for _, cc := range ccs {
-			<-cc.Closed()
+		stopTaking()
+		for _, pt := range parts {
+			pt.stopPulling(false)
 		}
 		for _, pt := range parts {
-			pt.unpin(work)
+			pt.stopPulling(true)
+			pt.release(work)
 		}
-		close(stop)
+		m.leave(work)
 		workers.Wait()
 	}
-	for p, pt := range parts {
-		cc, err := pt.jc.Consume(pt.receive,
-			jetstream.PullPriorityGroup(priorityGroup),
-			jetstream.PullExpiry(expiry),
-			jetstream.PullMaxMessages(k.cfg.MaxInFlight),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
-					k.cfg.Logger.WarnContext(ctx, "bus: consumer", "consumer", ConsumerName(k.cfg.Group, p), "error", err)
-				}
-			}))
-		if err != nil {
+	for _, pt := range parts {
+		if err := pt.pull(ctx); err != nil {
 			finish()
-			return &Error{Op: "consume " + ConsumerName(k.cfg.Group, p), URL: k.conn.url, Err: err}
+			return err
 		}
-		ccs = append(ccs, cc)
 	}
-	<-ctx.Done()
-	timer := time.AfterFunc(k.cfg.DrainTimeout, cancelWork)
-	defer timer.Stop()
-	finish()
-	return nil
+	balance := time.NewTicker(tick)
+	defer balance.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			timer := time.AfterFunc(k.cfg.DrainTimeout, cancelWork)
+			defer timer.Stop()
+			finish()
+			return nil
+		case <-balance.C:
+			bctx, cancel := context.WithTimeout(ctx, tick)
+			k.balance(bctx, parts, m)
+			cancel()
+		}
+	}
 }
 
 // partition is one partition's deliveries in this process.
@@ -329,6 +328,88 @@ type partition struct {
 	sure   bool    // every unacknowledged delivery is held here
 	pinID  string  // the pin our deliveries came with
 	gotAny bool
+
+	// Only Run's goroutine touches these.
+	cc      jetstream.ConsumeContext // pulling, when not nil
+	resting time.Time                // given up until then
+}
+
+// pull starts pulling the partition's deliveries, if it is not already.
+func (pt *partition) pull(ctx context.Context) error {
+	if pt.cc != nil {
+		return nil
+	}
+	k := pt.k
+	cc, err := pt.jc.Consume(pt.receive,
+		jetstream.PullPriorityGroup(priorityGroup),
+		// Pull requests expire well within the pin's TTL, so a live
+		// client keeps its pin while idle.
+		jetstream.PullExpiry(max(k.cfg.AckWait/3, time.Second)),
+		jetstream.PullMaxMessages(k.cfg.MaxInFlight),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
+				k.cfg.Logger.WarnContext(ctx, "bus: consumer", "consumer", pt.name, "error", err)
+			}
+		}))
+	if err != nil {
+		return &Error{Op: "consume " + pt.name, URL: k.conn.url, Err: err}
+	}
+	pt.cc = cc
+	return nil
+}
+
+// stopPulling stops pulling: it asks JetStream for nothing more and, with
+// wait, waits until what JetStream sent is received.
+func (pt *partition) stopPulling(wait bool) {
+	if pt.cc == nil {
+		return
+	}
+	pt.cc.Drain()
+	if wait {
+		<-pt.cc.Closed()
+		pt.cc = nil
+	}
+}
+
+// release gives the partition up, once no longer pulling: the deliveries
+// received and not started go back to JetStream, in stream order, and the
+// pin, if this process holds it, is given up so that another replica takes
+// the partition over at once. The delivery being handled, if any, is
+// finished and settled here; the next replica waits for it.
+func (pt *partition) release(ctx context.Context) {
+	pt.mu.Lock()
+	rest, id, got := pt.held, pt.pinID, pt.gotAny
+	pt.held, pt.sure, pt.pinID, pt.gotAny = nil, false, "", false
+	pt.mu.Unlock()
+	for _, h := range rest {
+		_ = h.m.Nak()
+	}
+	if !got || id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if info, err := pt.jc.Info(ctx); err == nil && pinnedTo(info) == id {
+		_ = pt.k.stream.js.UnpinConsumer(ctx, pt.name, priorityGroup)
+	}
+}
+
+// pinnedTo is the client the consumer's deliveries are pinned to.
+func pinnedTo(info *jetstream.ConsumerInfo) string {
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup {
+			return g.PinnedClientID
+		}
+	}
+	return ""
+}
+
+// owns reports whether the partition's deliveries are pinned to this
+// process.
+func (pt *partition) owns(info *jetstream.ConsumerInfo) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.pinID != "" && pinnedTo(info) == pt.pinID
 }
 
 // held is a delivery received and not yet settled.
@@ -371,23 +452,14 @@ func (pt *partition) receive(m jetstream.Msg) {
 	}
 }
 
-// work hands the partition's deliveries to fn until ctx ends, then, once
-// stop is closed, gives back what it holds.
-func (pt *partition) work(ctx, work context.Context, stop <-chan struct{}, fn func(context.Context, *Delivery)) {
+// work hands the partition's deliveries to fn until ctx ends.
+func (pt *partition) work(ctx, work context.Context, fn func(context.Context, *Delivery)) {
 	for {
 		h := pt.next(ctx)
 		if h == nil {
-			break
+			return
 		}
 		pt.handle(ctx, work, h, fn)
-	}
-	<-stop
-	pt.mu.Lock()
-	rest := pt.held
-	pt.held = nil
-	pt.mu.Unlock()
-	for _, h := range rest {
-		_ = h.m.Nak()
 	}
 }
 
@@ -510,28 +582,5 @@ func (pt *partition) ping() {
 	pt.mu.Unlock()
 	for _, m := range ms {
 		_ = m.InProgress()
-	}
-}
-
-// unpin gives up the partition's pin if this process holds it, so that
-// another replica takes the partition over without waiting for the pin to
-// expire.
-func (pt *partition) unpin(ctx context.Context) {
-	pt.mu.Lock()
-	id, got := pt.pinID, pt.gotAny
-	pt.mu.Unlock()
-	if !got || id == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := pt.jc.Info(ctx)
-	if err != nil {
-		return
-	}
-	for _, g := range info.PriorityGroups {
-		if g.Group == priorityGroup && g.PinnedClientID == id {
-			_ = pt.k.stream.js.UnpinConsumer(ctx, pt.name, priorityGroup)
-		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,96 @@ func TestConsumerNakRetriesInPlace(t *testing.T) {
 	waitUntil(t, "5 handled", 10*time.Second, func() bool { return len(h.list()) >= 7 })
 	if got := h.list(); !slices.Equal(got, []int{1, 2, 2, 2, 3, 4, 5}) {
 		t.Errorf("handled %v, want 1 2 2 2 3 4 5", got)
+	}
+}
+
+// A replica started after another has taken every partition gets its
+// share: the first gives partitions up, the second takes them over, and
+// every partition's messages are handled once each, in order, across the
+// two.
+func TestConsumerBalancesLateReplica(t *testing.T) {
+	srv := natstest.Start(t, false)
+	pub := connect(t, srv.URL, bus.Config{})
+	cfg := bus.ConsumerConfig{AckWait: 2 * time.Second, MaxInFlight: 16}
+	a, b := connect(t, srv.URL, bus.Config{}), connect(t, srv.URL, bus.Config{})
+	ka := consumer(t, a, cfg)
+	parts := ka.Partitions()
+
+	var mu sync.Mutex
+	got := make([][]int, parts)    // numbers handled, per partition
+	owner := make([]string, parts) // who handled each partition's last message
+	handler := func(name string) func(context.Context, *bus.Delivery) {
+		return func(ctx context.Context, d *bus.Delivery) {
+			p, n, _ := strings.Cut(string(d.Data), ":")
+			pi, _ := strconv.Atoi(p)
+			ni, _ := strconv.Atoi(n)
+			mu.Lock()
+			got[pi] = append(got[pi], ni)
+			owner[pi] = name
+			mu.Unlock()
+			_ = d.Ack()
+		}
+	}
+	owners := func() (na, nb int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range owner {
+			switch o {
+			case "a":
+				na++
+			case "b":
+				nb++
+			}
+		}
+		return na, nb
+	}
+	sent := make([]int, parts)
+	stopPub := make(chan struct{})
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for {
+			for p := range parts {
+				sent[p]++
+				if _, err := pub.JetStream().Publish(context.Background(), bus.Subject("visits", "default", p, "Booked"), []byte(strconv.Itoa(p)+":"+strconv.Itoa(sent[p]))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			select {
+			case <-stopPub:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	runConsumer(t, ka, handler("a"))
+	waitUntil(t, "A handling every partition", 10*time.Second, func() bool { na, _ := owners(); return na == parts })
+	runConsumer(t, consumer(t, b, cfg), handler("b"))
+	waitUntil(t, "B taking a fair share", 20*time.Second, func() bool {
+		na, nb := owners()
+		return na >= parts/2-1 && nb >= parts/2-1
+	})
+	na, nb := owners()
+	t.Logf("partitions last handled by A: %d, by B: %d", na, nb)
+	close(stopPub)
+	<-pubDone
+	waitUntil(t, "every message handled", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for p := range parts {
+			if len(got[p]) < sent[p] {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond) // a duplicate would show now
+	mu.Lock()
+	defer mu.Unlock()
+	for p := range parts {
+		if !slices.Equal(got[p], numbers(1, sent[p])) {
+			t.Errorf("partition %d: handled %v, want 1..%d once each, in order", p, got[p], sent[p])
+		}
 	}
 }

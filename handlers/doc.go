@@ -59,7 +59,8 @@
 // hold MaxInFlight of them unacknowledged: one replica handles a partition
 // at a time, one message after the other in stream order, while the next
 // ones are already on their way and partitions proceed in parallel across
-// replicas. When a replica dies, JetStream unpins it after AckWait and
+// replicas. The replicas share the partitions fairly and a replica added
+// later takes its share (see bus.Consumer.Run). When a replica dies, JetStream unpins it after AckWait and
 // another replica's pull takes over; the messages it held are redelivered
 // after AckWait, and the new replica handles nothing of the partition
 // before them (it waits until JetStream counts no unacknowledged message of

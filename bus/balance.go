@@ -1,0 +1,153 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Replicas of a group share its partitions fairly. Each one keeps an entry
+// in a NATS key-value bucket of the group's members, holding how many
+// partitions it owns (is pinned to); an entry not refreshed for AckWait
+// expires. Every AckWait/3 each replica works out its share, ⌈partitions /
+// members⌉, gives up what it owns beyond its share and the others have room
+// for, and pulls the partitions it does not own only while it is below its
+// share. A partition nobody is pinned to with messages waiting is pulled by
+// everyone, whatever the shares say, so no partition is left behind when
+// the counts are off (a member just died, the bucket is unreachable).
+
+// membership is this process's entry among a group's members; nil when the
+// bucket cannot be reached, and then every partition is pulled.
+type membership struct {
+	kv  jetstream.KeyValue
+	key string
+}
+
+// MembersBucket is the key-value bucket of the members of group on
+// context's stream. Names have no capitals, so the G cannot be part of
+// either.
+func MembersBucket(context, group string) string {
+	return "sw_members_" + context + "_G_" + group
+}
+
+// join enters this process in the group's members.
+func (k *Consumer) join(ctx context.Context) *membership {
+	kv, err := k.conn.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      MembersBucket(k.cfg.Context, k.cfg.Group),
+		Description: "Switchyard: replicas of group " + k.cfg.Group + " on " + k.cfg.Context + ", and the partitions each owns",
+		TTL:         k.cfg.AckWait,
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+	})
+	if err != nil {
+		k.cfg.Logger.WarnContext(ctx, "bus: members bucket unreachable; pulling every partition", "group", k.cfg.Group, "error", err)
+		return nil
+	}
+	m := &membership{kv: kv, key: nuid.Next()}
+	m.publish(ctx, 0)
+	return m
+}
+
+// publish refreshes this process's entry: it owns owned partitions.
+func (m *membership) publish(ctx context.Context, owned int) bool {
+	if m == nil {
+		return false
+	}
+	_, err := m.kv.Put(ctx, m.key, []byte(strconv.Itoa(owned)))
+	return err == nil
+}
+
+// others lists how many partitions each other member owns.
+func (m *membership) others(ctx context.Context) ([]int, bool) {
+	if m == nil {
+		return nil, false
+	}
+	keys, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, false
+	}
+	var out []int
+	for key := range keys.Keys() {
+		if key == m.key {
+			continue
+		}
+		e, err := m.kv.Get(ctx, key)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		n, _ := strconv.Atoi(string(e.Value()))
+		out = append(out, n)
+	}
+	return out, true
+}
+
+// leave removes this process from the members, so the others count it out
+// at once.
+func (m *membership) leave(ctx context.Context) {
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = m.kv.Delete(ctx, m.key)
+}
+
+// balance gives up partitions beyond this process's share that others
+// have room for, and pulls or stops pulling the rest as the shares say.
+func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membership) {
+	infos := make([]*jetstream.ConsumerInfo, len(parts))
+	var owned []int
+	for i, pt := range parts {
+		info, err := pt.jc.Info(ctx)
+		if err != nil {
+			return // try again next time
+		}
+		infos[i] = info
+		if pt.owns(info) {
+			owned = append(owned, i)
+		}
+	}
+	m.publish(ctx, len(owned))
+	others, ok := m.others(ctx)
+	if !ok {
+		for _, pt := range parts {
+			_ = pt.pull(ctx)
+		}
+		return
+	}
+	share := (len(parts) + len(others)) / (len(others) + 1) // ⌈P/N⌉
+	room := 0
+	for _, n := range others {
+		room += max(share-n, 0)
+	}
+	now := time.Now()
+	give := min(len(owned)-share, room)
+	for j := 0; j < give; j++ {
+		pt := parts[owned[len(owned)-1-j]]
+		pt.stopPulling(true)
+		pt.release(ctx)
+		pt.resting = now.Add(2 * k.cfg.AckWait / 3)
+		k.cfg.Logger.DebugContext(ctx, "bus: partition given up to a replica with room", "consumer", pt.name, "owned", len(owned), "share", share, "members", len(others)+1)
+	}
+	have := len(owned) - max(give, 0)
+	for i, pt := range parts {
+		orphan := pinnedTo(infos[i]) == "" && (infos[i].NumPending > 0 || infos[i].NumAckPending > 0)
+		var err error
+		switch {
+		case orphan:
+			err = pt.pull(ctx)
+		case now.Before(pt.resting):
+			pt.stopPulling(true)
+		case pt.owns(infos[i]) || have < share:
+			err = pt.pull(ctx)
+		default:
+			pt.stopPulling(true)
+		}
+		if err != nil {
+			k.cfg.Logger.WarnContext(ctx, "bus: consumer", "consumer", pt.name, "error", err)
+		}
+	}
+}
