@@ -115,7 +115,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return nil
 		})
 	}
-	router, err := handlers.NewRouter(consumerConn, handlers.Config{Middleware: mws, Logger: c.log})
+	router, err := handlers.NewRouter(consumerConn, handlers.Config{Middleware: mws, Logger: c.log, MaxInFlight: c.inFlight})
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ import (
 
 type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
-	pgPID, natsPID                             int
+	pgPID, natsPID, inFlight                   int
 	context                                    string // unique per run
 	n, writers, size, shards, rep              int
 	rate                                       float64
@@ -116,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.shards, "shards", 1, "shards")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
+	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: bus.DefaultMaxInFlight)")
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -337,11 +338,11 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, c.writers)
-	var tick <-chan time.Time
+	// At a rate, call i is due at start + i × interval: a schedule, not a
+	// ticker, which would drop ticks while every writer is busy.
+	var interval time.Duration
 	if l.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) * float64(per) / l.rate))
-		defer t.Stop()
-		tick = t.C
+		interval = time.Duration(float64(time.Second) * float64(per) / l.rate)
 	}
 	start = time.Now()
 	for w := 0; w < c.writers; w++ {
@@ -360,8 +361,8 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 				if i >= calls {
 					return
 				}
-				if tick != nil {
-					<-tick
+				if interval > 0 {
+					time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 				}
 				batch = batch[:0]
 				for j := 0; j < per && i*per+j < c.n; j++ {
