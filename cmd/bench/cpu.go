@@ -11,16 +11,18 @@ import (
 )
 
 // cpuSnap is CPU time used so far by this process, PostgreSQL (the
-// postmaster and its children) and nats-server, in seconds.
+// postmaster and its children) and nats-server, in seconds; pg and nats
+// are measured only with their pids.
 type cpuSnap struct {
 	at             time.Time
 	self, pg, nats float64
+	pgOn, natsOn   bool
 }
 
 func snapCPU(pgPID, natsPID int) cpuSnap {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	s := cpuSnap{at: time.Now(), self: seconds(ru.Utime) + seconds(ru.Stime)}
+	s := cpuSnap{at: time.Now(), self: seconds(ru.Utime) + seconds(ru.Stime), pgOn: pgPID > 0, natsOn: natsPID > 0}
 	if pgPID > 0 {
 		s.pg = procCPU(pgPID, true)
 		for _, p := range children(pgPID) {
@@ -90,10 +92,12 @@ func cpuUse(a, b cpuSnap) map[string]float64 {
 		return nil
 	}
 	pct := func(x float64) float64 { return float64(int(x/w*100 + 0.5)) }
-	return map[string]float64{
-		"go":            pct(b.self - a.self),
-		"pg":            pct(b.pg - a.pg),
-		"nats":          pct(b.nats - a.nats),
-		"machine_cores": float64(runtime.NumCPU()),
+	m := map[string]float64{"go": pct(b.self - a.self), "machine_cores": float64(runtime.NumCPU())}
+	if a.pgOn {
+		m["pg"] = pct(b.pg - a.pg)
 	}
+	if a.natsOn {
+		m["nats"] = pct(b.nats - a.nats)
+	}
+	return m
 }
