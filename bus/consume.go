@@ -320,14 +320,13 @@ type partition struct {
 	name string
 	wake chan struct{}
 
-	mu     sync.Mutex
-	held   []*held // received, not yet handled, in stream order
-	hand   *held   // being handled
-	last   uint64  // consumer sequence of the last delivery received
-	gaps   uint64  // deliveries that went elsewhere since we last looked
-	sure   bool    // every unacknowledged delivery is held here
-	pinID  string  // the pin our deliveries came with
-	gotAny bool
+	mu    sync.Mutex
+	held  []*held // received, not yet handled, in stream order
+	hand  *held   // being handled
+	last  uint64  // consumer sequence of the last delivery received
+	gaps  uint64  // deliveries that went elsewhere since we last looked
+	sure  bool    // every unacknowledged delivery is held here
+	pinID string  // the pin our deliveries came with
 
 	// Only Run's goroutine touches these.
 	cc      jetstream.ConsumeContext // pulling, when not nil
@@ -378,13 +377,13 @@ func (pt *partition) stopPulling(wait bool) {
 // finished and settled here; the next replica waits for it.
 func (pt *partition) release(ctx context.Context) {
 	pt.mu.Lock()
-	rest, id, got := pt.held, pt.pinID, pt.gotAny
-	pt.held, pt.sure, pt.pinID, pt.gotAny = nil, false, "", false
+	rest, id := pt.held, pt.pinID
+	pt.held, pt.sure, pt.pinID = nil, false, ""
 	pt.mu.Unlock()
 	for _, h := range rest {
 		_ = h.m.Nak()
 	}
-	if !got || id == "" {
+	if id == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -438,7 +437,6 @@ func (pt *partition) receive(m jetstream.Msg) {
 	if id := m.Headers().Get("Nats-Pin-Id"); id != "" {
 		pt.pinID = id
 	}
-	pt.gotAny = true
 	i, found := slices.BinarySearchFunc(pt.held, h.seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
 	if found {
 		pt.held[i] = h // delivered again while held: ack through the latest
