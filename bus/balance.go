@@ -99,14 +99,15 @@ func (m *membership) leave(ctx context.Context) {
 // have room for, and pulls or stops pulling the rest as the shares say.
 func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membership) {
 	infos := make([]*jetstream.ConsumerInfo, len(parts))
+	mine := make([]bool, len(parts))
 	var owned []int
 	for i, pt := range parts {
 		info, err := pt.jc.Info(ctx)
 		if err != nil {
 			return // try again next time
 		}
-		infos[i] = info
-		if pt.owns(info) {
+		infos[i], mine[i] = info, pt.owns(info)
+		if mine[i] {
 			owned = append(owned, i)
 		}
 	}
@@ -126,7 +127,9 @@ func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membershi
 	now := time.Now()
 	give := min(len(owned)-share, room)
 	for j := 0; j < give; j++ {
-		pt := parts[owned[len(owned)-1-j]]
+		i := owned[len(owned)-1-j]
+		pt := parts[i]
+		mine[i] = false
 		pt.stopPulling(true)
 		pt.release(ctx)
 		pt.resting = now.Add(2 * k.cfg.AckWait / 3)
@@ -141,7 +144,7 @@ func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membershi
 			err = pt.pull(ctx)
 		case now.Before(pt.resting):
 			pt.stopPulling(true)
-		case pt.owns(infos[i]) || have < share:
+		case mine[i] || have < share:
 			err = pt.pull(ctx)
 		default:
 			pt.stopPulling(true)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 )
@@ -90,24 +91,14 @@ func runConsumer(t *testing.T, k *bus.Consumer, fn func(context.Context, *bus.De
 	return stop
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func pending(t *testing.T, c *bus.Conn) int {
+// partition0 is the state of group g's consumer of partition 0.
+func partition0(t *testing.T, c *bus.Conn) *jetstream.ConsumerInfo {
 	t.Helper()
 	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), bus.ConsumerName("g", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.CachedInfo().NumAckPending
+	return info.CachedInfo()
 }
 
 func numberOf(t *testing.T, d *bus.Delivery) int {
@@ -144,7 +135,7 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 		dead.Do(func() { close(stuck) })
 	})
 	<-stuck
-	waitUntil(t, "A holding 20 deliveries", 10*time.Second, func() bool { return pending(t, pub) == 20 })
+	waitFor(t, "A holding 20 deliveries", func() bool { return partition0(t, pub).NumAckPending == 20 })
 	a.NATS().Close() // no acks, no naks: as good as kill -9
 
 	publishNumbered(t, pub, 31, 100)
@@ -162,7 +153,7 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 		byB.add(n)
 		_ = d.Ack()
 	})
-	waitUntil(t, "B handling 11..100", 30*time.Second, func() bool { return len(byB.list()) >= 90 })
+	waitFor(t, "B handling 11..100", func() bool { return len(byB.list()) >= 90 })
 	if got := byA.list(); !slices.Equal(got, numbers(1, 10)) {
 		t.Errorf("A handled %v, want 1..10", got)
 	}
@@ -203,11 +194,11 @@ func TestConsumerDrainHandsOver(t *testing.T) {
 		}
 	}
 	stopA := runConsumer(t, ka, slow("a"))
-	waitUntil(t, "A handling", 10*time.Second, func() bool { return len(all.list()) > 0 })
+	waitFor(t, "A handling", func() bool { return len(all.list()) > 0 })
 	runConsumer(t, kb, slow("b"))
-	waitUntil(t, "20 handled", 10*time.Second, func() bool { return len(all.list()) >= 20 })
+	waitFor(t, "20 handled", func() bool { return len(all.list()) >= 20 })
 	stopA()
-	waitUntil(t, "all 200 handled, well before the pin would expire", 30*time.Second, func() bool { return len(all.list()) >= 200 })
+	waitFor(t, "all 200 handled, well before the pin would expire", func() bool { return len(all.list()) >= 200 })
 	if got := all.list(); !slices.Equal(got, numbers(1, 200)) {
 		t.Errorf("handled %v, want 1..200 once each, in order", got)
 	}
@@ -237,16 +228,12 @@ func TestConsumerHeartbeat(t *testing.T) {
 		h.add(n)
 		_ = d.Ack()
 	})
-	waitUntil(t, "5 handled", 20*time.Second, func() bool { return len(h.list()) >= 5 })
+	waitFor(t, "5 handled", func() bool { return len(h.list()) >= 5 })
 	time.Sleep(1500 * time.Millisecond) // a redelivery would come now
 	if got := h.list(); !slices.Equal(got, numbers(1, 5)) {
 		t.Errorf("handled %v, want 1..5", got)
 	}
-	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), bus.ConsumerName("g", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.CachedInfo().NumRedelivered; n != 0 {
+	if n := partition0(t, c).NumRedelivered; n != 0 {
 		t.Errorf("%d messages redelivered", n)
 	}
 }
@@ -268,7 +255,7 @@ func TestConsumerNakRetriesInPlace(t *testing.T) {
 		}
 		_ = d.Ack()
 	})
-	waitUntil(t, "5 handled", 10*time.Second, func() bool { return len(h.list()) >= 7 })
+	waitFor(t, "5 handled", func() bool { return len(h.list()) >= 7 })
 	if got := h.list(); !slices.Equal(got, []int{1, 2, 2, 2, 3, 4, 5}) {
 		t.Errorf("handled %v, want 1 2 2 2 3 4 5", got)
 	}
@@ -335,9 +322,9 @@ func TestConsumerBalancesLateReplica(t *testing.T) {
 		}
 	}()
 	runConsumer(t, ka, handler("a"))
-	waitUntil(t, "A handling every partition", 10*time.Second, func() bool { na, _ := owners(); return na == parts })
+	waitFor(t, "A handling every partition", func() bool { na, _ := owners(); return na == parts })
 	runConsumer(t, consumer(t, b, cfg), handler("b"))
-	waitUntil(t, "B taking a fair share", 20*time.Second, func() bool {
+	waitFor(t, "B taking a fair share", func() bool {
 		na, nb := owners()
 		return na >= parts/2-1 && nb >= parts/2-1
 	})
@@ -345,7 +332,7 @@ func TestConsumerBalancesLateReplica(t *testing.T) {
 	t.Logf("partitions last handled by A: %d, by B: %d", na, nb)
 	close(stopPub)
 	<-pubDone
-	waitUntil(t, "every message handled", 20*time.Second, func() bool {
+	waitFor(t, "every message handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for p := range parts {
