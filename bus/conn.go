@@ -103,7 +103,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, &Error{Op: "connect", URL: c.url, Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 	c.nc = nc
-	c.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(8192))
+	c.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(maxPending))
 	if err != nil {
 		c.Close()
 		return nil, &Error{Op: "jetstream", URL: c.url, Err: err}
@@ -135,6 +135,10 @@ func connectRetrying(ctx context.Context, url string, opts []nats.Option) (*nats
 
 // ConnectTimeout bounds Connect when its context has no deadline.
 var ConnectTimeout = 10 * time.Second
+
+// maxPending is how many asynchronous publishes may await their acks on a
+// connection; a publish beyond it waits for one.
+const maxPending = 8192
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

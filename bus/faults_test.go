@@ -207,6 +207,40 @@ func TestNATSRestartMidStream(t *testing.T) {
 	}
 }
 
+// NATS goes away while the relay drains a backlog, several batches awaiting
+// their acks and the next ones read ahead: everything still lands once, in
+// order, after it comes back.
+func TestNATSRestartMidBacklog(t *testing.T) {
+	srv := natstest.Start(t, true)
+	c := connect(t, srv.URL, bus.Config{ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second})
+	st := pgStore(t, pgtest.RandomName("s_"))
+	want := appendMany(t, st, "backlog", 40, 100)
+	// The server stops from inside the relay, once 200 events are acked:
+	// the batches behind them are in flight or read ahead at that moment.
+	var acked int
+	var once sync.Once
+	stopped := make(chan int, 1)
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 20, MaxBackoff: 200 * time.Millisecond, Acked: func(evs []store.Event) {
+		acked += len(evs)
+		if acked >= 200 {
+			once.Do(func() {
+				srv.Stop()
+				stopped <- acked
+			})
+		}
+	}})
+	run(t, r)
+	at := <-stopped
+	time.Sleep(300 * time.Millisecond)
+	if s := r.Status(); s.LastError == nil {
+		t.Fatalf("status %+v: no error while NATS is down", s)
+	}
+	srv.Restart()
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	t.Logf("stopped after %d of %d events; status after the restart: %+v", at, len(want), r.Status())
+}
+
 // PostgreSQL goes away (every connection cut, new ones refused) and comes
 // back: the relay loses its lease, takes it again and goes on.
 func TestPostgresGoesAwayMidStream(t *testing.T) {

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -17,26 +17,26 @@ import (
 // in a header of its own name (event_id, shard, correlation_id, ...).
 const HeaderApplication = "metadata"
 
+var wellKnown = correlation.Keys()
+
 // Message is the NATS message for ev, an event of the store (context,
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
 func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
-	// One backing array for the header values: a message has ~15 of them.
-	vals := make([]string, 0, len(ev.Metadata)+10)
-	h := make(nats.Header, len(ev.Metadata)+2)
+	// One backing array for the header values: a message has ~12 of them.
+	vals := make([]string, 0, 12)
+	h := make(nats.Header, 12)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	var app map[string]string
-	for k, v := range ev.Metadata {
-		if correlation.IsWellKnown(k) {
-			set(k, v)
-		} else {
-			if app == nil {
-				app = make(map[string]string, 4)
+	known := 0 // well-known keys in the metadata; the rest are the application's
+	for _, k := range wellKnown {
+		if v, ok := ev.Metadata[string(k)]; ok {
+			known++
+			if !store.OwnedKey(string(k)) {
+				set(string(k), v)
 			}
-			app[k] = v
 		}
 	}
 	// The store-owned keys come from the event's fields and the store, never
@@ -50,9 +50,8 @@ func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
 	set(string(correlation.Context), context)
 	set(string(correlation.Shard), shard)
 	set(string(correlation.RecordedAt), ev.RecordedAt.UTC().Format(time.RFC3339Nano))
-	if len(app) > 0 {
-		b, _ := json.Marshal(app) // a map of strings always marshals
-		set(HeaderApplication, string(b))
+	if len(ev.Metadata) > known {
+		set(HeaderApplication, string(flatjson.Append(make([]byte, 0, 64), ev.Metadata, correlation.IsWellKnown)))
 	}
 	set(jetstream.MsgIDHeader, id)
 	return &nats.Msg{Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}
@@ -101,7 +100,7 @@ func Decode(m *nats.Msg) (store.Event, Address, error) {
 	}
 	ev.Type, ev.Data, ev.Metadata = addr.Type, m.Data, make(correlation.Metadata, 16)
 	if app := m.Header.Get(HeaderApplication); app != "" {
-		if err := json.Unmarshal([]byte(app), (*map[string]string)(&ev.Metadata)); err != nil {
+		if err := flatjson.Decode([]byte(app), ev.Metadata); err != nil {
 			return store.Event{}, addr, &store.InvalidError{Field: "header " + HeaderApplication, Value: app, Reason: "not a JSON object of strings"}
 		}
 		for k := range ev.Metadata {

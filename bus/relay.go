@@ -21,7 +21,10 @@ type RelayConfig struct {
 	Name string
 
 	// BatchSize is how many events one read takes and one batch publishes
-	// (default 1000).
+	// (default 1000). While draining a backlog the relay publishes a batch
+	// while it builds the messages of the next and reads the one after; up
+	// to four batches (64 MiB) await JetStream's acks. Memory grows with
+	// BatchSize times the event size: lower it for large events.
 	BatchSize int
 
 	// IdlePoll is how often an idle leader reads the log without having
@@ -248,9 +251,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// lead relays while this process holds lease. Two batches are in flight
-// at most: the next one is sent while JetStream acknowledges the previous
-// one, and the one after is read meanwhile.
+// lead relays while this process holds lease. While a backlog drains, up
+// to maxFlights batches await their acks, the next is being built (a feed)
+// and the one after read; caught up, it reads, publishes and settles one
+// batch at a time.
 func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
 	bo := r.backoff()
 	var acked store.Position // everything up to here is acknowledged (or quarantined)
@@ -268,9 +272,11 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	defer sv.close()
 	idle := time.NewTimer(r.cfg.IdlePoll)
 	defer idle.Stop()
-	next := acked       // read from here
-	var ahead *prefetch // a read running ahead
-	var prev *flight    // a batch sent, not yet settled
+	next := acked          // read from here
+	var fd *feed           // reads running ahead
+	var inflight []*flight // batches sent, not yet settled, oldest first
+	inflightBytes := 0     // their messages' sizes
+	window := max(2, min(maxFlights, maxPending/r.cfg.BatchSize))
 	// settle waits for f's acks and moves acked on; on failure everything
 	// after the first event not acknowledged is sent again.
 	settle := func(f *flight) error {
@@ -288,11 +294,16 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		return err
 	}
 	defer func() {
-		if prev != nil {
-			settle(prev) // saves what was acknowledged
+		for i, f := range inflight {
+			if settle(f) != nil { // saves what was acknowledged
+				for _, f := range inflight[i+1:] {
+					r.discard(ctx, f)
+				}
+				break
+			}
 		}
-		if ahead != nil {
-			<-ahead.done
+		if fd != nil {
+			fd.stop()
 		}
 	}()
 	for {
@@ -313,18 +324,27 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 			continue
 		}
-		var batch []store.Event
+		var p *prepared
 		var err error
-		if ahead != nil && ahead.after == next {
-			<-ahead.done
-			batch, err = ahead.events, ahead.err
-		} else {
-			if ahead != nil {
-				<-ahead.done
+		if fd != nil {
+			if got, ok := <-fd.out; ok && got.after == next {
+				p, err = got.p, got.err
 			}
-			batch, err = r.st.ReadAll(ctx, next, r.cfg.BatchSize)
+			if p == nil || len(p.batch) < r.cfg.BatchSize {
+				fd.stop() // it read up to the end, or failed, or next moved back
+				fd = nil
+			}
 		}
-		ahead = nil
+		if p == nil && err == nil {
+			var batch []store.Event
+			if batch, err = r.st.ReadAll(ctx, next, r.cfg.BatchSize); err == nil {
+				p = r.prepare(stream, batch)
+				if len(batch) == r.cfg.BatchSize {
+					// More is waiting: read it while this batch goes out.
+					fd = r.startFeed(ctx, stream, batch[len(batch)-1].Position)
+				}
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				r.fail(ctx, "cannot read the log", err)
@@ -334,31 +354,31 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 			continue
 		}
+		batch := p.batch
 		var cur *flight
 		if len(batch) > 0 {
-			cur = r.issue(stream, batch)
 			next = batch[len(batch)-1].Position
-			if cur.err == nil && len(batch) == r.cfg.BatchSize {
-				ahead = r.readAhead(ctx, next)
+			cur = r.issue(p)
+			inflight = append(inflight, cur)
+			inflightBytes += cur.bytes
+		}
+		// Settle the oldest batches while the window is full; all of them
+		// when caught up or when issuing failed.
+		failed := false
+		for len(inflight) > 0 && (len(inflight) >= window || inflightBytes > maxFlightBytes ||
+			len(batch) < r.cfg.BatchSize || cur.err != nil) {
+			f := inflight[0]
+			inflight = inflight[1:]
+			inflightBytes -= f.bytes
+			if settle(f) != nil {
+				// The batches sent behind a failure are sent again, but
+				// their acks must be in before anything else is sent.
+				for _, f := range inflight {
+					r.discard(ctx, f)
+				}
+				inflight, inflightBytes, failed = nil, 0, true
 			}
 		}
-		failed := false
-		if prev != nil {
-			failed = settle(prev) != nil
-			prev = nil
-		}
-		switch {
-		case cur != nil && failed:
-			// Sent behind a failure: it is sent again, but its acks must be
-			// in before anything else is sent.
-			r.discard(ctx, cur)
-			cur = nil
-		case cur != nil && (cur.err != nil || len(batch) < r.cfg.BatchSize):
-			// Settle now: issuing failed, or caught up.
-			failed = settle(cur) != nil
-			cur = nil
-		}
-		prev = cur
 		if failed {
 			if !sleep(ctx, lease, bo.next()) {
 				return
@@ -372,7 +392,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			r.log.LogAttrs(ctx, slog.LevelInfo, "relay resumed")
 			bo.reset()
 		}
-		if len(batch) == r.cfg.BatchSize || prev != nil {
+		if len(batch) == r.cfg.BatchSize || len(inflight) > 0 {
 			continue // more is waiting
 		}
 		// Caught up: wait for a commit here, a wake-up from another
@@ -404,6 +424,14 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	}
 }
 
+// maxFlights is how many batches may await their acks at once, within the
+// connection's maxPending messages, and maxFlightBytes how large they may
+// be together (beyond one batch).
+const (
+	maxFlights     = 4
+	maxFlightBytes = 64 << 20
+)
+
 // gatherAbove and gatherFor: after a read of more than gatherAbove events,
 // the next waits gatherFor.
 const (
@@ -413,30 +441,46 @@ const (
 
 // flight is a batch sent to JetStream, its acks outstanding.
 type flight struct {
-	batch   []store.Event
+	*prepared
 	futures []jetstream.PubAckFuture // nil: too large, not sent
-	sizes   []int
-	limit   int
-	issued  int   // events handled before issuing stopped
-	err     error // why issuing stopped early
+	issued  int                      // events handled before issuing stopped
+	err     error                    // why issuing stopped early
 }
 
-// issue sends batch without waiting for acks. The connection does not
-// reconnect until settle: a batch's messages all travel on one connection.
-func (r *Relay) issue(stream *Stream, batch []store.Event) *flight {
-	f := &flight{batch: batch, futures: make([]jetstream.PubAckFuture, len(batch)), sizes: make([]int, len(batch))}
-	f.limit = int(r.conn.nc.MaxPayload())
-	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < f.limit {
-		f.limit = int(stream.MaxMsgSize)
+// prepared is a batch read from the log with its messages built.
+type prepared struct {
+	batch []store.Event
+	msgs  []*nats.Msg
+	sizes []int
+	bytes int // the sum of sizes
+	limit int
+}
+
+// prepare builds the messages of batch.
+func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
+	p := &prepared{batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
+	p.limit = int(r.conn.nc.MaxPayload())
+	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < p.limit {
+		p.limit = int(stream.MaxMsgSize)
 	}
+	for i := range batch {
+		p.msgs[i] = Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
+		p.sizes[i] = size(p.msgs[i])
+		p.bytes += p.sizes[i]
+	}
+	return p
+}
+
+// issue sends p without waiting for acks. The connection does not
+// reconnect until settle: a batch's messages all travel on one connection.
+func (r *Relay) issue(p *prepared) *flight {
+	f := &flight{prepared: p, futures: make([]jetstream.PubAckFuture, len(p.batch))}
 	if !r.conn.begin() {
 		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
 		return f
 	}
-	for i := range batch {
-		m := Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
-		f.sizes[i] = size(m)
-		if f.sizes[i] > f.limit {
+	for i, m := range p.msgs {
+		if p.sizes[i] > p.limit {
 			f.issued = i + 1 // quarantined by settle; no future
 			continue
 		}
@@ -550,21 +594,66 @@ func (r *Relay) publishAsync(m *nats.Msg) (jetstream.PubAckFuture, error) {
 	}
 }
 
-// prefetch is a read of the log running ahead of the relay.
-type prefetch struct {
-	after  store.Position
-	events []store.Event
-	err    error
-	done   chan struct{}
+// feed reads the log ahead of the relay, batch after batch, and builds
+// each batch's messages, until a read comes back short or fails: the relay
+// publishes one batch while the next is built and the one after is read.
+type feed struct {
+	out    chan read // in log order; closed after the last
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-func (r *Relay) readAhead(ctx context.Context, after store.Position) *prefetch {
-	p := &prefetch{after: after, done: make(chan struct{})}
+// read is a batch of the log read after a position.
+type read struct {
+	after store.Position
+	p     *prepared // nil when err is set
+	err   error
+}
+
+func (r *Relay) startFeed(ctx context.Context, stream *Stream, after store.Position) *feed {
+	ctx, cancel := context.WithCancel(ctx)
+	fd := &feed{out: make(chan read, 1), cancel: cancel}
+	batches := make(chan read, 1) // read, messages not yet built
+	fd.wg.Add(2)
 	go func() {
-		defer close(p.done)
-		p.events, p.err = r.st.ReadAll(ctx, after, r.cfg.BatchSize)
+		defer fd.wg.Done()
+		defer close(batches)
+		for {
+			batch, err := r.st.ReadAll(ctx, after, r.cfg.BatchSize)
+			select {
+			case batches <- read{after: after, p: &prepared{batch: batch}, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(batch) < r.cfg.BatchSize {
+				return
+			}
+			after = batch[len(batch)-1].Position
+		}
 	}()
-	return p
+	go func() {
+		defer fd.wg.Done()
+		defer close(fd.out)
+		for b := range batches {
+			if b.err == nil {
+				b.p = r.prepare(stream, b.p.batch)
+			} else {
+				b.p = nil
+			}
+			select {
+			case fd.out <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return fd
+}
+
+// stop stops fd and waits for its goroutines.
+func (fd *feed) stop() {
+	fd.cancel()
+	fd.wg.Wait()
 }
 
 var noRetry = jetstream.WithRetryAttempts(0)

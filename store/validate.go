@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/flatjson"
 )
 
 // Limits on names and sizes.
@@ -124,9 +125,12 @@ func CheckExpected(e ExpectedVersion) error {
 	return nil
 }
 
-// storeOwned are the keys a store sets from its columns and configuration.
-// They are not persisted in the metadata column and cannot be set by callers.
-func storeOwned(k string) bool {
+// OwnedKey reports whether the store sets metadata key k itself, from an
+// event's columns and the store's context and shard: event_id, event_type,
+// stream, stream_version, position, context, shard and recorded_at. They
+// are not persisted in the metadata column, and a value an application
+// gives for one of them is dropped on append.
+func OwnedKey(k string) bool {
 	switch correlation.Key(k) {
 	case correlation.EventID, correlation.EventType, correlation.Stream, correlation.StreamVersion,
 		correlation.Position, correlation.Context, correlation.Shard, correlation.RecordedAt:
@@ -181,7 +185,7 @@ func Prepare(ctx context.Context, stream string, expected ExpectedVersion, event
 		}
 		md := make(correlation.Metadata, len(ev.Metadata)+4)
 		for k, v := range ev.Metadata {
-			if storeOwned(k) {
+			if OwnedKey(k) {
 				continue
 			}
 			if k == "" || len(k) > MaxMetadataKeyLen {
@@ -196,10 +200,7 @@ func Prepare(ctx context.Context, stream string, expected ExpectedVersion, event
 			md[k] = v
 		}
 		correlation.Stamp(ctx, md, ev.ID.String())
-		mdJSON, err := json.Marshal(md)
-		if err != nil {
-			return nil, err
-		}
+		mdJSON := flatjson.Append(make([]byte, 0, 128), md, nil)
 		if n := len(data) + len(mdJSON); n > maxBytes {
 			return nil, &InvalidError{Field: "event " + ev.Type, Value: ev.ID.String(), Reason: "data plus metadata is " + strconv.Itoa(n) + " bytes, over the limit of " + strconv.Itoa(maxBytes)}
 		}

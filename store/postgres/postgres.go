@@ -649,37 +649,34 @@ func (s *Store) query(ctx context.Context, q querier, withLink bool, sql string,
 func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) {
 	defer rows.Close()
 	var out []store.Event
+	// The destinations are shared by every row: each Scan overwrites them all.
+	var (
+		ev          store.Event
+		linkVersion int64
+		commit      int64
+		data, meta  []byte
+		linkStream  string
+		link        bool
+	)
+	dest := make([]any, 0, 12)
+	if withLink {
+		dest = append(dest, &linkStream, &linkVersion, &link)
+	}
+	dest = append(dest, &ev.Stream, &ev.Version, &commit, &ev.Position.Seq, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt)
 	for rows.Next() {
-		var (
-			ev          store.Event
-			linkVersion int64
-			commit      int64
-			origStream  string
-			origVersion int64
-			data, meta  []byte
-			dest        []any
-			linkStream  string
-			link        bool
-		)
-		if withLink {
-			dest = append(dest, &linkStream, &linkVersion, &link)
-		}
-		dest = append(dest, &origStream, &origVersion, &commit, &ev.Position.Seq, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		ev.Position.Commit = uint64(commit)
-		ev.Data = data
-		ev.RecordedAt = ev.RecordedAt.UTC()
-		if err := decodeMetadata(meta, &ev); err != nil {
+		e := store.Event{ID: ev.ID, Type: ev.Type, Stream: ev.Stream, Version: ev.Version, Data: data,
+			Position: store.Position{Commit: uint64(commit), Seq: ev.Position.Seq}, RecordedAt: ev.RecordedAt.UTC()}
+		if err := decodeMetadata(meta, &e); err != nil {
 			return nil, err
 		}
-		ev.Stream, ev.Version = origStream, origVersion
-		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		store.Complete(&e, s.cfg.Context, s.cfg.Shard)
 		if link {
-			store.LinkedAt(&ev, linkStream, linkVersion)
+			store.LinkedAt(&e, linkStream, linkVersion)
 		}
-		out = append(out, ev)
+		out = append(out, e)
 	}
 	return out, rows.Err()
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -187,7 +187,7 @@ func decodeMetadata(b []byte, ev *store.Event) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(b, (*map[string]string)(&ev.Metadata)); err != nil {
+	if err := flatjson.Decode(b, ev.Metadata); err != nil {
 		return fmt.Errorf("event %s: metadata: %w", ev.ID, err)
 	}
 	return nil

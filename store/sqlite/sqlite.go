@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
 	"modernc.org/sqlite"
 )
@@ -574,7 +574,7 @@ func (s *Store) scanEvents(rows *sql.Rows, withLink bool) ([]store.Event, error)
 		ev.RecordedAt = time.UnixMicro(recorded).UTC()
 		ev.Metadata = make(correlation.Metadata, 12)
 		if meta.Valid && meta.String != "" {
-			if err := json.Unmarshal([]byte(meta.String), (*map[string]string)(&ev.Metadata)); err != nil {
+			if err := flatjson.Decode([]byte(meta.String), ev.Metadata); err != nil {
 				return nil, fmt.Errorf("event %s: metadata: %w", id, err)
 			}
 		}
