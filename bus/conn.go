@@ -54,6 +54,8 @@ type Conn struct {
 	mu     sync.Mutex
 	stream map[string]*Stream
 	dead   map[string]*DeadLetters
+
+	relayed counter // events its relays read, for their gathering
 }
 
 // Connect connects to cfg.URL, or starts the embedded server when it is

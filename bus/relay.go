@@ -355,6 +355,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			continue
 		}
 		batch := p.batch
+		r.conn.relayed.add(time.Now(), len(batch))
 		var cur *flight
 		if len(batch) > 0 {
 			next = batch[len(batch)-1].Position
@@ -413,13 +414,21 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		case <-wake:
 		case <-idle.C:
 		}
-		// Under load (the last read found several events), let commits
-		// gather briefly: fewer, larger reads leave the database to the
-		// writers. A lone commit is read at once.
-		if len(batch) >= gatherAbove {
-			if !sleep(ctx, lease, gatherFor) {
-				return
-			}
+		// Under load, let commits gather briefly: fewer, larger reads leave
+		// the database to the writers. Load is this store's last read
+		// finding several events, or this process's relays together reading
+		// many (each store may see few: a process relaying for 16 shards
+		// would otherwise read once per commit). A lone commit in a quiet
+		// process is read at once.
+		gather := time.Duration(0)
+		switch {
+		case len(batch) >= gatherAbove:
+			gather = gatherFor
+		case len(batch) > 0 && r.conn.relayed.perSecond(time.Now()) >= busyAbove:
+			gather = busyGatherFor
+		}
+		if gather > 0 && !sleep(ctx, lease, gather) {
+			return
 		}
 	}
 }
@@ -432,12 +441,56 @@ const (
 	maxFlightBytes = 64 << 20
 )
 
-// gatherAbove and gatherFor: after a read of more than gatherAbove events,
-// the next waits gatherFor.
+// After a read of at least gatherAbove events the next read waits
+// gatherFor. After a read of fewer, the next waits busyGatherFor while the
+// Conn's relays together read at least busyAbove events a second: many
+// stores, each seeing few commits, would otherwise read once per commit.
+// Measured in cmd/bench, the second rule took 16 shards in one process
+// from 0.75x to 0.86x the handled rate of one shard; a process below
+// busyAbove still reads a lone commit at once.
 const (
-	gatherAbove = 4
-	gatherFor   = 2 * time.Millisecond
+	gatherAbove   = 4
+	gatherFor     = 2 * time.Millisecond
+	busyAbove     = 2000
+	busyGatherFor = 5 * time.Millisecond
 )
+
+// counter counts events in 100ms buckets, for a rate per second.
+type counter struct {
+	mu      sync.Mutex
+	bucket  int64 // the current bucket: UnixNano / 100ms
+	n, prev int   // counted in it, and in the one before
+}
+
+const bucketLen = int64(100 * time.Millisecond)
+
+func (c *counter) roll(now time.Time) {
+	b := now.UnixNano() / bucketLen
+	switch {
+	case b == c.bucket:
+		return
+	case b == c.bucket+1:
+		c.prev = c.n
+	default:
+		c.prev = 0
+	}
+	c.bucket, c.n = b, 0
+}
+
+func (c *counter) add(now time.Time, n int) {
+	c.mu.Lock()
+	c.roll(now)
+	c.n += n
+	c.mu.Unlock()
+}
+
+// perSecond is the count of the last whole bucket, per second.
+func (c *counter) perSecond(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.roll(now)
+	return c.prev * int(time.Second/time.Duration(bucketLen))
+}
 
 // flight is a batch sent to JetStream, its acks outstanding.
 type flight struct {
