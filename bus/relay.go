@@ -55,7 +55,9 @@ type RelayConfig struct {
 
 	// Acked, when set, is called from the relay's goroutine with each run of
 	// events JetStream acknowledged, in log order (quarantined ones left
-	// out). It must not block.
+	// out). The events carry their ID, type, stream, version, position and
+	// recorded time; their Data and Metadata are gone by then (the relay
+	// lets them go once published). It must not block.
 	Acked func(events []store.Event)
 }
 
@@ -520,6 +522,9 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 		p.msgs[i] = Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
 		p.sizes[i] = size(p.msgs[i])
 		p.bytes += p.sizes[i]
+		// The message has them now: a backlog in flight is thousands of
+		// maps for the garbage collector to scan.
+		batch[i].Data, batch[i].Metadata = nil, nil
 	}
 	return p
 }
@@ -542,6 +547,9 @@ func (r *Relay) issue(p *prepared) *flight {
 			f.err = err
 			break
 		}
+		// Sent: the connection has its bytes. Nothing reads the message
+		// again (no retries, no callbacks), so let its header map go.
+		m.Header, m.Data, p.msgs[i] = nil, nil, nil
 		f.futures[i] = fut
 		f.issued = i + 1
 	}
