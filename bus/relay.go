@@ -417,20 +417,15 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		case <-idle.C:
 		}
 		// Under load, let commits gather briefly: fewer, larger reads leave
-		// the database to the writers. Load is this store's last read
-		// finding several events, or this process's relays together reading
-		// many (each store may see few: a process relaying for 16 shards
-		// would otherwise read once per commit). A lone commit in a quiet
-		// process is read at once.
-		gather := time.Duration(0)
-		switch {
-		case len(batch) >= gatherAbove:
-			gather = gatherFor
-		case len(batch) > 0 && r.conn.relayed.perSecond(time.Now()) >= busyAbove:
-			gather = busyGatherFor
-		}
-		if gather > 0 && !sleep(ctx, lease, gather) {
-			return
+		// the database to the writers.
+		if len(batch) > 0 && r.conn.relayed.perSecond(time.Now()) >= busyAbove {
+			gather := busyGatherFor
+			if len(batch) >= gatherAbove {
+				gather = gatherFor
+			}
+			if !sleep(ctx, lease, gather) {
+				return
+			}
 		}
 	}
 }
@@ -443,13 +438,14 @@ const (
 	maxFlightBytes = 64 << 20
 )
 
-// After a read of at least gatherAbove events the next read waits
-// gatherFor. After a read of fewer, the next waits busyGatherFor while the
-// Conn's relays together read at least busyAbove events a second: many
-// stores, each seeing few commits, would otherwise read once per commit.
-// Measured in cmd/bench, the second rule took 16 shards in one process
-// from 0.75x to 0.86x the handled rate of one shard; a process below
-// busyAbove still reads a lone commit at once.
+// While the Conn's relays together read at least busyAbove events a
+// second, a read that found events lets the next wait: gatherFor after at
+// least gatherAbove events, busyGatherFor after fewer (many stores, each
+// seeing few commits, would otherwise read once per commit). Below
+// busyAbove every commit is read at once: at 1000 events/s a gather after
+// a slow ack (NATS syncing every write) was the p99. Measured in cmd/bench,
+// the busy rule took 16 shards in one process from 0.75x to 0.86x the
+// handled rate of one shard.
 const (
 	gatherAbove   = 4
 	gatherFor     = 2 * time.Millisecond
