@@ -86,10 +86,14 @@ type result struct {
 	P99Ms    float64            `json:"p99_ms,omitempty"`
 	MaxMs    float64            `json:"max_ms,omitempty"`
 	Backend  string             `json:"backend"`
-	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the whole run
+	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the timed part of the run
 	Settings map[string]any     `json:"settings,omitempty"`
 	Error    string             `json:"error,omitempty"`
 	Notes    string             `json:"notes,omitempty"`
+
+	// timed is the CPU used over the part of the run wall_s times, for a
+	// scenario with a set-up outside it (a pre-fill); nil: the whole run.
+	timed map[string]float64
 }
 
 var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers", "e2e", "e2e-inbox", "e2e-shards"}
@@ -195,6 +199,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res = &result{}
 	}
 	res.CPU = cpuUse(cpu0, snapCPU(c.pgPID, c.natsPID))
+	if res.timed != nil {
+		res.CPU = res.timed
+	}
 	res.Scenario, res.Rep, res.Backend, res.Rate = c.scenario, c.rep, c.backend, c.rate
 	if res.N == 0 {
 		res.N = c.n

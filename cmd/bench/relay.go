@@ -163,6 +163,7 @@ func drainScenario(ctx context.Context, c config) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pre-fill: %w", err)
 	}
+	cpu0 := snapCPU(c.pgPID, c.natsPID)
 	start := time.Now()
 	if err := r.start(ctx, false); err != nil {
 		return nil, err
@@ -171,12 +172,13 @@ func drainScenario(ctx context.Context, c config) (*result, error) {
 		return nil, err
 	}
 	wall := time.Since(start)
+	timed := cpuUse(cpu0, snapCPU(c.pgPID, c.natsPID))
 	settings := map[string]any{"events_per_call": per, "size": c.size, "prefill_s": round(fill.Seconds(), 3)}
 	if err := r.finish(ctx, settings); err != nil {
 		return nil, err
 	}
 	perS := round(float64(c.n)/wall.Seconds(), 0)
-	return &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: perS, Handled: perS, Settings: settings,
+	return &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: perS, Handled: perS, Settings: settings, timed: timed,
 		Notes: "store pre-filled with n events (100 per Append, one stream per Append, by the writers); wall_s from relay start to JetStream's last ack; per_s = events acked per second"}, nil
 }
 
@@ -279,6 +281,7 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 		msgs[i] = bus.Message(ev, c.context, "default", stream.Partitions)
 	}
 	js := conn.JetStream()
+	cpu0 := snapCPU(c.pgPID, c.natsPID)
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, c.n)
 	for _, m := range msgs {
@@ -304,11 +307,12 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 		}
 	}
 	wall := time.Since(start)
+	timed := cpuUse(cpu0, snapCPU(c.pgPID, c.natsPID))
 	hdr := 0
 	for k, v := range msgs[0].Header {
 		hdr += len(k) + len(v[0]) + 4
 	}
-	return &result{N: c.n, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
+	return &result{N: c.n, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0), timed: timed,
 		Settings: map[string]any{"header_bytes": hdr, "headers": len(msgs[0].Header), "msg_bytes": c.size},
 		Notes:    "PublishMsgAsync of the relay's own messages (bus.Message: subject, every metadata header, Nats-Msg-Id), 1 connection, wait for every ack: the relay's ceiling"}, nil
 }
