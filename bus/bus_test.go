@@ -98,6 +98,20 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 }
 
+// A metadata header of JSON null carries no application keys; it once
+// made Decode write to a nil map.
+func TestDecodeNullMetadata(t *testing.T) {
+	m := bus.Message(storedEvent(t), "visits", "tenant-a", 16)
+	m.Header.Set(bus.HeaderApplication, "null")
+	ev, _, err := bus.Decode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.Metadata.Get(correlation.Shard); got != "tenant-a" {
+		t.Fatalf("shard = %q, want tenant-a", got)
+	}
+}
+
 func TestDecodeRefusesForgedHeaders(t *testing.T) {
 	for name, forge := range map[string]func(m *nats.Msg){
 		"shard header":   func(m *nats.Msg) { m.Header.Set("shard", "tenant-b") },

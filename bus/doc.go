@@ -48,14 +48,16 @@
 // message; anything else (a transaction the application began itself) is
 // found by the idle poll (RelayConfig.IdlePoll, 100ms). Nothing is added
 // to the append transaction: a NOTIFY there would serialise commits.
-// Every commit is read at once while the process relays fewer than 2000
-// events a second; above that, reads wait 2ms (5ms when the last one found
-// fewer than 4 events, as with many shards in one process) so that fewer,
-// larger reads leave the database to the writers.
+// Every commit is read at once while the relays sharing a [Conn] (normally
+// one per process) relay fewer than 2000 events a second together; above
+// that, reads wait 2ms (5ms when the last one found fewer than 4 events, as
+// with many shards in one process) so that fewer, larger reads leave the
+// database to the writers.
 //
-// Draining a backlog is a pipeline: one goroutine reads the next batch,
-// another builds its messages, and the leader publishes, with up to four
-// batches (64 MiB) awaiting JetStream's acks.
+// Draining a backlog is a pipeline: one goroutine reads the next batches,
+// another builds their messages, and the leader publishes, with up to four
+// batches awaiting JetStream's acks (RelayConfig.BatchSize says what that
+// holds in memory).
 //
 // [Relay.Lag] counts committed events not yet acknowledged, from any
 // process; [Relay.Status] reports leadership, counts and the last error.

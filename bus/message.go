@@ -23,9 +23,9 @@ var wellKnown = correlation.Keys()
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
 func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
-	// One backing array for the header values: a message has ~12 of them.
-	vals := make([]string, 0, 12)
-	h := make(nats.Header, 12)
+	// One backing array for the header values: a message has 10 to 15.
+	vals := make([]string, 0, 16)
+	h := make(nats.Header, 16)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]

@@ -21,9 +21,10 @@ type RelayConfig struct {
 	Name string
 
 	// BatchSize is how many events one read takes and one batch publishes
-	// (default 1000). While draining a backlog the relay publishes a batch
-	// while it builds the messages of the next and reads the one after; up
-	// to four batches (64 MiB) await JetStream's acks. Memory grows with
+	// (default 1000). While draining a backlog the relay reads and builds
+	// ahead of what it publishes: up to five batches of events are held at
+	// once (one being published, two read, two built), and up to four more
+	// await JetStream's acks without their data. Memory grows with
 	// BatchSize times the event size: lower it for large events.
 	BatchSize int
 
@@ -253,10 +254,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// lead relays while this process holds lease. While a backlog drains, up
-// to maxFlights batches await their acks, the next is being built (a feed)
-// and the one after read; caught up, it reads, publishes and settles one
-// batch at a time.
+// lead relays while this process holds lease. While a backlog drains, a
+// feed reads and builds the batches ahead and up to maxFlights batches
+// await their acks; caught up, it reads, publishes and settles one batch
+// at a time.
 func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
 	bo := r.backoff()
 	var acked store.Position // everything up to here is acknowledged (or quarantined)
@@ -277,7 +278,10 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	next := acked          // read from here
 	var fd *feed           // reads running ahead
 	var inflight []*flight // batches sent, not yet settled, oldest first
-	inflightBytes := 0     // their messages' sizes
+	// Up to maxFlights batches await their acks, fewer when that many would
+	// not fit the connection's maxPending (shared by its relays; a publish
+	// beyond it waits for acks), but always two: one sent while the one
+	// before is settled.
 	window := max(2, min(maxFlights, maxPending/r.cfg.BatchSize))
 	// settle waits for f's acks and moves acked on; on failure everything
 	// after the first event not acknowledged is sent again.
@@ -363,26 +367,27 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			next = batch[len(batch)-1].Position
 			cur = r.issue(p)
 			inflight = append(inflight, cur)
-			inflightBytes += cur.bytes
 		}
 		// Settle the oldest batches while the window is full; all of them
 		// when caught up or when issuing failed.
 		failed := false
-		for len(inflight) > 0 && (len(inflight) >= window || inflightBytes > maxFlightBytes ||
-			len(batch) < r.cfg.BatchSize || cur.err != nil) {
+		for len(inflight) > 0 && (len(inflight) >= window || len(batch) < r.cfg.BatchSize || cur.err != nil) {
 			f := inflight[0]
 			inflight = inflight[1:]
-			inflightBytes -= f.bytes
 			if settle(f) != nil {
 				// The batches sent behind a failure are sent again, but
 				// their acks must be in before anything else is sent.
 				for _, f := range inflight {
 					r.discard(ctx, f)
 				}
-				inflight, inflightBytes, failed = nil, 0, true
+				inflight, failed = nil, true
 			}
 		}
 		if failed {
+			if fd != nil {
+				fd.stop() // it reads on from where publishing no longer is
+				fd = nil
+			}
 			if !sleep(ctx, lease, bo.next()) {
 				return
 			}
@@ -395,7 +400,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			r.log.LogAttrs(ctx, slog.LevelInfo, "relay resumed")
 			bo.reset()
 		}
-		if len(batch) == r.cfg.BatchSize || len(inflight) > 0 {
+		if len(batch) == r.cfg.BatchSize {
 			continue // more is waiting
 		}
 		// Caught up: wait for a commit here, a wake-up from another
@@ -430,13 +435,8 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	}
 }
 
-// maxFlights is how many batches may await their acks at once, within the
-// connection's maxPending messages, and maxFlightBytes how large they may
-// be together (beyond one batch).
-const (
-	maxFlights     = 4
-	maxFlightBytes = 64 << 20
-)
+// maxFlights is how many batches may await their acks at once.
+const maxFlights = 4
 
 // While the Conn's relays together read at least busyAbove events a
 // second, a read that found events lets the next wait: gatherFor after at
@@ -465,7 +465,7 @@ const bucketLen = int64(100 * time.Millisecond)
 func (c *counter) roll(now time.Time) {
 	b := now.UnixNano() / bucketLen
 	switch {
-	case b == c.bucket:
+	case b <= c.bucket: // a relay that read the clock just before another
 		return
 	case b == c.bucket+1:
 		c.prev = c.n
@@ -503,7 +503,6 @@ type prepared struct {
 	batch []store.Event
 	msgs  []*nats.Msg
 	sizes []int
-	bytes int // the sum of sizes
 	limit int
 }
 
@@ -517,7 +516,6 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 	for i := range batch {
 		p.msgs[i] = Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
 		p.sizes[i] = size(p.msgs[i])
-		p.bytes += p.sizes[i]
 		// The message has them now: a backlog in flight is thousands of
 		// maps for the garbage collector to scan.
 		batch[i].Data, batch[i].Metadata = nil, nil
@@ -653,7 +651,8 @@ func (r *Relay) publishAsync(m *nats.Msg) (jetstream.PubAckFuture, error) {
 
 // feed reads the log ahead of the relay, batch after batch, and builds
 // each batch's messages, until a read comes back short or fails: the relay
-// publishes one batch while the next is built and the one after is read.
+// publishes one batch while the next ones are built and read. Each of its
+// two goroutines holds at most one batch in hand and one in its channel.
 type feed struct {
 	out    chan read // in log order; closed after the last
 	cancel context.CancelFunc
