@@ -56,6 +56,7 @@ type Conn struct {
 	dead   map[string]*DeadLetters
 
 	relayed counter // events its relays read, for their gathering
+	ack     atomic.Pointer[acks]
 }
 
 // Connect connects to cfg.URL, or starts the embedded server when it is
@@ -75,6 +76,9 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		nats.ReconnectJitter(cfg.ReconnectWait/4, cfg.ReconnectWait/4),
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if a := c.ack.Load(); a != nil {
+				a.failAll(nats.ErrDisconnected)
+			}
 			if err == nil {
 				return // closed on purpose
 			}
@@ -110,6 +114,12 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		c.Close()
 		return nil, &Error{Op: "jetstream", URL: c.url, Err: err}
 	}
+	a, err := newAcks(nc)
+	if err != nil {
+		c.Close()
+		return nil, &Error{Op: "subscribe to acks", URL: c.url, Err: err}
+	}
+	c.ack.Store(a)
 	return c, nil
 }
 
@@ -139,8 +149,11 @@ func connectRetrying(ctx context.Context, url string, opts []nats.Option) (*nats
 var ConnectTimeout = 10 * time.Second
 
 // maxPending is how many asynchronous publishes may await their acks on a
-// connection; a publish beyond it waits for one.
+// connection: a relay keeps its batches in flight within it.
 const maxPending = 8192
+
+// acks is the Conn's collector of relay acks.
+func (c *Conn) acks() *acks { return c.ack.Load() }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

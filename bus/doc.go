@@ -27,7 +27,9 @@
 //     or a lock file beside a SQLite file). Others stand by and take over
 //     within RelayConfig.LeaderRetry when the leader dies.
 //   - The leader tails store.ReadAll in commit order from its checkpoint,
-//     publishes each batch asynchronously and waits for JetStream's acks.
+//     publishes each batch asynchronously and waits for JetStream's acks
+//     (collected on one wildcard inbox per [Conn], each reply subject
+//     naming its batch and index).
 //     The checkpoint, kept in the store's own database, advances only over
 //     acknowledged events; saves are coalesced (RelayConfig.SaveEvery), and
 //     what a crash leaves unsaved is published again and dropped by

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,13 +20,28 @@ const HeaderApplication = "metadata"
 
 var wellKnown = correlation.Keys()
 
+// headers holds header maps for reuse: a map of 16 entries costs more to
+// make than the rest of a message. [Message] takes one; the relay gives
+// it back once the message is published (nats.go has encoded it then).
+var headers = sync.Pool{New: func() any { return make(nats.Header, 16) }}
+
+// release gives m's header map back for reuse; m must not be used again.
+func release(m *nats.Msg) {
+	h := m.Header
+	m.Header, m.Data = nil, nil
+	if h != nil {
+		clear(h)
+		headers.Put(h)
+	}
+}
+
 // Message is the NATS message for ev, an event of the store (context,
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
 func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
 	// One backing array for the header values: a message has 10 to 15.
 	vals := make([]string, 0, 16)
-	h := make(nats.Header, 16)
+	h := headers.Get().(nats.Header)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]

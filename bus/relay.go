@@ -493,9 +493,9 @@ func (c *counter) perSecond(now time.Time) int {
 // flight is a batch sent to JetStream, its acks outstanding.
 type flight struct {
 	*prepared
-	futures []jetstream.PubAckFuture // nil: too large, not sent
-	issued  int                      // events handled before issuing stopped
-	err     error                    // why issuing stopped early
+	acks   *batchAcks // nil: nothing was sent
+	issued int        // events handled before issuing stopped
+	err    error      // why issuing stopped early
 }
 
 // prepared is a batch read from the log with its messages built.
@@ -526,44 +526,43 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 // issue sends p without waiting for acks. The connection does not
 // reconnect until settle: a batch's messages all travel on one connection.
 func (r *Relay) issue(p *prepared) *flight {
-	f := &flight{prepared: p, futures: make([]jetstream.PubAckFuture, len(p.batch))}
+	f := &flight{prepared: p}
 	if !r.conn.begin() {
 		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
 		return f
 	}
+	f.acks = r.conn.acks().begin(len(p.msgs))
+	defer f.acks.seal()
 	for i, m := range p.msgs {
 		if p.sizes[i] > p.limit {
-			f.issued = i + 1 // quarantined by settle; no future
+			f.issued = i + 1 // quarantined by settle; not sent
 			continue
 		}
-		fut, err := r.publishAsync(m)
-		if err != nil {
+		if err := f.acks.publish(i, m); err != nil {
 			f.err = err
 			break
 		}
-		// Sent: the connection has its bytes. Nothing reads the message
-		// again (no retries, no callbacks), so let its header map go.
-		m.Header, m.Data, p.msgs[i] = nil, nil, nil
-		f.futures[i] = fut
+		// Sent: the connection has its bytes, and nothing reads the
+		// message again.
+		release(m)
+		p.msgs[i] = nil
 		f.issued = i + 1
 	}
 	return f
 }
 
+// wait waits for f's acks: each message's outcome, nil when none was sent.
+func (r *Relay) wait(ctx context.Context, f *flight) []error {
+	if f.acks == nil {
+		return nil
+	}
+	return f.acks.wait(ctx, r.conn.cfg.AckTimeout)
+}
+
 // discard waits for f's acks and ignores them: f goes out again.
 func (r *Relay) discard(ctx context.Context, f *flight) {
 	defer r.conn.end()
-	for i := 0; i < f.issued; i++ {
-		if f.futures[i] == nil {
-			continue
-		}
-		select {
-		case <-f.futures[i].Ok():
-		case <-f.futures[i].Err():
-		case <-ctx.Done():
-			return
-		}
-	}
+	r.wait(ctx, f)
 }
 
 // settle waits for f's acks. n is how many events, from the start, are
@@ -573,27 +572,22 @@ func (r *Relay) discard(ctx context.Context, f *flight) {
 // drops their re-publish as duplicates.
 func (r *Relay) settle(ctx context.Context, f *flight) (n int, quarantined []store.Quarantined, err error) {
 	defer r.conn.end()
+	outcome := r.wait(ctx, f)
 	done := f.issued
 	var ackErr error
 	tooLarge := make(map[int]string)
 	for i := 0; i < f.issued; i++ {
-		if f.futures[i] == nil {
+		if f.sizes[i] > f.limit {
 			tooLarge[i] = "message of " + strconv.Itoa(f.sizes[i]) + " bytes is over the limit of " + strconv.Itoa(f.limit) + " bytes"
 			continue
 		}
-		select {
-		case <-f.futures[i].Ok():
-		case err := <-f.futures[i].Err():
+		if err := outcome[i]; err != nil {
 			if isTooLarge(err) {
 				tooLarge[i] = err.Error()
 				continue
 			}
 			if i < done {
 				done, ackErr = i, err
-			}
-		case <-ctx.Done():
-			if i < done {
-				done, ackErr = i, ctx.Err()
 			}
 		}
 	}
@@ -634,18 +628,6 @@ func (r *Relay) acked(evs []store.Event) {
 	r.published.Add(uint64(len(evs)))
 	if r.cfg.Acked != nil {
 		r.cfg.Acked(evs)
-	}
-}
-
-// publishAsync publishes m, waiting while too many acks are outstanding.
-// No-responders retries are off: a retried message would land after the
-// ones sent behind it.
-func (r *Relay) publishAsync(m *nats.Msg) (jetstream.PubAckFuture, error) {
-	for {
-		f, err := r.conn.js.PublishMsgAsync(m, noRetry)
-		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			return f, err
-		}
 	}
 }
 
@@ -711,8 +693,6 @@ func (fd *feed) stop() {
 	fd.cancel()
 	fd.wg.Wait()
 }
-
-var noRetry = jetstream.WithRetryAttempts(0)
 
 // isTooLarge reports JetStream refusing a message for its size.
 func isTooLarge(err error) bool {

@@ -77,7 +77,10 @@ func (p Position) IsZero() bool { return p == Position{} }
 // String formats p as "commit:seq", the form [ParsePosition] reads and the
 // value of the position metadata key.
 func (p Position) String() string {
-	return strconv.FormatUint(p.Commit, 10) + ":" + strconv.FormatInt(p.Seq, 10)
+	var b [41]byte // two 20-digit numbers and the colon
+	out := strconv.AppendUint(b[:0], p.Commit, 10)
+	out = append(out, ':')
+	return string(strconv.AppendInt(out, p.Seq, 10))
 }
 
 // ParsePosition parses the form [Position.String] writes.
