@@ -78,7 +78,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		index[ids[i]] = i
 	}
 	// Nanoseconds since t0 (monotonic); 0 = not yet.
-	committed, started := make([]atomic.Int64, c.n), make([]atomic.Int64, c.n)
+	committed, acked, started := make([]atomic.Int64, c.n), make([]atomic.Int64, c.n), make([]atomic.Int64, c.n)
 	var handled, duplicates atomic.Int64
 	var lastHandled atomic.Int64
 	all := make(chan struct{})
@@ -138,7 +138,15 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	}()
 	relays := make([]*bus.Relay, c.shards)
 	for i, st := range stores {
-		if relays[i], err = bus.NewRelay(relayConn, st.(store.Outbox), bus.RelayConfig{Logger: c.log}); err != nil {
+		onAcked := func(evs []store.Event) {
+			now := int64(time.Since(t0))
+			for _, ev := range evs {
+				if i, ok := index[ev.ID]; ok {
+					acked[i].CompareAndSwap(0, now)
+				}
+			}
+		}
+		if relays[i], err = bus.NewRelay(relayConn, st.(store.Outbox), bus.RelayConfig{Logger: c.log, Acked: onAcked}); err != nil {
 			return nil, err
 		}
 		run(relays[i].Run)
@@ -172,14 +180,15 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the handlers: %w: %d of %d handled", ctx.Err(), handled.Load(), c.n)
 	}
-	lat := make([]time.Duration, c.n)
+	lat, relayLat, deliverLat := make([]time.Duration, c.n), make([]time.Duration, c.n), make([]time.Duration, c.n)
 	early := 0
 	for i := range lat {
-		cm, st := committed[i].Load(), started[i].Load()
+		cm, ak, st := committed[i].Load(), acked[i].Load(), started[i].Load()
 		if st < cm {
 			early++ // the handler started before the writer noted its commit
 		}
 		lat[i] = time.Duration(max(st-cm, 0))
+		relayLat[i], deliverLat[i] = time.Duration(max(ak-cm, 0)), time.Duration(max(st-ak, 0))
 	}
 	elapsed := time.Duration(lastHandled.Load()) - start.Sub(t0)
 	settings := map[string]any{
@@ -196,6 +205,11 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
 		Handled: round(float64(c.n)/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
 	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
+	// Where the time goes: commit → the relay sees JetStream's ack, and that
+	// ack → handler start (the two overlap when a handler starts before the
+	// relay has read its ack).
+	_, settings["relay_p99_ms"], _ = percentiles(relayLat)
+	_, settings["deliver_p99_ms"], _ = percentiles(deliverLat)
 	return res, nil
 }
 
