@@ -148,8 +148,9 @@ func connectRetrying(ctx context.Context, url string, opts []nats.Option) (*nats
 // ConnectTimeout bounds Connect when its context has no deadline.
 var ConnectTimeout = 10 * time.Second
 
-// maxPending is how many asynchronous publishes may await their acks on a
-// connection: a relay keeps its batches in flight within it.
+// maxPending bounds the publishes awaiting their acks: those of the
+// Conn's JetStream handle (a publish beyond it waits), and those of each
+// relay (it keeps fewer batches in flight when BatchSize is large).
 const maxPending = 8192
 
 // acks is the Conn's collector of relay acks.

@@ -279,8 +279,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	var fd *feed           // reads running ahead
 	var inflight []*flight // batches sent, not yet settled, oldest first
 	// Up to maxFlights batches await their acks, fewer when that many would
-	// not fit the connection's maxPending (shared by its relays; a publish
-	// beyond it waits for acks), but always two: one sent while the one
+	// be over maxPending messages, but always two: one is sent while the one
 	// before is settled.
 	window := max(2, min(maxFlights, maxPending/r.cfg.BatchSize))
 	// settle waits for f's acks and moves acked on; on failure everything
