@@ -117,6 +117,39 @@ func TestLateCommit(t *testing.T) {
 	tl.check(t, 6)
 }
 
+// A transaction running in another database cannot write here, so it does
+// not hold ReadAll back (its id is in every snapshot's running list all the
+// same).
+func TestOtherDatabaseDoesNotHoldBack(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // it takes an id, older than the append's
+		t.Fatal(err)
+	}
+	tl := &tailer{s: s}
+	if _, err := s.Append(ctx, "here", store.NoStream, event(t, "Here")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for tl.poll(t) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a transaction open in another database held ReadAll back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tl.check(t, 1)
+}
+
 // The old-transaction-id case: a transaction takes its id early (it wrote
 // an application row), a younger one appends version 0 and commits, then the
 // old one appends version 1. Ordering by transaction id alone would put
