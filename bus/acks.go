@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // acks publishes a Conn's relay batches to JetStream and collects the
@@ -23,7 +22,7 @@ import (
 // building the message.
 type acks struct {
 	nc     *nats.Conn
-	prefix string // the inbox: "_INBOX.<nuid>."
+	prefix string // the connection's inbox: "_INBOX.<nuid>."
 	sub    *nats.Subscription
 
 	mu      sync.Mutex
@@ -35,7 +34,7 @@ type acks struct {
 var errNoAck = errors.New("no ack from JetStream in time")
 
 func newAcks(nc *nats.Conn) (*acks, error) {
-	a := &acks{nc: nc, prefix: nats.InboxPrefix + nuid.Next() + ".", batches: make(map[uint64]*batchAcks)}
+	a := &acks{nc: nc, prefix: nc.NewInbox() + ".", batches: make(map[uint64]*batchAcks)}
 	sub, err := nc.Subscribe(a.prefix+">", a.receive)
 	if err != nil {
 		return nil, err
