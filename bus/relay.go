@@ -258,7 +258,7 @@ func signal(ch chan struct{}) {
 // feed reads and builds the batches ahead and up to maxFlights batches
 // await their acks; caught up, it reads, publishes and settles one batch
 // at a time.
-func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
+func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local <-chan struct{}, wake chan struct{}) {
 	bo := r.backoff()
 	var acked store.Position // everything up to here is acknowledged (or quarantined)
 	for {
@@ -271,7 +271,10 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			return
 		}
 	}
-	sv := newSaver(r, acked)
+	// A save is a transaction in the store's database: a read made while it
+	// runs stops below it, and the commit that read missed may be the last
+	// for a while. So each save wakes the leader to read once more.
+	sv := newSaver(r, acked, func() { signal(wake) })
 	defer sv.close()
 	idle := time.NewTimer(r.cfg.IdlePoll)
 	defer idle.Stop()
@@ -746,12 +749,13 @@ type saver struct {
 	dirty   bool
 	since   time.Time // when the oldest unsaved progress was made
 	kick    chan struct{}
+	saved   func() // called after each save
 	stopped chan struct{}
 	done    chan struct{}
 }
 
-func newSaver(r *Relay, pos store.Position) *saver {
-	s := &saver{r: r, pos: pos, kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{})}
+func newSaver(r *Relay, pos store.Position, saved func()) *saver {
+	s := &saver{r: r, pos: pos, kick: make(chan struct{}, 1), saved: saved, stopped: make(chan struct{}), done: make(chan struct{})}
 	r.mu.Lock()
 	r.saved = pos
 	r.mu.Unlock()
@@ -829,6 +833,7 @@ func (s *saver) flush(ctx context.Context) error {
 	s.r.mu.Lock()
 	s.r.saved = pos
 	s.r.mu.Unlock()
+	s.saved()
 	return nil
 }
 
