@@ -170,7 +170,11 @@ func (l *lease) Release() {
 		l.done.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		l.conn.Close(ctx) // ends the session, and the advisory lock with it
+		// Unlock first: closing the session frees the lock only once the
+		// server's backend has exited, after Close has returned, so another
+		// process trying at once could still find it taken.
+		l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`) //nolint:errcheck // Close frees it anyway
+		l.conn.Close(ctx)
 	})
 }
 
