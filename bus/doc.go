@@ -49,7 +49,10 @@
 // relay for the store, or [Conn.ForwardCommits], wakes it with a core NATS
 // message; anything else (a transaction the application began itself) is
 // found by the idle poll (RelayConfig.IdlePoll, 100ms). Nothing is added
-// to the append transaction: a NOTIFY there would serialise commits.
+// to the append transaction: a NOTIFY there would serialise commits. A
+// read a commit woke that finds nothing (held back by an older
+// transaction) is made again after 5ms, then twice as long each time, up to
+// the idle poll.
 // Every commit is read at once while the relays sharing a [Conn] (normally
 // one per process) relay fewer than 2000 events a second together; above
 // that, reads wait 2ms (5ms when the last one found fewer than 4 events, as

@@ -142,6 +142,46 @@ func TestCommitsWakeTheRelay(t *testing.T) {
 	checkDelivered(t, c, want, bus.DefaultPartitions)
 }
 
+// A read woken by a commit but held back by an older transaction that
+// then ends without waking anyone (here the application's own, on the
+// store's pool) is made again soon, not after the idle poll.
+func TestHeldBackReadIsRetried(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := pgStore(t, pgtest.RandomName("s_"))
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: time.Hour})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	ctx := context.Background()
+	older, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(ctx)
+	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.Append(ctx, "held", store.NoStream, mustEvent("Held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // the woken read finds nothing meanwhile
+	if got := r.Status().Published; got != 0 {
+		t.Fatalf("published %d while an older transaction ran", got)
+	}
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Status().Published < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held-back event waited for the idle poll (1h)")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+}
+
 // One leader at a time; when it goes, a standby takes over and nothing is
 // lost or published twice.
 func TestLeaderFailover(t *testing.T) {

@@ -258,7 +258,7 @@ func signal(ch chan struct{}) {
 // feed reads and builds the batches ahead and up to maxFlights batches
 // await their acks; caught up, it reads, publishes and settles one batch
 // at a time.
-func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local <-chan struct{}, wake chan struct{}) {
+func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, local, wake <-chan struct{}) {
 	bo := r.backoff()
 	var acked store.Position // everything up to here is acknowledged (or quarantined)
 	for {
@@ -271,16 +271,15 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			return
 		}
 	}
-	// A save is a transaction in the store's database: a read made while it
-	// runs stops below it, and the commit that read missed may be the last
-	// for a while. So each save wakes the leader to read once more.
-	sv := newSaver(r, acked, func() { signal(wake) })
+	sv := newSaver(r, acked)
 	defer sv.close()
 	idle := time.NewTimer(r.cfg.IdlePoll)
 	defer idle.Stop()
-	next := acked          // read from here
-	var fd *feed           // reads running ahead
-	var inflight []*flight // batches sent, not yet settled, oldest first
+	next := acked             // read from here
+	woken := false            // the last wait ended with a commit's wake-up
+	var recheck time.Duration // the next empty read's wait, while reads a commit woke find nothing
+	var fd *feed              // reads running ahead
+	var inflight []*flight    // batches sent, not yet settled, oldest first
 	// Up to maxFlights batches await their acks, fewer when that many would
 	// be over maxPending messages, but always two: one is sent while the one
 	// before is settled.
@@ -408,13 +407,34 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		// Caught up: wait for a commit here, a wake-up from another
 		// process, or the idle poll. A commit signalled while the batch was
 		// being published is waiting in its channel already.
+		//
+		// A read that a commit woke and that found nothing may have stopped
+		// below that commit, held back by an older transaction: one that
+		// ends without waking the relay (the relay's own checkpoint save, a
+		// transaction in another database that pg_stat_activity no longer
+		// showed as the read began, one the application runs itself). So
+		// such a read is made again after recheckAfter, then twice as long
+		// each time it finds nothing, up to IdlePoll.
+		switch {
+		case len(batch) > 0:
+			recheck = 0
+		case woken:
+			recheck = recheckAfter
+		case recheck > 0:
+			recheck = min(2*recheck, r.cfg.IdlePoll)
+		}
+		poll := r.cfg.IdlePoll
+		if recheck > 0 && recheck < poll {
+			poll = recheck
+		}
 		if !idle.Stop() {
 			select {
 			case <-idle.C:
 			default:
 			}
 		}
-		idle.Reset(r.cfg.IdlePoll)
+		idle.Reset(poll)
+		woken = true
 		select {
 		case <-ctx.Done():
 			return
@@ -422,6 +442,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		case <-local:
 		case <-wake:
 		case <-idle.C:
+			woken = false
 		}
 		// Under load, let commits gather briefly: fewer, larger reads leave
 		// the database to the writers.
@@ -436,6 +457,10 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		}
 	}
 }
+
+// recheckAfter is when a read that a commit woke, and that found nothing,
+// is made again (see lead).
+const recheckAfter = 5 * time.Millisecond
 
 // maxFlights is how many batches may await their acks at once.
 const maxFlights = 4
@@ -749,13 +774,12 @@ type saver struct {
 	dirty   bool
 	since   time.Time // when the oldest unsaved progress was made
 	kick    chan struct{}
-	saved   func() // called after each save
 	stopped chan struct{}
 	done    chan struct{}
 }
 
-func newSaver(r *Relay, pos store.Position, saved func()) *saver {
-	s := &saver{r: r, pos: pos, kick: make(chan struct{}, 1), saved: saved, stopped: make(chan struct{}), done: make(chan struct{})}
+func newSaver(r *Relay, pos store.Position) *saver {
+	s := &saver{r: r, pos: pos, kick: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{})}
 	r.mu.Lock()
 	r.saved = pos
 	r.mu.Unlock()
@@ -833,7 +857,6 @@ func (s *saver) flush(ctx context.Context) error {
 	s.r.mu.Lock()
 	s.r.saved = pos
 	s.r.mu.Unlock()
-	s.saved()
 	return nil
 }
 
