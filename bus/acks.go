@@ -53,6 +53,7 @@ type batchAcks struct {
 	a      *acks
 	id     uint64
 	prefix string // reply subjects: prefix + index
+	stream []byte // `"stream":"<name>"`: what a PubAck of the stream carries
 
 	mu      sync.Mutex
 	errs    []error // per index, once answered (nil: stored)
@@ -64,11 +65,13 @@ type batchAcks struct {
 	done    chan struct{} // closed when sealed and nothing is pending
 }
 
-// begin starts a batch of up to n messages.
-func (a *acks) begin(n int) *batchAcks {
+// begin starts a batch of up to n messages to the JetStream stream named
+// stream.
+func (a *acks) begin(n int, stream string) *batchAcks {
 	a.mu.Lock()
 	a.next++
-	b := &batchAcks{a: a, id: a.next, errs: make([]error, n), got: make([]bool, n), done: make(chan struct{})}
+	b := &batchAcks{a: a, id: a.next, stream: []byte(`"stream":` + strconv.Quote(stream)),
+		errs: make([]error, n), got: make([]bool, n), done: make(chan struct{})}
 	a.batches[b.id] = b
 	a.mu.Unlock()
 	b.prefix = a.prefix + strconv.FormatUint(b.id, 10) + "."
@@ -195,32 +198,39 @@ func (a *acks) receive(m *nats.Msg) {
 	b := a.batches[id]
 	a.mu.Unlock()
 	if b != nil {
-		b.answer(i, ackError(m))
+		b.answer(i, ackError(m, b.stream))
 	}
 }
 
 var errorKey = []byte(`"error"`)
 
-// ackError reads JetStream's answer to a publish: nil for a PubAck (a
-// duplicate included), the API error it carries, or no responders.
-func ackError(m *nats.Msg) error {
+// ackError reads the answer to a publish: nil for a PubAck from the
+// stream (streamKey is its `"stream":"<name>"`; a duplicate is a PubAck
+// too), the API error it carries, no responders, or, for anything else
+// (another responder on the subject), an error: only JetStream's word may
+// move the checkpoint.
+func ackError(m *nats.Msg, streamKey []byte) error {
 	if len(m.Data) == 0 {
 		if m.Header.Get("Status") == "503" {
 			return nats.ErrNoResponders
 		}
-		return errors.New("empty answer from JetStream")
+		return jetstream.ErrInvalidJSAck
 	}
-	if !bytes.Contains(m.Data, errorKey) {
+	if !bytes.Contains(m.Data, errorKey) && bytes.Contains(m.Data, streamKey) {
 		return nil // {"stream":"SW_...","seq":n} and maybe "duplicate":true
 	}
 	var resp struct {
-		Error *jetstream.APIError `json:"error"`
+		Error  *jetstream.APIError `json:"error"`
+		Stream string              `json:"stream"`
 	}
 	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return err
+		return jetstream.ErrInvalidJSAck
 	}
 	if resp.Error != nil {
 		return resp.Error
+	}
+	if want := `"stream":` + strconv.Quote(resp.Stream); resp.Stream == "" || !bytes.Equal([]byte(want), streamKey) {
+		return jetstream.ErrInvalidJSAck
 	}
 	return nil
 }

@@ -27,24 +27,32 @@ func TestAcksOutcomes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A service on a subject answers requests with something that looks
+	// like a PubAck of another stream.
+	impostor, err := c.nc.Subscribe("impostor", func(m *nats.Msg) { m.Respond([]byte(`{"stream":"OTHER","seq":1}`)) }) //nolint:errcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impostor.Unsubscribe() //nolint:errcheck
 	msg := func(subj, id, data string) *nats.Msg {
 		m := nats.NewMsg(subj)
 		m.Header.Set(jetstream.MsgIDHeader, id)
 		m.Data = []byte(data)
 		return m
 	}
-	b := c.acks().begin(5)
+	b := c.acks().begin(6, "ACKS")
 	for i, m := range []*nats.Msg{
 		msg("acks.a", "one", "x"),
 		msg("acks.a", "one", "x"),                      // a duplicate: stored already
 		msg("acks.a", "big", strings.Repeat("y", 500)), // over MaxMsgSize
 		msg("elsewhere", "lost", "z"),                  // no stream: no responders
+		msg("impostor", "fake", "w"),                   // answered by a service, not JetStream
 	} {
 		if err := b.publish(i, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b.seal() // index 4 is never sent
+	b.seal() // index 5 is never sent
 	got := b.wait(context.Background(), 2*time.Second)
 	if got[0] != nil || got[1] != nil {
 		t.Errorf("stored and duplicate: %v, %v; want nil, nil", got[0], got[1])
@@ -55,8 +63,11 @@ func TestAcksOutcomes(t *testing.T) {
 	if !errors.Is(got[3], nats.ErrNoResponders) {
 		t.Errorf("no stream: %v; want no responders", got[3])
 	}
-	if !errors.Is(got[4], errNoAck) {
-		t.Errorf("never sent: %v; want errNoAck", got[4])
+	if !errors.Is(got[4], jetstream.ErrInvalidJSAck) {
+		t.Errorf("answered by a service: %v; want an invalid ack", got[4])
+	}
+	if !errors.Is(got[5], errNoAck) {
+		t.Errorf("never sent: %v; want errNoAck", got[5])
 	}
 	if n := len(c.acks().batches); n != 0 {
 		t.Errorf("%d batches still tracked after wait", n)
@@ -72,7 +83,7 @@ func TestAcksConnectionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b := c.acks().begin(1)
+	b := c.acks().begin(1, "ACKS")
 	b.pending++ // as if published, its ack outstanding
 	b.seal()
 	start := time.Now()

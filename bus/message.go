@@ -26,6 +26,9 @@ var wellKnown = correlation.Keys()
 var headers = sync.Pool{New: func() any { return make(nats.Header, 16) }}
 
 // release gives m's header map back for reuse; m must not be used again.
+// It is safe once nc.PublishMsg has returned: nats.go encodes the headers
+// on the spot and keeps nothing of m. (jetstream.PublishMsgAsync keeps the
+// message for retries: never release one published through it.)
 func release(m *nats.Msg) {
 	h := m.Header
 	m.Header, m.Data = nil, nil

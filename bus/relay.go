@@ -414,7 +414,10 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		// transaction in another database that pg_stat_activity no longer
 		// showed as the read began, one the application runs itself). So
 		// such a read is made again after recheckAfter, then twice as long
-		// each time it finds nothing, up to IdlePoll.
+		// each time it finds nothing, up to IdlePoll. (A woken read that
+		// found some events and stopped below such a transaction is not:
+		// rechecking after every read would cost idle stores several reads
+		// per commit; the next commit or the idle poll reads the rest.)
 		switch {
 		case len(batch) > 0:
 			recheck = 0
@@ -527,15 +530,16 @@ type flight struct {
 
 // prepared is a batch read from the log with its messages built.
 type prepared struct {
-	batch []store.Event
-	msgs  []*nats.Msg
-	sizes []int
-	limit int
+	stream string // the JetStream stream they go to
+	batch  []store.Event
+	msgs   []*nats.Msg
+	sizes  []int
+	limit  int
 }
 
 // prepare builds the messages of batch.
 func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
-	p := &prepared{batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
+	p := &prepared{stream: stream.Name, batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
 	p.limit = int(r.conn.nc.MaxPayload())
 	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < p.limit {
 		p.limit = int(stream.MaxMsgSize)
@@ -558,7 +562,7 @@ func (r *Relay) issue(p *prepared) *flight {
 		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
 		return f
 	}
-	f.acks = r.conn.acks().begin(len(p.msgs))
+	f.acks = r.conn.acks().begin(len(p.msgs), p.stream)
 	defer f.acks.seal()
 	for i, m := range p.msgs {
 		if p.sizes[i] > p.limit {
