@@ -123,13 +123,7 @@ func TestCommitsWakeTheRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, out...)
-		deadline := time.Now().Add(5 * time.Second)
-		for r.Status().Published < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the relay did not wake (IdlePoll is 1h)", how)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitPublished(t, r, n, how+": the relay did not wake (IdlePoll is 1h)")
 	}
 	check("a commit in this process", st, 1)
 
@@ -140,6 +134,19 @@ func TestCommitsWakeTheRelay(t *testing.T) {
 	defer stop()
 	check("a commit in another process", other, 2)
 	checkDelivered(t, c, want, bus.DefaultPartitions)
+}
+
+// waitPublished waits up to 5s for r to have published n events, well
+// under an IdlePoll of an hour; failing says why.
+func waitPublished(t *testing.T, r *bus.Relay, n uint64, failing string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Status().Published < n {
+		if time.Now().After(deadline) {
+			t.Fatal(failing)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // A read woken by a commit but held back by an older transaction that
@@ -172,13 +179,7 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for r.Status().Published < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the held-back event waited for the idle poll (1h)")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPublished(t, r, 1, "the held-back event waited for the idle poll (1h)")
 	checkDelivered(t, c, want, bus.DefaultPartitions)
 }
 
