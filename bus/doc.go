@@ -29,13 +29,19 @@
 //   - The leader tails store.ReadAll in commit order from its checkpoint,
 //     publishes each batch asynchronously and waits for JetStream's acks
 //     (collected on one wildcard inbox per [Conn], each reply subject
-//     naming its batch and index).
+//     naming its batch and index). A batch of 4 or more events goes as one
+//     JetStream fast batch (ADR-50, nats-server 2.14 and later; the stream
+//     is provisioned with AllowBatchPublish): the server answers it with
+//     one PubAck instead of one per event, and in its "fail on gap" mode
+//     stores nothing of the batch after an event it refused. To a stream
+//     without AllowBatchPublish the relay publishes event by event.
 //     The checkpoint, kept in the store's own database, advances only over
 //     acknowledged events; saves are coalesced (RelayConfig.SaveEvery), and
 //     what a crash leaves unsaved is published again and dropped by
 //     JetStream's de-duplication window.
 //   - A failed publish sends the batch again from the first event not
-//     acknowledged, in order. The connection refuses to reconnect while a
+//     acknowledged, in order; events behind it that JetStream stored
+//     already are dropped as duplicates. The connection refuses to reconnect while a
 //     batch is being sent and never buffers publishes while reconnecting,
 //     so a later event cannot reach JetStream over a new connection after
 //     an earlier one was lost with the old.

@@ -42,12 +42,21 @@ func release(m *nats.Msg) {
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
 func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
+	m, _ := message(&ev, context, shard, partitions)
+	return m
+}
+
+// message is [Message] and the size NATS counts against its limits:
+// payload plus encoded headers.
+func message(ev *store.Event, context, shard string, partitions int) (*nats.Msg, int) {
 	// One backing array for the header values: a message has 10 to 15.
 	vals := make([]string, 0, 16)
 	h := headers.Get().(nats.Header)
+	size := len(ev.Data) + len("NATS/1.0\r\n\r\n")
 	set := func(k, v string) {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		size += len(k) + len(": ") + len(v) + len("\r\n")
 	}
 	known := 0 // well-known keys in the metadata; the rest are the application's
 	for _, k := range wellKnown {
@@ -59,35 +68,21 @@ func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
 		}
 	}
 	// The store-owned keys come from the event's fields and the store, never
-	// from metadata.
-	id := ev.ID.String()
-	set(string(correlation.EventID), id)
+	// from metadata (OwnedText only reuses strings that hold the same text).
+	o := store.OwnedText(ev)
+	set(string(correlation.EventID), o.ID)
 	set(string(correlation.EventType), ev.Type)
 	set(string(correlation.Stream), ev.Stream)
-	set(string(correlation.StreamVersion), strconv.FormatInt(ev.Version, 10))
-	set(string(correlation.Position), ev.Position.String())
+	set(string(correlation.StreamVersion), o.Version)
+	set(string(correlation.Position), o.Position)
 	set(string(correlation.Context), context)
 	set(string(correlation.Shard), shard)
-	set(string(correlation.RecordedAt), ev.RecordedAt.UTC().Format(time.RFC3339Nano))
+	set(string(correlation.RecordedAt), o.RecordedAt)
 	if len(ev.Metadata) > known {
 		set(HeaderApplication, string(flatjson.Append(make([]byte, 0, 64), ev.Metadata, correlation.IsWellKnown)))
 	}
-	set(jetstream.MsgIDHeader, id)
-	return &nats.Msg{Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}
-}
-
-// size is what NATS counts against its limits: payload plus encoded headers.
-func size(m *nats.Msg) int {
-	n := len(m.Data)
-	if len(m.Header) > 0 {
-		n += len("NATS/1.0\r\n\r\n")
-		for k, vs := range m.Header {
-			for _, v := range vs {
-				n += len(k) + len(": ") + len(v) + len("\r\n")
-			}
-		}
-	}
-	return n
+	set(jetstream.MsgIDHeader, o.ID)
+	return &nats.Msg{Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}, size
 }
 
 // Decode turns a message the relay published back into the event, with

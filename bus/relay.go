@@ -530,7 +530,7 @@ type flight struct {
 
 // prepared is a batch read from the log with its messages built.
 type prepared struct {
-	stream string // the JetStream stream they go to
+	stream *Stream // the JetStream stream they go to
 	batch  []store.Event
 	msgs   []*nats.Msg
 	sizes  []int
@@ -539,14 +539,13 @@ type prepared struct {
 
 // prepare builds the messages of batch.
 func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
-	p := &prepared{stream: stream.Name, batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
+	p := &prepared{stream: stream, batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
 	p.limit = int(r.conn.nc.MaxPayload())
 	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < p.limit {
 		p.limit = int(stream.MaxMsgSize)
 	}
 	for i := range batch {
-		p.msgs[i] = Message(batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
-		p.sizes[i] = size(p.msgs[i])
+		p.msgs[i], p.sizes[i] = message(&batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
 		// The message has them now: a backlog in flight is thousands of
 		// maps for the garbage collector to scan.
 		batch[i].Data, batch[i].Metadata = nil, nil
@@ -562,7 +561,7 @@ func (r *Relay) issue(p *prepared) *flight {
 		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
 		return f
 	}
-	f.acks = r.conn.acks().begin(len(p.msgs), p.stream)
+	f.acks = r.conn.acks().begin(len(p.msgs), p.stream.Name, p.stream.batched.Load())
 	defer f.acks.seal()
 	for i, m := range p.msgs {
 		if p.sizes[i] > p.limit {
@@ -595,6 +594,10 @@ func (r *Relay) discard(ctx context.Context, f *flight) {
 	defer r.conn.end()
 	r.wait(ctx, f)
 }
+
+// errCodeBatchDisabled is JetStream's error code for a fast batch to a
+// stream that does not allow them.
+const errCodeBatchDisabled jetstream.ErrorCode = 10205
 
 // settle waits for f's acks. n is how many events, from the start, are
 // done (acknowledged, or quarantined); the caller goes on after them, so a
@@ -646,6 +649,10 @@ func (r *Relay) settle(ctx context.Context, f *flight) (n int, quarantined []sto
 	}
 	r.acked(f.batch[start:done])
 	r.quarantinedN.Add(uint64(len(quarantined)))
+	if apiErr := (*jetstream.APIError)(nil); errors.As(ackErr, &apiErr) && apiErr.ErrorCode == errCodeBatchDisabled {
+		// The stream was changed to refuse fast batches: publish one by one.
+		f.stream.batched.Store(false)
+	}
 	if ackErr != nil {
 		return done, quarantined, &Error{Op: "publish", URL: r.conn.url, Err: ackErr}
 	}

@@ -303,3 +303,29 @@ func TestLagCountsWhatJetStreamHasNotAcked(t *testing.T) {
 func toMsg(m jetstream.Msg) *nats.Msg {
 	return &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
 }
+
+// A stream changed to refuse fast batches after the relay provisioned it:
+// the relay's first batch is refused, and it goes on one publish per event.
+func TestRelayStreamRefusingFastBatches(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	ctx := context.Background()
+	s, err := c.Stream(ctx, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.JetStream().CachedInfo().Config
+	if !cfg.AllowBatchPublish {
+		t.Fatal("provisioned stream does not allow fast batches")
+	}
+	cfg.AllowBatchPublish = false
+	if _, err := c.JetStream().UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := sqliteStore(t, filepath.Join(t.TempDir(), "plain.db"))
+	want := appendMany(t, st, "plain", 5, 4)
+	r := newRelay(t, c, st, bus.RelayConfig{MaxBackoff: 50 * time.Millisecond})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,9 @@ type Stream struct {
 	MaxMsgSize int32 // 0: no limit beyond the server's max payload
 	Duplicates time.Duration
 	js         jetstream.Stream
+	// batched: the stream takes fast batches (created so, on nats-server
+	// 2.14 or later); cleared if the server refuses one.
+	batched atomic.Bool
 }
 
 // JetStream returns the stream's JetStream handle.
@@ -74,6 +78,9 @@ func (c *Conn) Stream(ctx context.Context, context string) (*Stream, error) {
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		Metadata:    map[string]string{metaPartitions: strconv.Itoa(sc.Partitions)},
+		// Not compared with an existing stream: the relay sends one publish
+		// per event to a stream without it.
+		AllowBatchPublish: true,
 	}
 	if sc.Storage == "memory" {
 		want.Storage = jetstream.MemoryStorage
@@ -96,6 +103,7 @@ func (c *Conn) Stream(ctx context.Context, context string) (*Stream, error) {
 		return nil, &Error{Op: "provision stream " + want.Name, URL: c.url, Err: err}
 	}
 	s = &Stream{Name: want.Name, Context: context, Partitions: sc.Partitions, MaxMsgSize: sc.MaxMsgSize, Duplicates: sc.Duplicates, js: js}
+	s.batched.Store(js.CachedInfo().Config.AllowBatchPublish)
 	c.mu.Lock()
 	c.stream[context] = s
 	c.mu.Unlock()

@@ -78,9 +78,13 @@ func (p Position) IsZero() bool { return p == Position{} }
 // value of the position metadata key.
 func (p Position) String() string {
 	var b [41]byte // two 20-digit numbers and the colon
-	out := strconv.AppendUint(b[:0], p.Commit, 10)
-	out = append(out, ':')
-	return string(strconv.AppendInt(out, p.Seq, 10))
+	return string(p.append(b[:0]))
+}
+
+func (p Position) append(b []byte) []byte {
+	b = strconv.AppendUint(b, p.Commit, 10)
+	b = append(b, ':')
+	return strconv.AppendInt(b, p.Seq, 10)
 }
 
 // ParsePosition parses the form [Position.String] writes.

@@ -3,9 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -45,5 +48,31 @@ func TestPrepareDefaults(t *testing.T) {
 	}
 	if string(p[0].Event.Data) != "{}" || p[0].Event.ID.Version() != 7 {
 		t.Errorf("defaults: data %s id %s", p[0].Event.Data, p[0].Event.ID)
+	}
+}
+
+// OwnedText gives the text Complete writes; it hands back the metadata's
+// own strings when they hold that text, and never a forged value.
+func TestOwnedText(t *testing.T) {
+	for i := range 100 {
+		ev := store.Event{ID: uuid.New(), Type: "Visited", Stream: "visit-1", Version: int64(i * 977),
+			Position:   store.Position{Commit: uint64(i) * 1_000_003, Seq: int64(i)},
+			RecordedAt: time.Date(2026, 11, 21, 9, 30, i%60, i*1_234_567, time.FixedZone("x", 3600))}
+		want := store.Owned{ID: ev.ID.String(), Version: strconv.FormatInt(ev.Version, 10), Position: ev.Position.String(),
+			RecordedAt: ev.RecordedAt.UTC().Format(time.RFC3339Nano)}
+		if got := store.OwnedText(&ev); got != want {
+			t.Fatalf("no metadata: %+v, want %+v", got, want)
+		}
+		store.Complete(&ev, "visits", "default")
+		if got := store.OwnedText(&ev); got != want {
+			t.Fatalf("completed: %+v, want %+v", got, want)
+		}
+		if n := testing.AllocsPerRun(10, func() { store.OwnedText(&ev) }); n != 0 {
+			t.Fatalf("completed: %v allocations, want the metadata's strings", n)
+		}
+		ev.Metadata[string(correlation.EventID)] = uuid.NewString()
+		if got := store.OwnedText(&ev); got != want {
+			t.Fatalf("forged event_id: %+v, want %+v", got, want)
+		}
 	}
 }

@@ -249,14 +249,76 @@ func Complete(ev *Event, context, shard string) {
 		ev.Metadata = make(correlation.Metadata, 8)
 	}
 	m := ev.Metadata
-	m.Set(correlation.EventID, ev.ID.String())
+	o := format(ev)
+	m.Set(correlation.EventID, o.ID)
 	m.Set(correlation.EventType, ev.Type)
 	m.Set(correlation.Stream, ev.Stream)
-	m.Set(correlation.StreamVersion, strconv.FormatInt(ev.Version, 10))
-	m.Set(correlation.Position, ev.Position.String())
+	m.Set(correlation.StreamVersion, o.Version)
+	m.Set(correlation.Position, o.Position)
 	m.Set(correlation.Context, context)
 	m.Set(correlation.Shard, shard)
-	m.Set(correlation.RecordedAt, ev.RecordedAt.UTC().Format(time.RFC3339Nano))
+	m.Set(correlation.RecordedAt, o.RecordedAt)
+}
+
+// Owned is the text of an event's store-owned values that are not strings
+// among its fields, as [Complete] writes them into its metadata.
+type Owned struct {
+	ID, Version, Position, RecordedAt string
+}
+
+// OwnedText returns the text of ev's event_id, stream_version, position and
+// recorded_at. They are the strings of ev's metadata when they hold those
+// values (as after [Complete]): nothing is allocated then.
+func OwnedText(ev *Event) Owned {
+	var arr [128]byte
+	b, ends := appendOwned(arr[:0], ev)
+	m := ev.Metadata
+	if id, ok := m[string(correlation.EventID)]; ok && id == string(b[:ends[0]]) {
+		if v := m[string(correlation.StreamVersion)]; v == string(b[ends[0]:ends[1]]) {
+			if p := m[string(correlation.Position)]; p == string(b[ends[1]:ends[2]]) {
+				if r := m[string(correlation.RecordedAt)]; r == string(b[ends[2]:]) {
+					return Owned{id, v, p, r}
+				}
+			}
+		}
+	}
+	return split(string(b), ends)
+}
+
+// format returns the text of ev's owned values in one allocation.
+func format(ev *Event) Owned {
+	var arr [128]byte
+	b, ends := appendOwned(arr[:0], ev)
+	return split(string(b), ends)
+}
+
+// appendOwned appends event_id, stream_version, position and recorded_at
+// to b and says where the first three end.
+func appendOwned(b []byte, ev *Event) ([]byte, [3]int) {
+	var ends [3]int
+	b = appendUUID(b, ev.ID)
+	ends[0] = len(b)
+	b = strconv.AppendInt(b, ev.Version, 10)
+	ends[1] = len(b)
+	b = ev.Position.append(b)
+	ends[2] = len(b)
+	return ev.RecordedAt.UTC().AppendFormat(b, time.RFC3339Nano), ends
+}
+
+func split(s string, ends [3]int) Owned {
+	return Owned{s[:ends[0]], s[ends[0]:ends[1]], s[ends[1]:ends[2]], s[ends[2]:]}
+}
+
+// appendUUID appends id in its canonical form, as id.String writes it.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	const hexdigits = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexdigits[c>>4], hexdigits[c&0xf])
+	}
+	return b
 }
 
 // CheckIDs checks the IDs of a link.

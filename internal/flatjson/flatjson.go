@@ -58,10 +58,13 @@ func plain(s string) bool {
 // json.Unmarshal into a map[string]string does, and on error leaves m as
 // json.Unmarshal would; null leaves m as it is.
 func Decode(b []byte, m map[string]string) error {
-	if !decodeCompact(b, m) {
-		return json.Unmarshal(b, &m)
+	if decodeCompact(b, m) {
+		return nil
 	}
-	return nil
+	// json.Unmarshal takes the map's address: a copy of it, so that only
+	// this path moves a map variable to the heap.
+	into := m
+	return json.Unmarshal(b, &into)
 }
 
 // decodeCompact reads b when it is a compact object of plain strings, the
@@ -95,11 +98,13 @@ func decodeCompact(b []byte, m map[string]string) bool {
 		}
 		i++
 	}
+	// Every key and value is a piece of one string: one allocation.
+	s := string(b)
 	for i := 1; n > 0; n-- {
 		j := plainString(b, i)
-		k := b[i+1 : j-1]
+		k := s[i+1 : j-1]
 		i = plainString(b, j+1)
-		m[string(k)] = string(b[j+2 : i-1])
+		m[k] = s[j+2 : i-1]
 		i++
 	}
 	return true

@@ -94,6 +94,25 @@ func TestDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+// A compact object's keys and values share one allocation; the input can
+// be reused at once.
+func TestDecodeAllocatesOnce(t *testing.T) {
+	b := []byte(`{"correlation_id":"0193","user":"ada","request_id":"r-1"}`)
+	m := make(map[string]string, 8)
+	if n := testing.AllocsPerRun(100, func() {
+		clear(m)
+		if err := Decode(b, m); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Fatalf("%v allocations, want 1", n)
+	}
+	copy(b, `{"xxxxxxxxxxxxxx`)
+	if m["user"] != "ada" || m["correlation_id"] != "0193" || len(m) != 3 {
+		t.Fatalf("decoded %v changed with its input", m)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":"1","b":"2"}`, `{"a":1}`, `{ "a" : "x" }`, `{"a":"\"}`} {
 		f.Add([]byte(s))

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/switchyard-go/switchyard/store"
 )
@@ -648,13 +651,22 @@ func (s *Store) query(ctx context.Context, q querier, withLink bool, sql string,
 // rows start with the link columns of a stream read.
 func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) {
 	defer rows.Close()
-	var out []store.Event
+	// Rows gather in a reused slice; the caller gets a copy of the right
+	// size instead of the garbage of growing one.
+	scratch := scratches.Get().(*[]store.Event)
+	out := (*scratch)[:0]
+	defer func() {
+		clear(out)
+		*scratch = out[:0]
+		scratches.Put(scratch)
+	}()
 	// The destinations are shared by every row: each Scan overwrites them all.
 	var (
 		ev          store.Event
 		linkVersion int64
 		commit      int64
-		data, meta  []byte
+		data        []byte
+		meta        pgtype.DriverBytes // decoded before the next row
 		linkStream  string
 		link        bool
 	)
@@ -678,5 +690,13 @@ func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) 
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(out), nil
 }
+
+var scratches = sync.Pool{New: func() any { return new([]store.Event) }}
