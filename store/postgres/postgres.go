@@ -466,9 +466,9 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.E
 func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) (string, []any) {
 	if len(pending) == 1 {
 		p := pending[0]
-		return s.sql.appendOne, []any{stream, int64(expected), now, p.Event.ID, p.Event.Type, string(p.Event.Data), string(p.Metadata)}
+		return s.sql.appendOne, []any{stream, int64(expected), now, [16]byte(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
 	}
-	ids := make([]uuid.UUID, len(pending))
+	ids := make([][16]byte, len(pending))
 	types := make([]string, len(pending))
 	data := make([]string, len(pending))
 	meta := make([]string, len(pending))
@@ -508,8 +508,20 @@ func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected
 	return s.Read(ctx, stream, store.Forward, from, len(pending))
 }
 
+// uuidArg is ids as pgx encodes them directly: a uuid.UUID goes through
+// its driver.Valuer (text) after a failed encoding plan that formats an
+// error, which cost single-event appends a sixth of their client time.
+// Scans likewise go into *[16]byte rather than uuid.UUID's sql.Scanner.
+func uuidArg(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
 func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]store.Place, error) {
-	rows, err := q.Query(ctx, s.sql.findIDs, ids)
+	rows, err := q.Query(ctx, s.sql.findIDs, uuidArg(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +530,7 @@ func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uu
 	for rows.Next() {
 		var id uuid.UUID
 		var p store.Place
-		if err := rows.Scan(&id, &p.Stream, &p.Version); err != nil {
+		if err := rows.Scan((*[16]byte)(&id), &p.Stream, &p.Version); err != nil {
 			return nil, err
 		}
 		found[id] = p
@@ -551,7 +563,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 		b := &pgx.Batch{}
 		b.Queue("SAVEPOINT sw_link")
 		var n int64
-		b.Queue(s.sql.link, stream, int64(expected), time.Now().UTC(), ids, len(ids)).QueryRow(func(row pgx.Row) error {
+		b.Queue(s.sql.link, stream, int64(expected), time.Now().UTC(), uuidArg(ids), len(ids)).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&n)
 		})
 		b.Queue("RELEASE SAVEPOINT sw_link")
@@ -674,7 +686,7 @@ func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) 
 	if withLink {
 		dest = append(dest, &linkStream, &linkVersion, &link)
 	}
-	dest = append(dest, &ev.Stream, &ev.Version, &commit, &ev.Position.Seq, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt)
+	dest = append(dest, &ev.Stream, &ev.Version, &commit, &ev.Position.Seq, (*[16]byte)(&ev.ID), &ev.Type, &data, &meta, &ev.RecordedAt)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
