@@ -23,12 +23,13 @@ import (
 // per-message futures, bookkeeping and JSON decoding cost about as much as
 // building the message.
 //
-// A batch to a stream that allows it goes as one JetStream fast batch
-// (ADR-50, nats-server 2.14 and later) in its "fail on gap" mode: the
-// server answers the whole batch with one PubAck that counts the messages
-// it took, instead of one ack per message, and stores nothing of a batch
-// after a message it refused. So a refused event is never overtaken by the
-// events behind it.
+// Batches to a stream that allows it go as a JetStream fast batch (ADR-50,
+// nats-server 2.14 and later) in its "fail on gap" mode: a [run] of
+// consecutive batches is one fast batch on the server, which answers with
+// a flow ack every few hundred messages and one PubAck at the end instead
+// of one ack per message, and which stores nothing of the run after a
+// message it refused. So a refused event is never overtaken by the events
+// sent behind it, in its batch or in the batches after it.
 type acks struct {
 	nc     *nats.Conn
 	prefix string // the connection's inbox: "_INBOX.<nuid>."
@@ -38,13 +39,14 @@ type acks struct {
 	mu      sync.Mutex
 	next    uint64
 	batches map[uint64]*batchAcks
+	runs    map[uint64]*run
 }
 
 // errNoAck is the failure of a message whose ack did not come in time.
 var errNoAck = errors.New("no ack from JetStream in time")
 
 func newAcks(nc *nats.Conn) (*acks, error) {
-	a := &acks{nc: nc, prefix: nc.NewInbox() + ".", token: nuid.Next(), batches: make(map[uint64]*batchAcks)}
+	a := &acks{nc: nc, prefix: nc.NewInbox() + ".", token: nuid.Next(), batches: make(map[uint64]*batchAcks), runs: make(map[uint64]*run)}
 	sub, err := nc.Subscribe(a.prefix+">", a.receive)
 	if err != nil {
 		return nil, err
@@ -65,13 +67,7 @@ type batchAcks struct {
 	prefix string // reply subjects: prefix + index
 	stream []byte // `"stream":"<name>"`: what a PubAck of the stream carries
 
-	// A fast batch's reply subjects are fast + sequence + operation; the
-	// server knows the batch by its id. Sequences count the messages sent
-	// from 1, and seqs[s-1] is the index sequence s carried.
-	fast string
-	bid  string
-	seqs []int
-	last string // the subject of the last message sent, for the commit
+	run *run // nil: one publish, and one ack, per message
 
 	mu      sync.Mutex
 	errs    []error // per index, once answered (nil: stored)
@@ -83,54 +79,212 @@ type batchAcks struct {
 	done    chan struct{} // closed when sealed and nothing is pending
 }
 
-// minFastBatch is the fewest messages sent as a fast batch: its commit is
-// one more message, and the server answers its first message too.
+// begin starts a batch of up to n messages to the JetStream stream named
+// stream, sent one by one.
+func (a *acks) begin(n int, stream string) *batchAcks {
+	return a.add(n, []byte(`"stream":`+strconv.Quote(stream)), nil)
+}
+
+func (a *acks) add(n int, stream []byte, r *run) *batchAcks {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.next++
+	b := &batchAcks{a: a, id: a.next, stream: stream, run: r,
+		errs: make([]error, n), got: make([]bool, n), done: make(chan struct{})}
+	b.prefix = a.prefix + strconv.FormatUint(b.id, 10) + "."
+	a.batches[b.id] = b
+	return b
+}
+
+// minFastBatch is the fewest messages that start a run: its first message
+// has an answer of its own, and a run may need one more message to end.
 const minFastBatch = 4
 
-// begin starts a batch of up to n messages to the JetStream stream named
-// stream, as a fast batch when fast is set (the stream allows them) and n
-// is at least minFastBatch.
-func (a *acks) begin(n int, stream string, fast bool) *batchAcks {
-	a.mu.Lock()
-	a.next++
-	b := &batchAcks{a: a, id: a.next, stream: []byte(`"stream":` + strconv.Quote(stream)),
-		errs: make([]error, n), got: make([]bool, n), done: make(chan struct{})}
-	a.batches[b.id] = b
-	a.mu.Unlock()
-	b.prefix = a.prefix + strconv.FormatUint(b.id, 10) + "."
-	if fast && n >= minFastBatch {
-		// <inbox>.<id>.<batch id>.<most messages between flow acks>.fail.<seq>.<op>.$FI
-		b.bid = a.token + strconv.FormatUint(b.id, 10)
-		b.fast = b.prefix + b.bid + "." + strconv.Itoa(min(n, math.MaxUint16)) + ".fail."
-		b.seqs = make([]int, 0, n)
-	}
-	return b
+// run is consecutive batches sent as one JetStream fast batch: message
+// sequences count on from batch to batch. The server answers with flow
+// acks (every message up to a sequence is stored) and, at the end, a
+// PubAck counting the messages it took; after one it refused it drops the
+// rest of the run and ends it.
+type run struct {
+	a      *acks
+	id     uint64
+	bid    string // the server's name for the batch
+	reply  string // reply subjects: reply + sequence + operation + fastSuffix
+	stream []byte
+
+	mu     sync.Mutex
+	sent   int    // the last sequence sent
+	base   int    // sequences up to base are settled
+	slots  []slot // sequence base+1 onwards: which message it carried
+	last   string // the subject of the last message sent
+	closed bool   // committed or abandoned: nothing more is sent
+	ended  bool   // settled: the server's last word is in
+}
+
+// slot is the message of a batch that a run's sequence carried.
+type slot struct {
+	b *batchAcks
+	i int
 }
 
 // The operations of a fast batch message, and its reply subjects' suffix.
 const (
 	fastStart  = ".0"
 	fastAppend = ".1"
-	fastCommit = ".3" // ends the batch; the message itself is not stored
+	fastCommit = ".2" // the last message: stored, then the batch ends
+	fastEnd    = ".3" // ends the batch; this message itself is not stored
 	fastSuffix = ".$FI"
 )
 
-// publish sends m as message i of the batch.
-func (b *batchAcks) publish(i int, m *nats.Msg) error {
+// newRun starts a run to the JetStream stream named stream. flow is the
+// most messages the server may take between flow acks.
+func (a *acks) newRun(stream string, flow int) *run {
+	a.mu.Lock()
+	a.next++
+	r := &run{a: a, id: a.next, stream: []byte(`"stream":` + strconv.Quote(stream))}
+	r.bid = a.token + strconv.FormatUint(r.id, 10)
+	// <inbox>.<id>.<batch id>.<flow>.fail.<seq>.<op>.$FI
+	r.reply = a.prefix + strconv.FormatUint(r.id, 10) + "." + r.bid + "." + strconv.Itoa(min(max(flow, 1), math.MaxUint16)) + ".fail."
+	a.runs[r.id] = r
+	a.mu.Unlock()
+	return r
+}
+
+// begin starts a batch of up to n messages in the run.
+func (r *run) begin(n int) *batchAcks { return r.a.add(n, r.stream, r) }
+
+// next gives the message i of b the run's next sequence and returns its
+// reply subject; commit makes it the run's last. It returns false when the
+// run has ended (JetStream ended it after a message it refused): the
+// message must not be sent, or it could be stored ahead of those the
+// server dropped.
+func (r *run) next(b *batchAcks, i int, subject string, commit bool) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", false
+	}
+	r.sent++
+	r.slots = append(r.slots, slot{b, i})
+	r.last = subject
+	op := fastAppend
+	switch {
+	case commit:
+		op, r.closed = fastCommit, true
+	case r.sent == 1:
+		op = fastStart
+	}
+	return r.reply + strconv.Itoa(r.sent) + op + fastSuffix, true
+}
+
+// open reports whether more messages may join the run.
+func (r *run) open() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.closed
+}
+
+// commit ends the run after the messages sent: the server answers once it
+// stored them. The message that says so reaches plain subscribers of the
+// subject (JetStream does not store it), so a run ends on its last event
+// when it can (next with commit).
+func (r *run) commit() {
+	r.mu.Lock()
+	if r.closed { // ended on its last message, or abandoned
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	sent := r.sent
+	m := &nats.Msg{Subject: r.last, Reply: r.reply + strconv.Itoa(r.sent+1) + fastEnd + fastSuffix}
+	r.mu.Unlock()
+	if sent == 0 {
+		r.abandon()
+		return
+	}
+	if err := r.a.nc.PublishMsg(m); err != nil {
+		r.end(0, err)
+	}
+}
+
+// abandon stops tracking the run: nothing more is sent, and answers that
+// come later are dropped. Its batches' unanswered messages are left to
+// their wait.
+func (r *run) abandon() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.a.mu.Lock()
+	delete(r.a.runs, r.id)
+	r.a.mu.Unlock()
+}
+
+// settle answers the messages of sequences base+1 to upTo: nil up to
+// through, err after it.
+func (r *run) settle(through, upTo int, err error) {
+	r.mu.Lock()
+	upTo = min(upTo, r.sent)
+	var done []slot
+	if upTo > r.base {
+		done = r.slots[:upTo-r.base]
+		r.slots = r.slots[upTo-r.base:]
+		r.base = upTo
+	}
+	first := r.base - len(done) + 1
+	r.mu.Unlock()
+	for k, sl := range done {
+		if first+k <= through {
+			sl.b.answer(sl.i, nil)
+		} else {
+			sl.b.answer(sl.i, err)
+		}
+	}
+}
+
+// fail answers the message of sequence seq with err. It reports whether
+// seq is past the messages sent: the message that ended the run.
+func (r *run) fail(seq int, err error) (pastEnd bool) {
+	r.mu.Lock()
+	var sl slot
+	ok := seq > r.base && seq <= r.sent
+	if ok {
+		sl = r.slots[seq-r.base-1]
+	}
+	pastEnd = seq > r.sent
+	r.mu.Unlock()
+	if ok {
+		sl.b.answer(sl.i, err)
+	}
+	return pastEnd
+}
+
+// end settles the run: the first count messages were taken, the others
+// meet err unless they had an answer already.
+func (r *run) end(count int, err error) {
+	r.mu.Lock()
+	r.closed, r.ended = true, true
+	sent := r.sent
+	r.mu.Unlock()
+	r.settle(count, sent, err)
+	r.abandon()
+}
+
+// publish sends m as message i of the batch; commit makes it the last of
+// the batch's run.
+func (b *batchAcks) publish(i int, m *nats.Msg, commit bool) error {
 	b.mu.Lock()
 	b.pending++
-	if b.fast != "" {
-		b.seqs = append(b.seqs, i)
-		op := fastAppend
-		if len(b.seqs) == 1 {
-			op = fastStart
+	b.mu.Unlock()
+	if b.run != nil {
+		reply, ok := b.run.next(b, i, m.Subject, commit)
+		if !ok {
+			b.answer(i, errBatchEnded)
+			return nil
 		}
-		m.Reply = b.fast + strconv.Itoa(len(b.seqs)) + op + fastSuffix
-		b.last = m.Subject
+		m.Reply = reply
 	} else {
 		m.Reply = b.prefix + strconv.Itoa(i)
 	}
-	b.mu.Unlock()
 	if err := b.a.nc.PublishMsg(m); err != nil {
 		b.answer(i, err) // not sent: nothing else will answer it
 		return err
@@ -138,20 +292,12 @@ func (b *batchAcks) publish(i int, m *nats.Msg) error {
 	return nil
 }
 
-// seal says that nothing more of the batch will be published. A fast
-// batch is committed: the server answers it once it stored what came.
+// seal says that nothing more of the batch will be published.
 func (b *batchAcks) seal() {
 	b.mu.Lock()
 	b.sealed = true
 	b.closeIfDone()
-	commit := b.fast != "" && len(b.seqs) > 0 && !b.closed
-	m := &nats.Msg{Subject: b.last, Reply: b.fast + strconv.Itoa(len(b.seqs)+1) + fastCommit + fastSuffix}
 	b.mu.Unlock()
-	if commit {
-		if err := b.a.nc.PublishMsg(m); err != nil {
-			b.fail(err)
-		}
-	}
 }
 
 // answer records message i's outcome.
@@ -244,15 +390,24 @@ func (a *acks) receive(m *nats.Msg) {
 	if !ok {
 		return
 	}
-	fast := false
-	if idx, fast = strings.CutSuffix(idx, fastSuffix); fast {
+	id, err1 := strconv.ParseUint(ids, 10, 64)
+	if idx, fast := strings.CutSuffix(idx, fastSuffix); fast {
 		// <batch id>.<flow>.fail.<seq>.<op>: idx becomes <seq>
 		if j := strings.LastIndexByte(idx, '.'); j >= 0 {
 			idx = idx[:j]
 		}
-		idx = idx[strings.LastIndexByte(idx, '.')+1:]
+		seq, err2 := strconv.Atoi(idx[strings.LastIndexByte(idx, '.')+1:])
+		if err1 != nil || err2 != nil {
+			return
+		}
+		a.mu.Lock()
+		r := a.runs[id]
+		a.mu.Unlock()
+		if r != nil {
+			r.answer(seq, m)
+		}
+		return
 	}
-	id, err1 := strconv.ParseUint(ids, 10, 64)
 	i, err2 := strconv.Atoi(idx)
 	if err1 != nil || err2 != nil {
 		return
@@ -260,18 +415,14 @@ func (a *acks) receive(m *nats.Msg) {
 	a.mu.Lock()
 	b := a.batches[id]
 	a.mu.Unlock()
-	switch {
-	case b == nil:
-	case fast:
-		b.answerFast(i, m)
-	default:
+	if b != nil {
 		b.answer(i, ackError(m, b.stream))
 	}
 }
 
-// errBatchEnded is the failure of a fast batch's messages that came after
-// the last one the server took: it ended the batch there (it refused the
-// next one) and dropped them.
+// errBatchEnded is the failure of a run's messages that came after the
+// last one the server took: it ended the run there (it refused the next
+// one) and dropped them.
 var errBatchEnded = errors.New("JetStream ended the batch before this message")
 
 var (
@@ -280,32 +431,38 @@ var (
 	flowErr = []byte(`{"type":"err"`)
 )
 
-// answerFast handles the server's word on the fast batch message of
-// sequence seq. Flow acks and gap reports only say how far the server got:
-// what settles the messages is an error naming one of them, and the
-// PubAck that ends the batch. That PubAck must name the stream and the
-// batch, and counts the messages taken (stored, or known duplicates); the
-// rest were dropped.
-func (b *batchAcks) answerFast(seq int, m *nats.Msg) {
+// answer handles the server's word on the run's message of sequence seq.
+// A flow ack settles every message up to its sequence; a gap report says
+// the run ended (the PubAck that follows counts what was taken); an error
+// naming a message fails it; and the PubAck, which must name the stream
+// and the batch, ends the run: the messages it counts were taken (stored,
+// or known duplicates), the rest dropped.
+func (r *run) answer(seq int, m *nats.Msg) {
 	d := m.Data
 	switch {
-	case bytes.HasPrefix(d, flowAck), bytes.HasPrefix(d, flowGap):
+	case bytes.HasPrefix(d, flowAck):
+		var ack struct {
+			Seq int `json:"seq"`
+		}
+		if json.Unmarshal(d, &ack) == nil {
+			r.settle(ack.Seq, ack.Seq, nil)
+		}
+		return
+	case bytes.HasPrefix(d, flowGap):
 		return
 	case bytes.HasPrefix(d, flowErr):
 		var e struct {
 			Seq   int                 `json:"seq"`
 			Error *jetstream.APIError `json:"error"`
 		}
-		if json.Unmarshal(d, &e) != nil || e.Error == nil {
-			return
+		if json.Unmarshal(d, &e) == nil && e.Error != nil {
+			r.fail(e.Seq, e.Error)
 		}
-		b.answerSeq(e.Seq, e.Error)
 		return
 	}
-	err := ackError(m, b.stream)
-	if err != nil {
-		if !b.answerSeq(seq, err) {
-			b.end(0, err) // the commit failed: nothing more will come
+	if err := ackError(m, r.stream); err != nil {
+		if r.fail(seq, err) {
+			r.end(0, err) // the end of the run failed: nothing more will come
 		}
 		return
 	}
@@ -313,50 +470,11 @@ func (b *batchAcks) answerFast(seq int, m *nats.Msg) {
 		Batch string `json:"batch"`
 		Count int    `json:"count"`
 	}
-	if json.Unmarshal(d, &ack) != nil || ack.Batch != b.bid {
-		b.answerSeq(seq, jetstream.ErrInvalidJSAck)
+	if json.Unmarshal(d, &ack) != nil || ack.Batch != r.bid {
+		r.fail(seq, jetstream.ErrInvalidJSAck)
 		return
 	}
-	b.end(ack.Count, errBatchEnded)
-}
-
-// answerSeq records the outcome of the message of sequence seq; false when
-// seq is none of the batch's messages (the commit).
-func (b *batchAcks) answerSeq(seq int, err error) bool {
-	b.mu.Lock()
-	i := -1
-	if seq >= 1 && seq <= len(b.seqs) {
-		i = b.seqs[seq-1]
-	}
-	b.mu.Unlock()
-	if i < 0 {
-		return false
-	}
-	b.answer(i, err)
-	return true
-}
-
-// end settles a fast batch the server ended: the first count messages
-// were taken, the others meet err unless they had an answer already.
-func (b *batchAcks) end(count int, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return
-	}
-	for s, i := range b.seqs {
-		if b.got[i] {
-			continue
-		}
-		b.got[i] = true
-		if s >= count {
-			b.errs[i] = err
-		}
-		if b.pending > 0 {
-			b.pending--
-		}
-	}
-	b.closeIfDone()
+	r.end(ack.Count, errBatchEnded)
 }
 
 var errorKey = []byte(`"error"`)

@@ -41,7 +41,7 @@ func TestAcksOutcomes(t *testing.T) {
 		m.Data = []byte(data)
 		return m
 	}
-	b := c.acks().begin(6, "ACKS", false)
+	b := c.acks().begin(6, "ACKS")
 	for i, m := range []*nats.Msg{
 		msg("acks.a", "one", "x"),
 		msg("acks.a", "one", "x"),                      // a duplicate: stored already
@@ -49,7 +49,7 @@ func TestAcksOutcomes(t *testing.T) {
 		msg("elsewhere", "lost", "z"),                  // no stream: no responders
 		msg("impostor", "fake", "w"),                   // answered by a service, not JetStream
 	} {
-		if err := b.publish(i, m); err != nil {
+		if err := b.publish(i, m, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +84,7 @@ func TestAcksConnectionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b := c.acks().begin(1, "ACKS", false)
+	b := c.acks().begin(1, "ACKS")
 	b.pending++ // as if published, its ack outstanding
 	b.seal()
 	start := time.Now()
@@ -102,10 +102,11 @@ func TestAcksConnectionLoss(t *testing.T) {
 	}
 }
 
-// A fast batch against a real JetStream: answered by one PubAck, not one
-// ack per message; re-sent, its duplicates are taken; and a refused
-// message ends it there, so nothing behind it is stored ahead of it.
-func TestAcksFastBatch(t *testing.T) {
+// Runs against a real JetStream: answered by flow acks and one PubAck, not
+// one ack per message; re-sent, duplicates are taken; a refused message
+// ends the run there, so nothing sent behind it is stored ahead of it, in
+// its batch or the next; and a stream without fast batches refuses them.
+func TestAcksRuns(t *testing.T) {
 	srv := natstest.Start(t, false)
 	c, err := Connect(context.Background(), Config{URL: srv.URL})
 	if err != nil {
@@ -125,19 +126,18 @@ func TestAcksFastBatch(t *testing.T) {
 		m.Data = []byte(data)
 		return m
 	}
-	send := func(msgs []*nats.Msg) []error {
+	// send publishes msgs as the next batch of r, the last one ending r
+	// when commit is set, and returns their outcomes.
+	send := func(r *run, msgs []*nats.Msg, commit bool) *batchAcks {
 		t.Helper()
-		b := c.acks().begin(len(msgs), "FAST", true)
-		if b.fast == "" {
-			t.Fatal("not sent as a fast batch")
-		}
+		b := r.begin(len(msgs))
 		for i, m := range msgs {
-			if err := b.publish(i, m); err != nil {
+			if err := b.publish(i, m, commit && i == len(msgs)-1); err != nil {
 				t.Fatal(err)
 			}
 		}
 		b.seal()
-		return b.wait(ctx, 5*time.Second)
+		return b
 	}
 	stored := func() uint64 {
 		t.Helper()
@@ -147,31 +147,72 @@ func TestAcksFastBatch(t *testing.T) {
 		}
 		return info.State.Msgs
 	}
+	// Subscribers of the subject see what was published, and nothing more.
+	seen, err := c.nc.SubscribeSync("fast.>")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var first []*nats.Msg
 	for i := range 200 {
 		first = append(first, msg(fmt.Sprint("m", i), "x"))
 	}
 	in := c.nc.Stats().InMsgs
-	for i, err := range send(first) {
+	r := c.acks().newRun("FAST", 100)
+	fb := send(r, first, true)
+	r.commit() // as the relay does after a final batch: the run ended already
+	for i, err := range fb.wait(ctx, 5*time.Second) {
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	if answers := c.nc.Stats().InMsgs - in; answers > 10 {
-		t.Errorf("%d answers to a fast batch of 200", answers)
-	}
 	if n := stored(); n != 200 {
-		t.Fatalf("stream holds %d messages, want 200 (the commit is not one)", n)
+		t.Fatalf("stream holds %d messages, want 200", n)
+	}
+	if n, _, _ := seen.Pending(); n != 200 {
+		t.Errorf("subscribers saw %d messages for 200 published", n)
+	}
+	if err := seen.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if answers := c.nc.Stats().InMsgs - in - 200; answers > 10 {
+		t.Errorf("%d answers to a run of 200", answers)
 	}
 
-	second := []*nats.Msg{
-		msg("m0", "x"),                                 // a duplicate
-		msg("n1", "x"),                                 // stored
-		msg("n2", strings.Repeat("y", 500)),            // over MaxMsgSize: refused
-		msg("n3", "x"), msg("n4", "x"), msg("n5", "x"), // behind it: dropped
+	// Flow acks settle a batch before the run ends; then the run goes on.
+	r = c.acks().newRun("FAST", 10)
+	var a, b []*nats.Msg
+	for i := range 50 {
+		a = append(a, msg(fmt.Sprint("a", i), "x"))
+		b = append(b, msg(fmt.Sprint("b", i), "x"))
 	}
-	got := send(second)
+	for i, err := range send(r, a, false).wait(ctx, 5*time.Second) {
+		if err != nil {
+			t.Fatalf("first batch of an open run, message %d: %v", i, err)
+		}
+	}
+	bb := send(r, b, false)
+	r.commit() // ends the run after b's last message
+	for i, err := range bb.wait(ctx, 5*time.Second) {
+		if err != nil {
+			t.Fatalf("batch ended by commit, message %d: %v", i, err)
+		}
+	}
+	if n := stored(); n != 300 {
+		t.Fatalf("stream holds %d messages, want 300", n)
+	}
+
+	// A refusal in the first batch of a run drops the rest of the run,
+	// the next batch included.
+	r = c.acks().newRun("FAST", 100)
+	x := send(r, []*nats.Msg{
+		msg("m0", "x"),                      // a duplicate
+		msg("n1", "x"),                      // stored
+		msg("n2", strings.Repeat("y", 500)), // over MaxMsgSize: refused
+		msg("n3", "x"),                      // behind it: dropped
+	}, false)
+	y := send(r, []*nats.Msg{msg("n4", "x"), msg("n5", "x")}, true)
+	got := append(x.wait(ctx, 5*time.Second), y.wait(ctx, 5*time.Second)...)
 	if got[0] != nil || got[1] != nil {
 		t.Errorf("duplicate and stored: %v, %v; want nil, nil", got[0], got[1])
 	}
@@ -183,24 +224,24 @@ func TestAcksFastBatch(t *testing.T) {
 			t.Errorf("message %d behind the refused one: %v; want errBatchEnded", i, got[i])
 		}
 	}
-	if n := stored(); n != 201 {
-		t.Fatalf("stream holds %d messages, want 201: nothing behind the refused message", n)
+	if n := stored(); n != 301 {
+		t.Fatalf("stream holds %d messages, want 301: nothing behind the refused message", n)
+	}
+	if n := len(c.acks().runs); n != 0 {
+		t.Errorf("%d runs still tracked after they ended", n)
 	}
 
 	// A stream that does not take fast batches refuses each message.
 	if _, err := c.js.CreateStream(ctx, jetstream.StreamConfig{Name: "PLAIN", Subjects: []string{"plain.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	b := c.acks().begin(4, "PLAIN", true)
+	var plain []*nats.Msg
 	for i := range 4 {
 		m := msg(fmt.Sprint("p", i), "x")
 		m.Subject = "plain.a"
-		if err := b.publish(i, m); err != nil {
-			t.Fatal(err)
-		}
+		plain = append(plain, m)
 	}
-	b.seal()
-	for i, err := range b.wait(ctx, 5*time.Second) {
+	for i, err := range send(c.acks().newRun("PLAIN", 100), plain, true).wait(ctx, 5*time.Second) {
 		var apiErr *jetstream.APIError
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeBatchDisabled {
 			t.Errorf("message %d to a stream without fast batches: %v; want error code %d", i, err, errCodeBatchDisabled)

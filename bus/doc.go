@@ -29,12 +29,17 @@
 //   - The leader tails store.ReadAll in commit order from its checkpoint,
 //     publishes each batch asynchronously and waits for JetStream's acks
 //     (collected on one wildcard inbox per [Conn], each reply subject
-//     naming its batch and index). A batch of 4 or more events goes as one
-//     JetStream fast batch (ADR-50, nats-server 2.14 and later; the stream
-//     is provisioned with AllowBatchPublish): the server answers it with
-//     one PubAck instead of one per event, and in its "fail on gap" mode
-//     stores nothing of the batch after an event it refused. To a stream
-//     without AllowBatchPublish the relay publishes event by event.
+//     naming its batch and index). To a stream that allows it
+//     (AllowBatchPublish, nats-server 2.14 and later; provisioning sets
+//     it) the batches of a backlog go out as one JetStream fast batch
+//     (ADR-50) in its "fail on gap" mode, from the first batch of 4 or more
+//     events until the relay catches up: the server answers with a flow
+//     ack every few hundred events and one PubAck at the end, instead of
+//     one ack per event, and stores nothing of it after an event it
+//     refused, so no event overtakes one that was refused. To a stream
+//     without AllowBatchPublish the relay publishes event by event; one
+//     changed to refuse fast batches is noticed by the first refusal and
+//     served event by event until the process restarts.
 //     The checkpoint, kept in the store's own database, advances only over
 //     acknowledged events; saves are coalesced (RelayConfig.SaveEvery), and
 //     what a crash leaves unsaved is published again and dropped by
@@ -48,7 +53,8 @@
 //   - An event JetStream cannot take (larger than the stream's
 //     MaxMsgSize or the server's max payload) is quarantined: logged at
 //     error level, recorded with the checkpoint, listed by
-//     [Relay.Quarantined], and skipped, so the events behind it flow.
+//     [Relay.Quarantined], and skipped, so the events behind it flow (sent
+//     again at once when JetStream refused it and ended their fast batch).
 //
 // Wake-ups: a commit through a store in the leader's process wakes it
 // directly (store.Outbox.Commits); a commit in another process that runs a

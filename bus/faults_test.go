@@ -353,3 +353,52 @@ func TestEmbeddedServerIsTheDefault(t *testing.T) {
 	waitLag0(t, r)
 	checkDelivered(t, c, want, bus.DefaultPartitions)
 }
+
+// JetStream itself refuses an event the relay thought small enough (the
+// stream's limit was lowered under it). The run it went out in ends there,
+// so the batches sent behind it are dropped and go out again after it:
+// the event is quarantined and every stream's order holds.
+func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{MaxMsgSize: 64 << 10}})
+	ctx := context.Background()
+	s, err := c.Stream(ctx, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.JetStream().CachedInfo().Config
+	cfg.MaxMsgSize = 8 << 10
+	if _, err := c.JetStream().UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := sqliteStore(t, filepath.Join(t.TempDir(), "refused.db"))
+	var want []store.Event
+	add := func(stream string, n int) {
+		for range n {
+			ev, _ := store.NewEvent("Small", map[string]string{"s": stream})
+			out, err := st.Append(ctx, stream, store.Any, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, out...)
+		}
+	}
+	add("a", 15)
+	big, _ := store.NewEvent("Huge", map[string]string{"blob": strings.Repeat("x", 20<<10)})
+	huge, err := st.Append(ctx, "b", store.NoStream, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("a", 35) // three more batches, sent behind the refused one
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	q, err := r.Quarantined(ctx)
+	if err != nil || len(q) != 1 || q[0].EventID != huge[0].ID {
+		t.Fatalf("quarantined = %+v, %v; want the huge event", q, err)
+	}
+	if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
+		t.Fatalf("status %+v; want one quarantined and no error", s)
+	}
+}

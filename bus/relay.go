@@ -280,6 +280,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	var recheck time.Duration // the next empty read's wait, while reads a commit woke find nothing
 	var fd *feed              // reads running ahead
 	var inflight []*flight    // batches sent, not yet settled, oldest first
+	var fast *run             // the fast batch the batches in flight go out in, while open
 	// Up to maxFlights batches await their acks, fewer when that many would
 	// be over maxPending messages, but always two: one is sent while the one
 	// before is settled.
@@ -294,13 +295,22 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		}
 		if err != nil {
 			next = acked
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, errBatchEnded) {
 				r.fail(ctx, "publish failed; publishing again from the first event not acknowledged", err)
 			}
 		}
 		return err
 	}
+	// endRun ends the open run after what was sent: its last batch's acks
+	// come with the end.
+	endRun := func() {
+		if fast != nil {
+			fast.commit()
+			fast = nil
+		}
+	}
 	defer func() {
+		endRun()
 		for i, f := range inflight {
 			if settle(f) != nil { // saves what was acknowledged
 				for _, f := range inflight[i+1:] {
@@ -353,6 +363,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 		}
 		if err != nil {
+			endRun()
 			if ctx.Err() == nil {
 				r.fail(ctx, "cannot read the log", err)
 			}
@@ -364,24 +375,42 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		batch := p.batch
 		r.conn.relayed.add(time.Now(), len(batch))
 		var cur *flight
+		final := len(batch) < r.cfg.BatchSize
 		if len(batch) > 0 {
 			next = batch[len(batch)-1].Position
-			cur = r.issue(p)
+			if fast == nil && stream.batched.Load() && len(batch) >= minFastBatch {
+				fast = r.conn.acks().newRun(stream.Name, r.cfg.BatchSize)
+			}
+			cur = r.issue(p, fast, final)
 			inflight = append(inflight, cur)
+			if cur.err != nil && fast != nil {
+				fast.abandon()
+				fast = nil
+			}
+		}
+		if final {
+			endRun()
 		}
 		// Settle the oldest batches while the window is full; all of them
 		// when caught up or when issuing failed.
-		failed := false
-		for len(inflight) > 0 && (len(inflight) >= window || len(batch) < r.cfg.BatchSize || cur.err != nil) {
+		failed, again := false, false
+		for len(inflight) > 0 && (len(inflight) >= window || final || cur.err != nil) {
 			f := inflight[0]
 			inflight = inflight[1:]
-			if settle(f) != nil {
+			if err := settle(f); err != nil {
 				// The batches sent behind a failure are sent again, but
 				// their acks must be in before anything else is sent.
+				if fast != nil {
+					fast.abandon()
+					fast = nil
+				}
 				for _, f := range inflight {
 					r.discard(ctx, f)
 				}
 				inflight, failed = nil, true
+				// A run JetStream ended after an event it refused and
+				// quarantined: the rest goes out again at once.
+				again = errors.Is(err, errBatchEnded)
 			}
 		}
 		if failed {
@@ -389,7 +418,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 				fd.stop() // it reads on from where publishing no longer is
 				fd = nil
 			}
-			if !sleep(ctx, lease, bo.next()) {
+			if !again && !sleep(ctx, lease, bo.next()) {
 				return
 			}
 			continue
@@ -553,22 +582,35 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 	return p
 }
 
-// issue sends p without waiting for acks. The connection does not
-// reconnect until settle: a batch's messages all travel on one connection.
-func (r *Relay) issue(p *prepared) *flight {
+// issue sends p without waiting for acks, in run when there is one; final
+// makes p the run's last batch. The connection does not reconnect until
+// settle: a batch's messages all travel on one connection.
+func (r *Relay) issue(p *prepared, run *run, final bool) *flight {
 	f := &flight{prepared: p}
 	if !r.conn.begin() {
 		f.err = &Error{Op: "publish", URL: r.conn.url, Err: ErrUnavailable}
 		return f
 	}
-	f.acks = r.conn.acks().begin(len(p.msgs), p.stream.Name, p.stream.batched.Load())
+	if run != nil {
+		f.acks = run.begin(len(p.msgs))
+	} else {
+		f.acks = r.conn.acks().begin(len(p.msgs), p.stream.Name)
+	}
 	defer f.acks.seal()
+	last := -1 // the last message sent: the run ends on it when final
+	if run != nil && final {
+		for i := range p.msgs {
+			if p.sizes[i] <= p.limit {
+				last = i
+			}
+		}
+	}
 	for i, m := range p.msgs {
 		if p.sizes[i] > p.limit {
 			f.issued = i + 1 // quarantined by settle; not sent
 			continue
 		}
-		if err := f.acks.publish(i, m); err != nil {
+		if err := f.acks.publish(i, m, i == last); err != nil {
 			f.err = err
 			break
 		}

@@ -19,7 +19,7 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 		return false, err
 	}
 	tag, err := s.reader(ctx).Exec(ctx, `INSERT INTO `+s.table("sw_inbox")+` (group_name, event_id, handled_at)
-		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, group, [16]byte(id), time.Now().UTC())
+		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, group, pgUUID(id), time.Now().UTC())
 	if err != nil {
 		return false, s.fail("record "+id.String()+" in the inbox of group "+group, err)
 	}

@@ -49,7 +49,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, relay string, pos store.Posi
 	for _, q := range quarantined {
 		b.Queue(`INSERT INTO `+s.table("sw_relay_quarantine")+` (relay, event_id, event_type, stream, version, commit_key, position, size, reason, at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-			relay, [16]byte(q.EventID), q.Type, q.Stream, q.Version, int64(q.Position.Commit), q.Position.Seq, q.Size, q.Reason, q.At)
+			relay, pgUUID(q.EventID), q.Type, q.Stream, q.Version, int64(q.Position.Commit), q.Position.Seq, q.Size, q.Reason, q.At)
 	}
 	t := s.table("sw_relay_checkpoints")
 	b.Queue(`INSERT INTO `+t+` AS c (relay, commit_key, position, updated_at) VALUES ($1, $2, $3, now())

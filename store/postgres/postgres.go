@@ -466,14 +466,14 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.E
 func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) (string, []any) {
 	if len(pending) == 1 {
 		p := pending[0]
-		return s.sql.appendOne, []any{stream, int64(expected), now, [16]byte(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
+		return s.sql.appendOne, []any{stream, int64(expected), now, pgUUID(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
 	}
-	ids := make([][16]byte, len(pending))
+	ids := make([]pgtype.UUID, len(pending))
 	types := make([]string, len(pending))
 	data := make([]string, len(pending))
 	meta := make([]string, len(pending))
 	for i, p := range pending {
-		ids[i] = p.Event.ID
+		ids[i] = pgUUID(p.Event.ID)
 		types[i] = p.Event.Type
 		data[i] = string(p.Event.Data)
 		meta[i] = string(p.Metadata)
@@ -508,14 +508,17 @@ func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected
 	return s.Read(ctx, stream, store.Forward, from, len(pending))
 }
 
-// uuidArg is ids as pgx encodes them directly: a uuid.UUID goes through
-// its driver.Valuer (text) after a failed encoding plan that formats an
-// error, which cost single-event appends a sixth of their client time.
-// Scans likewise go into *[16]byte rather than uuid.UUID's sql.Scanner.
-func uuidArg(ids []uuid.UUID) [][16]byte {
-	out := make([][16]byte, len(ids))
+// pgUUID is id as pgx encodes it directly, in every query mode: a
+// uuid.UUID goes through its driver.Valuer (text) after a failed encoding
+// plan that formats an error, which cost single-event appends a sixth of
+// their client time. Scans likewise go into *[16]byte rather than
+// uuid.UUID's sql.Scanner.
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
+
+func uuidArg(ids []uuid.UUID) []pgtype.UUID {
+	out := make([]pgtype.UUID, len(ids))
 	for i, id := range ids {
-		out[i] = id
+		out[i] = pgUUID(id)
 	}
 	return out
 }

@@ -492,3 +492,55 @@ func TestRedactQuotedPassword(t *testing.T) {
 		t.Errorf("error %v shows the password", err)
 	}
 }
+
+// The store works in every pgx query mode, including those a connection
+// pooler such as pgbouncer calls for (no prepared statements): appends of
+// one event and of several, links, the inbox, the quarantine and reads.
+func TestQueryExecModes(t *testing.T) {
+	base := database(t)
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := postgres.Open(ctx, base+"&default_query_exec_mode="+mode, postgres.Config{Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ev := func(n int) store.Event {
+				e, _ := store.NewEvent("Visited", map[string]int{"n": n})
+				return e
+			}
+			out, err := s.Append(ctx, "v-1", store.NoStream, ev(1))
+			if err != nil {
+				t.Fatalf("append one: %v", err)
+			}
+			one := out[0]
+			out, err = s.Append(ctx, "v-1", store.Exact(0), ev(2), ev(3))
+			if err != nil {
+				t.Fatalf("append two: %v", err)
+			}
+			two, three := out[0], out[1]
+			if err := s.Link(ctx, "all", store.NoStream, one.ID, three.ID); err != nil {
+				t.Fatalf("link: %v", err)
+			}
+			if first, err := s.MarkHandled(ctx, "g", one.ID); err != nil || !first {
+				t.Fatalf("mark handled = %v, %v", first, err)
+			}
+			q := store.Quarantined{EventID: two.ID, Type: "Visited", Stream: "v-1", Version: 1, Reason: "test", At: time.Now().UTC()}
+			if err := s.SaveCheckpoint(ctx, "r", store.Position{}, q); err != nil {
+				t.Fatalf("save quarantine: %v", err)
+			}
+			if got, err := s.Quarantined(ctx, "r"); err != nil || len(got) != 1 || got[0].EventID != two.ID {
+				t.Fatalf("quarantine = %+v, %v", got, err)
+			}
+			all, err := s.ReadAll(ctx, store.Position{}, 10)
+			if err != nil || len(all) != 3 || all[0].ID != one.ID || all[2].ID != three.ID {
+				t.Fatalf("read all = %d events, %v", len(all), err)
+			}
+			linked, err := s.Read(ctx, "all", store.Forward, 0, 10)
+			if err != nil || len(linked) != 2 || linked[1].ID != three.ID {
+				t.Fatalf("read link = %d events, %v", len(linked), err)
+			}
+		})
+	}
+}
