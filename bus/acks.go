@@ -116,9 +116,10 @@ type run struct {
 	sent   int    // the last sequence sent
 	base   int    // sequences up to base are settled
 	slots  []slot // sequence base+1 onwards: which message it carried
-	last   string // the subject of the last message sent
-	closed bool   // committed or abandoned: nothing more is sent
-	ended  bool   // settled: the server's last word is in
+	subj   string // the subject of the last message sent
+	closed bool   // ended, or ending: nothing more is sent
+	last   int    // the sequence of the message that ends the run, once sent
+	endSeq int    // the sequence of the end message, once sent
 }
 
 // slot is the message of a batch that a run's sequence carried.
@@ -166,22 +167,15 @@ func (r *run) next(b *batchAcks, i int, subject string, commit bool) (string, bo
 	}
 	r.sent++
 	r.slots = append(r.slots, slot{b, i})
-	r.last = subject
+	r.subj = subject
 	op := fastAppend
 	switch {
 	case commit:
-		op, r.closed = fastCommit, true
+		op, r.closed, r.last = fastCommit, true, r.sent
 	case r.sent == 1:
 		op = fastStart
 	}
 	return r.reply + strconv.Itoa(r.sent) + op + fastSuffix, true
-}
-
-// open reports whether more messages may join the run.
-func (r *run) open() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.closed
 }
 
 // commit ends the run after the messages sent: the server answers once it
@@ -196,12 +190,20 @@ func (r *run) commit() {
 	}
 	r.closed = true
 	sent := r.sent
-	m := &nats.Msg{Subject: r.last, Reply: r.reply + strconv.Itoa(r.sent+1) + fastEnd + fastSuffix}
 	r.mu.Unlock()
 	if sent == 0 {
 		r.abandon()
 		return
 	}
+	r.sendEnd(sent + 1)
+}
+
+// sendEnd sends the message that ends the run, as sequence seq.
+func (r *run) sendEnd(seq int) {
+	r.mu.Lock()
+	r.endSeq = seq
+	m := &nats.Msg{Subject: r.subj, Reply: r.reply + strconv.Itoa(seq) + fastEnd + fastSuffix}
+	r.mu.Unlock()
 	if err := r.a.nc.PublishMsg(m); err != nil {
 		r.end(0, err)
 	}
@@ -241,28 +243,44 @@ func (r *run) settle(through, upTo int, err error) {
 	}
 }
 
-// fail answers the message of sequence seq with err. It reports whether
-// seq is past the messages sent: the message that ended the run.
-func (r *run) fail(seq int, err error) (pastEnd bool) {
+// fail answers the message of sequence seq with err.
+func (r *run) fail(seq int, err error) {
 	r.mu.Lock()
 	var sl slot
 	ok := seq > r.base && seq <= r.sent
 	if ok {
 		sl = r.slots[seq-r.base-1]
 	}
-	pastEnd = seq > r.sent
 	r.mu.Unlock()
 	if ok {
 		sl.b.answer(sl.i, err)
 	}
-	return pastEnd
+}
+
+// refused handles JetStream's refusal of the message of sequence seq. A
+// refusal of the end message ends the run. The server refuses a message
+// over its limits before the batch sees it: the next message then reports
+// the gap and ends the batch, but the last one has no next, so it is
+// followed by an end message in its place.
+func (r *run) refused(seq int, err error) {
+	r.fail(seq, err)
+	r.mu.Lock()
+	end := seq == r.endSeq || seq > r.sent
+	last := !end && seq == r.last && r.endSeq == 0
+	r.mu.Unlock()
+	switch {
+	case end, last && seq == 1: // nothing more will come
+		r.end(0, err)
+	case last:
+		r.sendEnd(seq)
+	}
 }
 
 // end settles the run: the first count messages were taken, the others
 // meet err unless they had an answer already.
 func (r *run) end(count int, err error) {
 	r.mu.Lock()
-	r.closed, r.ended = true, true
+	r.closed = true
 	sent := r.sent
 	r.mu.Unlock()
 	r.settle(count, sent, err)
@@ -357,10 +375,14 @@ func (b *batchAcks) wait(ctx context.Context, timeout time.Duration) []error {
 		b.closed = true
 		close(b.done)
 	}
+	missing := false
 	for i, got := range b.got {
 		if !got {
-			b.errs[i] = late
+			b.errs[i], missing = late, true
 		}
+	}
+	if missing && b.run != nil {
+		b.run.abandon() // its answers stopped coming
 	}
 	return b.errs
 }
@@ -373,6 +395,7 @@ func (a *acks) failAll(err error) {
 	for _, b := range a.batches {
 		open = append(open, b)
 	}
+	clear(a.runs) // their answers went with the connection
 	a.mu.Unlock()
 	for _, b := range open {
 		b.fail(err)
@@ -461,9 +484,7 @@ func (r *run) answer(seq int, m *nats.Msg) {
 		return
 	}
 	if err := ackError(m, r.stream); err != nil {
-		if r.fail(seq, err) {
-			r.end(0, err) // the end of the run failed: nothing more will come
-		}
+		r.refused(seq, err)
 		return
 	}
 	var ack struct {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
 func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
@@ -354,13 +356,13 @@ func TestEmbeddedServerIsTheDefault(t *testing.T) {
 	checkDelivered(t, c, want, bus.DefaultPartitions)
 }
 
-// JetStream itself refuses an event the relay thought small enough (the
-// stream's limit was lowered under it). The run it went out in ends there,
-// so the batches sent behind it are dropped and go out again after it:
-// the event is quarantined and every stream's order holds.
-func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
+// lowerLimit provisions the visits stream with a 64 KiB message limit and
+// then lowers the stream's own limit to 8 KiB behind the Conn's back: the
+// relay takes a 20 KiB event for small enough, and JetStream refuses it.
+func lowerLimit(t *testing.T) *bus.Conn {
+	t.Helper()
 	srv := natstest.Start(t, false)
-	c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{MaxMsgSize: 64 << 10}})
+	c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 64 << 10}})
 	ctx := context.Background()
 	s, err := c.Stream(ctx, "visits")
 	if err != nil {
@@ -371,34 +373,103 @@ func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
 	if _, err := c.JetStream().UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	st := sqliteStore(t, filepath.Join(t.TempDir(), "refused.db"))
-	var want []store.Event
-	add := func(stream string, n int) {
+	return c
+}
+
+// refusedBacklog appends small events of stream a before and after one
+// event of stream b too large for lowerLimit's stream, and returns the
+// small ones and the large one.
+func refusedBacklog(t *testing.T, st store.Store, before, after int) (small []store.Event, huge store.Event) {
+	t.Helper()
+	ctx := context.Background()
+	add := func(n int) {
 		for range n {
-			ev, _ := store.NewEvent("Small", map[string]string{"s": stream})
-			out, err := st.Append(ctx, stream, store.Any, ev)
+			ev, _ := store.NewEvent("Small", map[string]string{"s": "a"})
+			out, err := st.Append(ctx, "a", store.Any, ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = append(want, out...)
+			small = append(small, out...)
 		}
 	}
-	add("a", 15)
+	add(before)
 	big, _ := store.NewEvent("Huge", map[string]string{"blob": strings.Repeat("x", 20<<10)})
-	huge, err := st.Append(ctx, "b", store.NoStream, big)
+	out, err := st.Append(ctx, "b", store.NoStream, big)
 	if err != nil {
 		t.Fatal(err)
 	}
-	add("a", 35) // three more batches, sent behind the refused one
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
-	run(t, r)
-	waitLag0(t, r)
-	checkDelivered(t, c, want, bus.DefaultPartitions)
-	q, err := r.Quarantined(ctx)
-	if err != nil || len(q) != 1 || q[0].EventID != huge[0].ID {
+	add(after)
+	return small, out[0]
+}
+
+// checkRefused asserts that r quarantined huge and reports no error.
+func checkRefused(t *testing.T, r *bus.Relay, huge store.Event) {
+	t.Helper()
+	q, err := r.Quarantined(context.Background())
+	if err != nil || len(q) != 1 || q[0].EventID != huge.ID {
 		t.Fatalf("quarantined = %+v, %v; want the huge event", q, err)
 	}
 	if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
 		t.Fatalf("status %+v; want one quarantined and no error", s)
+	}
+}
+
+// JetStream itself refuses an event the relay thought small enough. The
+// run it went out in ends there, so the batches sent behind it are dropped
+// and go out again after it: the event is quarantined and every stream's
+// order holds.
+func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
+	c := lowerLimit(t)
+	st := sqliteStore(t, filepath.Join(t.TempDir(), "refused.db"))
+	want, huge := refusedBacklog(t, st, 15, 35) // three batches behind the refused one
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	checkRefused(t, r, huge)
+}
+
+// The refused event is the backlog's last, which ends its run: JetStream
+// refuses it before its batch sees it, so the relay ends the batch in its
+// place instead of waiting out AckTimeout (a minute here) for an answer.
+func TestRefusedLastEventEndsTheRun(t *testing.T) {
+	c := lowerLimit(t)
+	st := sqliteStore(t, filepath.Join(t.TempDir(), "last.db"))
+	want, huge := refusedBacklog(t, st, 15, 0)
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	checkRefused(t, r, huge)
+}
+
+// readFailing is a store whose ReadAll fails once, at the failAt'th call.
+type readFailing struct {
+	*sqlite.Store
+	reads  atomic.Int64
+	failAt int64
+}
+
+func (s *readFailing) ReadAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	if s.reads.Add(1) == s.failAt {
+		return nil, errors.New("injected read error")
+	}
+	return s.Store.ReadAll(ctx, after, limit)
+}
+
+// A read fails while a run's batches are in flight, one of them holding
+// an event JetStream refuses: the relay settles them before it starts
+// another run, so nothing of the new run lands ahead of what the refusal
+// dropped.
+func TestReadErrorMidRunKeepsOrder(t *testing.T) {
+	c := lowerLimit(t)
+	st := &readFailing{Store: sqliteStore(t, filepath.Join(t.TempDir(), "split.db")), failAt: 3}
+	want, huge := refusedBacklog(t, st, 4, 45)
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10, MaxBackoff: 50 * time.Millisecond})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	if q, err := r.Quarantined(context.Background()); err != nil || len(q) != 1 || q[0].EventID != huge.ID {
+		t.Fatalf("quarantined = %+v, %v; want the huge event", q, err)
 	}
 }

@@ -309,16 +309,35 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			fast = nil
 		}
 	}
-	defer func() {
-		endRun()
-		for i, f := range inflight {
-			if settle(f) != nil { // saves what was acknowledged
-				for _, f := range inflight[i+1:] {
+	// settleFlights settles the batches in flight, oldest first, until keep
+	// are left. After a failure the run ends and the rest are discarded:
+	// everything from the first event not acknowledged goes out again. It
+	// reports the failure; errBatchEnded means JetStream refused an event
+	// (now quarantined) and dropped the ones sent behind it.
+	settleFlights := func(keep int) error {
+		for len(inflight) > keep {
+			f := inflight[0]
+			inflight = inflight[1:]
+			if err := settle(f); err != nil {
+				endRun()
+				for _, f := range inflight {
 					r.discard(ctx, f)
 				}
-				break
+				inflight = nil
+				return err
 			}
 		}
+		return nil
+	}
+	// A run must not end while batches of it are in flight and a new one
+	// begins: JetStream would store the new run's events even when it
+	// refused one of the old run's and dropped the rest.
+	stopRun := func() {
+		endRun()
+		settleFlights(0) //nolint:errcheck // settle logs the failure; next moved back
+	}
+	defer func() {
+		stopRun()
 		if fd != nil {
 			fd.stop()
 		}
@@ -336,6 +355,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		// de-duplication window: a re-publish after a crash must still be
 		// recognised as one.
 		if sv.unsavedFor() > stream.Duplicates/2 {
+			stopRun()
 			if !sleep(ctx, lease, bo.next()) {
 				return
 			}
@@ -363,7 +383,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 		}
 		if err != nil {
-			endRun()
+			stopRun()
 			if ctx.Err() == nil {
 				r.fail(ctx, "cannot read the log", err)
 			}
@@ -383,42 +403,25 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 			}
 			cur = r.issue(p, fast, final)
 			inflight = append(inflight, cur)
-			if cur.err != nil && fast != nil {
-				fast.abandon()
-				fast = nil
-			}
 		}
-		if final {
-			endRun()
+		issueFailed := cur != nil && cur.err != nil
+		if final || issueFailed {
+			endRun() // final: its last event ended it already, unless not sent
 		}
 		// Settle the oldest batches while the window is full; all of them
 		// when caught up or when issuing failed.
-		failed, again := false, false
-		for len(inflight) > 0 && (len(inflight) >= window || final || cur.err != nil) {
-			f := inflight[0]
-			inflight = inflight[1:]
-			if err := settle(f); err != nil {
-				// The batches sent behind a failure are sent again, but
-				// their acks must be in before anything else is sent.
-				if fast != nil {
-					fast.abandon()
-					fast = nil
-				}
-				for _, f := range inflight {
-					r.discard(ctx, f)
-				}
-				inflight, failed = nil, true
-				// A run JetStream ended after an event it refused and
-				// quarantined: the rest goes out again at once.
-				again = errors.Is(err, errBatchEnded)
-			}
+		keep := window - 1
+		if final || issueFailed {
+			keep = 0
 		}
-		if failed {
+		if err := settleFlights(keep); err != nil {
 			if fd != nil {
 				fd.stop() // it reads on from where publishing no longer is
 				fd = nil
 			}
-			if !again && !sleep(ctx, lease, bo.next()) {
+			// After a refused event, quarantined, the rest goes out again
+			// at once.
+			if !errors.Is(err, errBatchEnded) && !sleep(ctx, lease, bo.next()) {
 				return
 			}
 			continue
