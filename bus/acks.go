@@ -159,11 +159,11 @@ func (r *run) begin(n int) *batchAcks { return r.a.add(n, r.stream, r) }
 // run has ended (JetStream ended it after a message it refused): the
 // message must not be sent, or it could be stored ahead of those the
 // server dropped.
-func (r *run) next(b *batchAcks, i int, subject string, commit bool) (string, bool) {
+func (r *run) next(b *batchAcks, i int, subject string, commit bool) (reply string, seq int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return "", false
+		return "", 0, false
 	}
 	r.sent++
 	r.slots = append(r.slots, slot{b, i})
@@ -175,7 +175,7 @@ func (r *run) next(b *batchAcks, i int, subject string, commit bool) (string, bo
 	case r.sent == 1:
 		op = fastStart
 	}
-	return r.reply + strconv.Itoa(r.sent) + op + fastSuffix, true
+	return r.reply + strconv.Itoa(r.sent) + op + fastSuffix, r.sent, true
 }
 
 // commit ends the run after the messages sent: the server answers once it
@@ -201,7 +201,7 @@ func (r *run) commit() {
 // sendEnd sends the message that ends the run, as sequence seq.
 func (r *run) sendEnd(seq int) {
 	r.mu.Lock()
-	r.endSeq = seq
+	r.closed, r.endSeq = true, seq
 	m := &nats.Msg{Subject: r.subj, Reply: r.reply + strconv.Itoa(seq) + fastEnd + fastSuffix}
 	r.mu.Unlock()
 	if err := r.a.nc.PublishMsg(m); err != nil {
@@ -261,7 +261,8 @@ func (r *run) fail(seq int, err error) {
 // refusal of the end message ends the run. The server refuses a message
 // over its limits before the batch sees it: the next message then reports
 // the gap and ends the batch, but the last one has no next, so it is
-// followed by an end message in its place.
+// followed by an end message in its place; and after the first one there
+// is no batch, so the rest of the run is over.
 func (r *run) refused(seq int, err error) {
 	r.fail(seq, err)
 	r.mu.Lock()
@@ -269,8 +270,10 @@ func (r *run) refused(seq int, err error) {
 	last := !end && seq == r.last && r.endSeq == 0
 	r.mu.Unlock()
 	switch {
-	case end, last && seq == 1: // nothing more will come
+	case end: // nothing more will come
 		r.end(0, err)
+	case seq == 1: // the server never began the batch: the rest is refused
+		r.end(0, errBatchEnded)
 	case last:
 		r.sendEnd(seq)
 	}
@@ -293,9 +296,11 @@ func (b *batchAcks) publish(i int, m *nats.Msg, commit bool) error {
 	b.mu.Lock()
 	b.pending++
 	b.mu.Unlock()
+	seq := 0
 	if b.run != nil {
-		reply, ok := b.run.next(b, i, m.Subject, commit)
-		if !ok {
+		var reply string
+		var ok bool
+		if reply, seq, ok = b.run.next(b, i, m.Subject, commit); !ok {
 			b.answer(i, errBatchEnded)
 			return nil
 		}
@@ -305,6 +310,10 @@ func (b *batchAcks) publish(i int, m *nats.Msg, commit bool) error {
 	}
 	if err := b.a.nc.PublishMsg(m); err != nil {
 		b.answer(i, err) // not sent: nothing else will answer it
+		if b.run != nil {
+			// The run ends in its place, after what was sent before it.
+			b.run.sendEnd(seq)
+		}
 		return err
 	}
 	return nil
@@ -357,11 +366,18 @@ func (b *batchAcks) wait(ctx context.Context, timeout time.Duration) []error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	late := errNoAck
+	answered := false
 	select {
 	case <-b.done:
+		answered = true
 	case <-t.C:
 	case <-ctx.Done():
 		late = ctx.Err()
+	}
+	if !answered && b.run != nil {
+		// The run's answers stopped coming: its other batches need not
+		// wait as long.
+		defer b.run.end(0, late)
 	}
 	b.a.mu.Lock()
 	delete(b.a.batches, b.id)
@@ -375,14 +391,10 @@ func (b *batchAcks) wait(ctx context.Context, timeout time.Duration) []error {
 		b.closed = true
 		close(b.done)
 	}
-	missing := false
 	for i, got := range b.got {
 		if !got {
-			b.errs[i], missing = late, true
+			b.errs[i] = late
 		}
-	}
-	if missing && b.run != nil {
-		b.run.abandon() // its answers stopped coming
 	}
 	return b.errs
 }
@@ -395,8 +407,14 @@ func (a *acks) failAll(err error) {
 	for _, b := range a.batches {
 		open = append(open, b)
 	}
-	clear(a.runs) // their answers went with the connection
+	runs := make([]*run, 0, len(a.runs))
+	for _, r := range a.runs {
+		runs = append(runs, r)
+	}
 	a.mu.Unlock()
+	for _, r := range runs {
+		r.end(0, err) // nothing more goes into them
+	}
 	for _, b := range open {
 		b.fail(err)
 	}

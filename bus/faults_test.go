@@ -24,7 +24,8 @@ func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			srv := natstest.Start(t, false)
-			c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
+			// A minute: waiting out an ack that cannot come would fail the test.
+			c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
 			st := b.open(t)
 			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
 			run(t, r)
@@ -377,8 +378,7 @@ func lowerLimit(t *testing.T) *bus.Conn {
 }
 
 // refusedBacklog appends small events of stream a before and after one
-// event of stream b too large for lowerLimit's stream, and returns the
-// small ones and the large one.
+// 20 KiB event of stream b, and returns the small ones and the large one.
 func refusedBacklog(t *testing.T, st store.Store, before, after int) (small []store.Event, huge store.Event) {
 	t.Helper()
 	ctx := context.Background()
@@ -422,6 +422,20 @@ func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
 	c := lowerLimit(t)
 	st := sqliteStore(t, filepath.Join(t.TempDir(), "refused.db"))
 	want, huge := refusedBacklog(t, st, 15, 35) // three batches behind the refused one
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+	run(t, r)
+	waitLag0(t, r)
+	checkDelivered(t, c, want, bus.DefaultPartitions)
+	checkRefused(t, r, huge)
+}
+
+// An event the relay knows too large is never sent, so it has no answer:
+// the batches of its run sent behind it are still answered at once.
+func TestSkippedEventInARunStallsNothing(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
+	st := sqliteStore(t, filepath.Join(t.TempDir(), "skipped.db"))
+	want, huge := refusedBacklog(t, st, 15, 45) // more batches behind it than are in flight at once
 	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
 	run(t, r)
 	waitLag0(t, r)
