@@ -402,59 +402,47 @@ func refusedBacklog(t *testing.T, st store.Store, before, after int) (small []st
 	return small, out[0]
 }
 
-// checkRefused asserts that r quarantined huge and reports no error.
-func checkRefused(t *testing.T, r *bus.Relay, huge store.Event) {
-	t.Helper()
-	q, err := r.Quarantined(context.Background())
-	if err != nil || len(q) != 1 || q[0].EventID != huge.ID {
-		t.Fatalf("quarantined = %+v, %v; want the huge event", q, err)
+// An event too large for JetStream inside a run of batches, never holding
+// the others up and never overtaken by them: every stream's order holds,
+// the event is quarantined, and nothing waits out AckTimeout (a minute).
+func TestTooLargeEventInARun(t *testing.T) {
+	// relaySkips: the relay knows the limit and never sends the event, so
+	// it has no answer; the batches of its run behind it are answered.
+	relaySkips := func(t *testing.T) *bus.Conn {
+		srv := natstest.Start(t, false)
+		return connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
 	}
-	if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
-		t.Fatalf("status %+v; want one quarantined and no error", s)
+	for _, tc := range []struct {
+		name          string
+		conn          func(*testing.T) *bus.Conn
+		before, after int
+	}{
+		// JetStream refuses it and ends the run there: the batches sent
+		// behind it are dropped and go out again after it.
+		{"server refuses it", lowerLimit, 15, 35},
+		// It is the backlog's last, which ends the run: JetStream refuses
+		// it before its batch sees it, so the relay ends the batch in its
+		// place.
+		{"server refuses the last", lowerLimit, 15, 0},
+		{"relay skips it", relaySkips, 15, 45},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.conn(t)
+			st := sqliteStore(t, filepath.Join(t.TempDir(), "large.db"))
+			want, huge := refusedBacklog(t, st, tc.before, tc.after) // after: more batches than are in flight at once
+			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+			run(t, r)
+			waitLag0(t, r)
+			checkDelivered(t, c, want, bus.DefaultPartitions)
+			q, err := r.Quarantined(context.Background())
+			if err != nil || len(q) != 1 || q[0].EventID != huge.ID {
+				t.Fatalf("quarantined = %+v, %v; want the huge event", q, err)
+			}
+			if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
+				t.Fatalf("status %+v; want one quarantined and no error", s)
+			}
+		})
 	}
-}
-
-// JetStream itself refuses an event the relay thought small enough. The
-// run it went out in ends there, so the batches sent behind it are dropped
-// and go out again after it: the event is quarantined and every stream's
-// order holds.
-func TestServerRefusalEndsTheRunInOrder(t *testing.T) {
-	c := lowerLimit(t)
-	st := sqliteStore(t, filepath.Join(t.TempDir(), "refused.db"))
-	want, huge := refusedBacklog(t, st, 15, 35) // three batches behind the refused one
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
-	run(t, r)
-	waitLag0(t, r)
-	checkDelivered(t, c, want, bus.DefaultPartitions)
-	checkRefused(t, r, huge)
-}
-
-// An event the relay knows too large is never sent, so it has no answer:
-// the batches of its run sent behind it are still answered at once.
-func TestSkippedEventInARunStallsNothing(t *testing.T) {
-	srv := natstest.Start(t, false)
-	c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
-	st := sqliteStore(t, filepath.Join(t.TempDir(), "skipped.db"))
-	want, huge := refusedBacklog(t, st, 15, 45) // more batches behind it than are in flight at once
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
-	run(t, r)
-	waitLag0(t, r)
-	checkDelivered(t, c, want, bus.DefaultPartitions)
-	checkRefused(t, r, huge)
-}
-
-// The refused event is the backlog's last, which ends its run: JetStream
-// refuses it before its batch sees it, so the relay ends the batch in its
-// place instead of waiting out AckTimeout (a minute here) for an answer.
-func TestRefusedLastEventEndsTheRun(t *testing.T) {
-	c := lowerLimit(t)
-	st := sqliteStore(t, filepath.Join(t.TempDir(), "last.db"))
-	want, huge := refusedBacklog(t, st, 15, 0)
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
-	run(t, r)
-	waitLag0(t, r)
-	checkDelivered(t, c, want, bus.DefaultPartitions)
-	checkRefused(t, r, huge)
 }
 
 // readFailing is a store whose ReadAll fails once, at the failAt'th call.
