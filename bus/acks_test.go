@@ -13,16 +13,24 @@ import (
 	"github.com/switchyard-go/switchyard/internal/natstest"
 )
 
+// ackConn connects with cfg to an embedded server of the test's own.
+func ackConn(t *testing.T, cfg Config) (*natstest.Server, *Conn) {
+	t.Helper()
+	srv := natstest.Start(t, false)
+	cfg.URL = srv.URL
+	c, err := Connect(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
 // The acks collector against a real JetStream: a stored message, a
 // duplicate, one over the stream's size limit, one nobody stores, and one
 // never sent, each answered as the relay needs.
 func TestAcksOutcomes(t *testing.T) {
-	srv := natstest.Start(t, false)
-	c, err := Connect(context.Background(), Config{URL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := ackConn(t, Config{})
 	if _, err := c.js.CreateStream(context.Background(), jetstream.StreamConfig{
 		Name: "ACKS", Subjects: []string{"acks.>"}, MaxMsgSize: 100, Duplicates: time.Minute,
 	}); err != nil {
@@ -78,12 +86,7 @@ func TestAcksOutcomes(t *testing.T) {
 // A batch whose connection goes away is answered at once, not after the
 // timeout; and an ack for a batch already settled is dropped.
 func TestAcksConnectionLoss(t *testing.T) {
-	srv := natstest.Start(t, false)
-	c, err := Connect(context.Background(), Config{URL: srv.URL, ReconnectWait: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	srv, c := ackConn(t, Config{ReconnectWait: 50 * time.Millisecond})
 	b := c.acks().begin(1, "ACKS")
 	b.pending++ // as if published, its ack outstanding
 	b.seal()
@@ -107,12 +110,7 @@ func TestAcksConnectionLoss(t *testing.T) {
 // ends the run there, so nothing sent behind it is stored ahead of it, in
 // its batch or the next; and a stream without fast batches refuses them.
 func TestAcksRuns(t *testing.T) {
-	srv := natstest.Start(t, false)
-	c, err := Connect(context.Background(), Config{URL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := ackConn(t, Config{})
 	ctx := context.Background()
 	st, err := c.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: "FAST", Subjects: []string{"fast.>"}, MaxMsgSize: 200, Duplicates: time.Minute, AllowBatchPublish: true,
