@@ -65,7 +65,7 @@ func storedEvent(t *testing.T) store.Event {
 
 func TestMessageRoundTrip(t *testing.T) {
 	ev := storedEvent(t)
-	m := bus.Message(ev, "visits", "tenant-a", 16)
+	m := bus.Encode(ev, "visits", "tenant-a", 16)
 	if m.Subject != "sw.visits.tenant-a.5.VisitScheduled" {
 		t.Fatalf("subject %s", m.Subject)
 	}
@@ -101,7 +101,7 @@ func TestMessageRoundTrip(t *testing.T) {
 // A metadata header of JSON null carries no application keys; it once
 // made Decode write to a nil map.
 func TestDecodeNullMetadata(t *testing.T) {
-	m := bus.Message(storedEvent(t), "visits", "tenant-a", 16)
+	m := bus.Encode(storedEvent(t), "visits", "tenant-a", 16)
 	m.Header.Set(bus.HeaderApplication, "null")
 	ev, _, err := bus.Decode(m)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestDecodeRefusesForgedHeaders(t *testing.T) {
 		"smuggled key":   func(m *nats.Msg) { m.Header.Set(bus.HeaderApplication, `{"shard":"tenant-b"}`) },
 		"bad metadata":   func(m *nats.Msg) { m.Header.Set(bus.HeaderApplication, `[1]`) },
 	} {
-		m := bus.Message(storedEvent(t), "visits", "tenant-a", 16)
+		m := bus.Encode(storedEvent(t), "visits", "tenant-a", 16)
 		forge(m)
 		if _, _, err := bus.Decode(m); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: Decode = %v; want ErrInvalid", name, err)
@@ -138,10 +138,18 @@ func TestConfigValidate(t *testing.T) {
 		Stream:   bus.StreamConfig{Partitions: -1, Storage: "tape", Duplicates: time.Hour, MaxAge: time.Minute},
 		Contexts: map[string]bus.StreamConfig{"Bad Name": {}},
 	}.Validate()
-	for _, want := range []string{"sync interval", "port", "stream.partitions", "stream.storage", "stream.duplicates", "context"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate() = %v; want it to name %q", err, want)
+	for _, want := range []string{"Embedded.SyncInterval", "Embedded.Port", "Stream.Partitions", "Stream.Storage", "Stream.Duplicates", `Contexts["Bad Name"]`} {
+		if err == nil || !strings.Contains(err.Error(), "bus: config "+want+":") {
+			t.Errorf("Validate() = %v; want it to name %s", err, want)
 		}
+	}
+	var ce *bus.ConfigError
+	if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &ce) {
+		t.Errorf("Validate() = %v; want *bus.ConfigError matching store.ErrInvalid", err)
+	}
+	if _, err := bus.NewRelay(nil, nil, bus.RelayConfig{BatchSize: -1, Name: "Bad"}); err == nil ||
+		!strings.Contains(err.Error(), "RelayConfig.BatchSize") || !strings.Contains(err.Error(), "RelayConfig.Name") {
+		t.Errorf("NewRelay with a bad config: %v; want both problems named", err)
 	}
 	if err := (bus.Config{Embedded: bus.Embedded{SyncInterval: "2m"}}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
@@ -152,7 +160,7 @@ func TestStreamProvisioning(t *testing.T) {
 	srv := natstest.Start(t, false)
 	ctx := context.Background()
 	c := connect(t, srv.URL, bus.Config{Contexts: map[string]bus.StreamConfig{"billing": {Partitions: 4, Duplicates: 5 * time.Minute}}})
-	s, err := c.Stream(ctx, "billing")
+	s, err := c.ProvisionStream(ctx, "billing")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +173,17 @@ func TestStreamProvisioning(t *testing.T) {
 	}
 	// Another process with the same settings: fine, nothing changes.
 	same := connect(t, srv.URL, bus.Config{Contexts: map[string]bus.StreamConfig{"billing": {Partitions: 4, Duplicates: 5 * time.Minute}}})
-	if _, err := same.Stream(ctx, "billing"); err != nil {
+	if _, err := same.ProvisionStream(ctx, "billing"); err != nil {
 		t.Fatal(err)
 	}
 	// One with other settings: a clear error naming each difference.
 	other := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{Partitions: 8, Storage: "memory"}})
-	_, err = other.Stream(ctx, "billing")
+	_, err = other.ProvisionStream(ctx, "billing")
 	var conflict *bus.StreamConflictError
 	if !errors.As(err, &conflict) || !strings.Contains(err.Error(), "partitions: stream has 4, configured 8") || !strings.Contains(err.Error(), "storage") {
 		t.Fatalf("err = %v; want a StreamConflictError naming partitions and storage", err)
 	}
-	if _, err := other.Stream(ctx, "Bad.Name"); !errors.Is(err, store.ErrInvalid) {
+	if _, err := other.ProvisionStream(ctx, "Bad.Name"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("injection-shaped context: %v", err)
 	}
 	if bus.StreamName("front-desk") != "SW_FRONT_DESK" {

@@ -56,7 +56,7 @@ func TestKilledRelay(t *testing.T) {
 	schema := pgtest.RandomName("s_")
 	st := pgStore(t, schema)
 	c := connect(t, srv.URL, bus.Config{})
-	if _, err := c.Stream(context.Background(), "visits"); err != nil {
+	if _, err := c.ProvisionStream(context.Background(), "visits"); err != nil {
 		t.Fatal(err)
 	}
 	child := exec.Command(os.Args[0], "-test.run=^$")

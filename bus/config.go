@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +146,23 @@ func (c StreamConfig) withDefaults(d StreamConfig) StreamConfig {
 	return c
 }
 
+// ConfigError is one problem with a configuration of this package: Path
+// names the setting as Go code sets it ("Embedded.SyncInterval",
+// "Contexts[visits].Partitions", "RelayConfig.BatchSize"). It matches
+// store.ErrInvalid.
+type ConfigError struct {
+	Path string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return "bus: config " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the problem.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, store.ErrInvalid) true.
+func (e *ConfigError) Is(target error) bool { return target == store.ErrInvalid }
+
 // syncInterval parses Embedded.SyncInterval: always reports "always".
 func (e Embedded) syncInterval() (d time.Duration, always bool, err error) {
 	if strings.EqualFold(e.SyncInterval, "always") || e.SyncInterval == "" {
@@ -152,68 +170,77 @@ func (e Embedded) syncInterval() (d time.Duration, always bool, err error) {
 	}
 	d, err = time.ParseDuration(e.SyncInterval)
 	if err != nil || d <= 0 {
-		return 0, false, &store.InvalidError{Field: "nats sync interval", Value: e.SyncInterval, Reason: `want "always" or a positive duration such as "2m"`}
+		return 0, false, &ConfigError{Path: "Embedded.SyncInterval", Err: fmt.Errorf(`%q: want "always" or a positive duration such as "2m"`, e.SyncInterval)}
 	}
 	return d, false, nil
 }
 
-// Validate reports every problem with c at once.
+// Validate reports every problem with c at once, each a *ConfigError.
 func (c Config) Validate() error {
 	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path, Err: fmt.Errorf(format, args...)})
+	}
 	if _, _, err := c.Embedded.syncInterval(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Embedded.Port < -1 || c.Embedded.Port > 65535 {
-		errs = append(errs, &store.InvalidError{Field: "nats embedded port", Value: fmt.Sprint(c.Embedded.Port), Reason: "want 0 (no listener), -1 (any free port) or 1-65535"})
+		bad("Embedded.Port", "%d: want 0 (no listener), -1 (any free port) or 1-65535", c.Embedded.Port)
 	}
 	if c.Embedded.MaxPayload < 0 {
-		errs = append(errs, &store.InvalidError{Field: "nats max payload", Value: fmt.Sprint(c.Embedded.MaxPayload), Reason: "negative"})
+		bad("Embedded.MaxPayload", "%d is negative", c.Embedded.MaxPayload)
 	}
-	errs = append(errs, c.Stream.validate("stream"))
+	errs = append(errs, c.Stream.validate("Stream"))
 	for name, sc := range c.Contexts {
+		path := "Contexts[" + strconv.Quote(name) + "]"
 		if err := store.CheckName("context", name); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &ConfigError{Path: path, Err: err})
 		}
-		errs = append(errs, sc.validate("contexts."+name))
+		errs = append(errs, sc.validate(path))
 	}
-	if c.ReconnectWait < 0 || c.AckTimeout < 0 {
-		errs = append(errs, &store.InvalidError{Field: "nats timeouts", Value: fmt.Sprint(c.ReconnectWait, c.AckTimeout), Reason: "negative"})
+	if c.ReconnectWait < 0 {
+		bad("ReconnectWait", "%v is negative", c.ReconnectWait)
+	}
+	if c.AckTimeout < 0 {
+		bad("AckTimeout", "%v is negative", c.AckTimeout)
 	}
 	return errors.Join(errs...)
 }
 
 func (c StreamConfig) validate(path string) error {
 	var errs []error
-	bad := func(field, value, reason string) {
-		errs = append(errs, &store.InvalidError{Field: path + "." + field, Value: value, Reason: reason})
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path + "." + field, Err: fmt.Errorf(format, args...)})
 	}
 	if c.Partitions < 0 || c.Partitions > 1024 {
-		bad("partitions", fmt.Sprint(c.Partitions), "want 1 to 1024")
+		bad("Partitions", "%d: want 1 to 1024", c.Partitions)
 	}
 	if c.Replicas < 0 || c.Replicas > 5 {
-		bad("replicas", fmt.Sprint(c.Replicas), "want 1 to 5")
+		bad("Replicas", "%d: want 1 to 5", c.Replicas)
 	}
 	switch c.Storage {
 	case "", "file", "memory":
 	default:
-		bad("storage", c.Storage, `want "file" or "memory"`)
+		bad("Storage", `%q: want "file" or "memory"`, c.Storage)
 	}
 	if c.Duplicates < 0 {
-		bad("duplicates", c.Duplicates.String(), "negative")
+		bad("Duplicates", "%v is negative", c.Duplicates)
 	}
 	if c.MaxMsgSize < 0 {
-		bad("max_msg_size", fmt.Sprint(c.MaxMsgSize), "negative")
+		bad("MaxMsgSize", "%d is negative", c.MaxMsgSize)
 	}
 	if c.MaxAge < 0 {
-		bad("max_age", c.MaxAge.String(), "negative")
+		bad("MaxAge", "%v is negative", c.MaxAge)
 	}
 	if c.MaxAge > 0 && c.Duplicates > c.MaxAge {
-		bad("duplicates", c.Duplicates.String(), "longer than max_age "+c.MaxAge.String())
+		bad("Duplicates", "%v is longer than MaxAge %v", c.Duplicates, c.MaxAge)
 	}
 	return errors.Join(errs...)
 }
 
-// streamConfig returns the settings of context's stream.
-func (c *Config) streamConfig(context string) StreamConfig {
-	return c.Contexts[context].withDefaults(c.Stream)
+// StreamConfig returns the settings the stream of the named context is
+// provisioned with: Config.Contexts' over Config.Stream's, defaults filled
+// in.
+func (c *Conn) StreamConfig(contextName string) StreamConfig {
+	return c.cfg.Contexts[contextName].withDefaults(c.cfg.Stream)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/internal/jspub"
 )
 
 // ErrUnavailable means NATS could not be reached or stopped answering. The
@@ -52,11 +53,10 @@ type Conn struct {
 	url    string
 	fence  *fence
 	mu     sync.Mutex
-	stream map[string]*Stream
-	dead   map[string]*DeadLetters
+	stream map[string]*Stream // provisioned, by context
 
-	relayed counter // events its relays read, for their gathering
-	ack     atomic.Pointer[acks]
+	pace pace                            // events its relays read, for their gathering
+	pub  atomic.Pointer[jspub.Publisher] // its relays' publisher
 }
 
 // Connect connects to cfg.URL, or starts the embedded server when it is
@@ -76,8 +76,8 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		nats.ReconnectJitter(cfg.ReconnectWait/4, cfg.ReconnectWait/4),
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if a := c.ack.Load(); a != nil {
-				a.failAll(nats.ErrDisconnected)
+			if p := c.pub.Load(); p != nil {
+				p.FailAll(nats.ErrDisconnected)
 			}
 			if err == nil {
 				return // closed on purpose
@@ -114,12 +114,12 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		c.Close()
 		return nil, &Error{Op: "jetstream", URL: c.url, Err: err}
 	}
-	a, err := newAcks(nc)
+	pub, err := jspub.New(nc)
 	if err != nil {
 		c.Close()
 		return nil, &Error{Op: "subscribe to acks", URL: c.url, Err: err}
 	}
-	c.ack.Store(a)
+	c.pub.Store(pub)
 	return c, nil
 }
 
@@ -153,8 +153,8 @@ var ConnectTimeout = 10 * time.Second
 // relay (it keeps fewer batches in flight when BatchSize is large).
 const maxPending = 8192
 
-// acks is the Conn's collector of relay acks.
-func (c *Conn) acks() *acks { return c.ack.Load() }
+// publisher is what the Conn's relays publish through.
+func (c *Conn) publisher() *jspub.Publisher { return c.pub.Load() }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -210,6 +210,10 @@ func (c *Conn) NATS() *nats.Conn { return c.nc }
 
 // JetStream returns the JetStream context.
 func (c *Conn) JetStream() jetstream.JetStream { return c.js }
+
+// Server names the NATS server c talks to, as logs and errors show it: its
+// URL without credentials, or "embedded:<dir>".
+func (c *Conn) Server() string { return c.url }
 
 // Embedded reports whether c runs its own nats-server.
 func (c *Conn) Embedded() bool { return c.srv != nil }

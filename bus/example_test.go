@@ -54,7 +54,7 @@ func Example() {
 	cancel()
 	<-done
 
-	stream, err := conn.Stream(context.Background(), "visits")
+	stream, err := conn.ProvisionStream(context.Background(), "visits")
 	if err != nil {
 		log.Fatal(err)
 	}

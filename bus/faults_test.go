@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
@@ -69,13 +70,53 @@ func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
 	}
 }
 
+// reading is a store whose ReadAll calls are counted, each with what it
+// found: a test waits for the relay to have read before it asserts what the
+// relay must not have published.
+type reading struct {
+	store.Outbox
+	mu    sync.Mutex
+	found []int // events each ReadAll returned, in order
+}
+
+func (s *reading) ReadAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	evs, err := s.Outbox.ReadAll(ctx, after, limit)
+	if err == nil {
+		s.mu.Lock()
+		s.found = append(s.found, len(evs))
+		s.mu.Unlock()
+	}
+	return evs, err
+}
+
+// reads counts the ReadAll calls so far.
+func (s *reading) reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.found)
+}
+
+// emptySince reports whether every read after the first n found nothing.
+func (s *reading) emptySince(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.found[n:] {
+		if f != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // A transaction that took its id early and commits late is not skipped.
 func TestLateCommitIsNotSkipped(t *testing.T) {
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{})
 	st := pgStore(t, pgtest.RandomName("s_"))
-	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: 20 * time.Millisecond})
+	rs := &reading{Outbox: st}
+	r := newRelay(t, c, rs, bus.RelayConfig{IdlePoll: 20 * time.Millisecond})
 	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
 	ctx := context.Background()
 	tx, err := st.Pool().Begin(ctx)
 	if err != nil {
@@ -89,9 +130,13 @@ func TestLateCommitIsNotSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the relay polls while the late one is open
-	if n := r.Status().Published; n != 0 {
-		t.Fatalf("%d published while an older transaction was open: it would skip the late commit", n)
+	// The relay reads (woken by the early commit, then polling) while the
+	// late one is open: it must find nothing, or it would skip the late
+	// commit.
+	n := rs.reads()
+	waitFor(t, "three reads while the late transaction is open", func() bool { return rs.reads() >= n+3 })
+	if !rs.emptySince(n) || r.Status().Published != 0 {
+		t.Fatalf("published %d while an older transaction was open: it would skip the late commit", r.Status().Published)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -159,7 +204,8 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{})
 	st := pgStore(t, pgtest.RandomName("s_"))
-	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: time.Hour})
+	rs := &reading{Outbox: st}
+	r := newRelay(t, c, rs, bus.RelayConfig{IdlePoll: time.Hour})
 	run(t, r)
 	waitFor(t, "leadership", func() bool { return r.Status().Leader })
 	ctx := context.Background()
@@ -171,13 +217,14 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
 		t.Fatal(err)
 	}
+	n := rs.reads()
 	want, err := st.Append(ctx, "held", store.NoStream, mustEvent("Held"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond) // the woken read finds nothing meanwhile
-	if got := r.Status().Published; got != 0 {
-		t.Fatalf("published %d while an older transaction ran", got)
+	waitFor(t, "the read the commit woke", func() bool { return rs.reads() > n })
+	if !rs.emptySince(n) || r.Status().Published != 0 {
+		t.Fatalf("published %d while an older transaction ran", r.Status().Published)
 	}
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -207,7 +254,11 @@ func TestLeaderFailover(t *testing.T) {
 	stop1()
 	start := time.Now()
 	waitFor(t, "r2 leading", func() bool { return r2.Status().Leader })
-	t.Logf("failover took %v", time.Since(start))
+	// The leader's lease went with it: the standby, trying every 100ms,
+	// leads within a second or two.
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("failover took %v; want the standby leading within 2s (LeaderRetry 100ms)", d)
+	}
 	want = append(want, appendMany(t, st1, "after", 10, 10)...)
 	waitLag0(t, r2)
 	checkDelivered(t, c2, want, bus.DefaultPartitions)
@@ -221,7 +272,7 @@ func TestNATSRestartMidStream(t *testing.T) {
 			srv := natstest.Start(t, true)
 			c := connect(t, srv.URL, bus.Config{ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second})
 			st := b.open(t)
-			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 50, MaxBackoff: 200 * time.Millisecond})
+			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 50, Backoff: backoff.Config{Max: 200 * time.Millisecond}})
 			run(t, r)
 			var want []store.Event
 			var mu sync.Mutex
@@ -264,7 +315,7 @@ func TestNATSRestartMidBacklog(t *testing.T) {
 	var acked int
 	var once sync.Once
 	stopped := make(chan int, 1)
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 20, MaxBackoff: 200 * time.Millisecond, Acked: func(evs []store.Event) {
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 20, Backoff: backoff.Config{Max: 200 * time.Millisecond}, Acked: func(evs []store.Event) {
 		acked += len(evs)
 		if acked >= 200 {
 			once.Do(func() {
@@ -275,10 +326,7 @@ func TestNATSRestartMidBacklog(t *testing.T) {
 	}})
 	run(t, r)
 	at := <-stopped
-	time.Sleep(300 * time.Millisecond)
-	if s := r.Status(); s.LastError == nil {
-		t.Fatalf("status %+v: no error while NATS is down", s)
-	}
+	waitFor(t, "the relay reporting NATS down", func() bool { return r.Status().LastError != nil })
 	srv.Restart()
 	waitLag0(t, r)
 	checkDelivered(t, c, want, bus.DefaultPartitions)
@@ -311,16 +359,13 @@ func TestPostgresGoesAwayMidStream(t *testing.T) {
 	direct := pgStore(t, schema) // the application, unaffected
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{})
-	r := newRelay(t, c, viaProxy, bus.RelayConfig{MaxBackoff: 200 * time.Millisecond, LeaderRetry: 100 * time.Millisecond, IdlePoll: 20 * time.Millisecond})
+	r := newRelay(t, c, viaProxy, bus.RelayConfig{Backoff: backoff.Config{Max: 200 * time.Millisecond}, LeaderRetry: 100 * time.Millisecond, IdlePoll: 20 * time.Millisecond})
 	run(t, r)
 	want := appendMany(t, direct, "one", 8, 10)
 	waitLag0(t, r)
 	proxy.Cut()
 	want = append(want, appendMany(t, direct, "two", 8, 10)...)
-	time.Sleep(500 * time.Millisecond)
-	if s := r.Status(); s.LastError == nil {
-		t.Fatalf("status %+v: no error while the database is unreachable", s)
-	}
+	waitFor(t, "the relay reporting the database unreachable", func() bool { return r.Status().LastError != nil })
 	proxy.Restore()
 	want = append(want, appendMany(t, direct, "three", 8, 10)...)
 	waitLag0(t, r)
@@ -365,7 +410,7 @@ func lowerLimit(t *testing.T) *bus.Conn {
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 64 << 10}})
 	ctx := context.Background()
-	s, err := c.Stream(ctx, "visits")
+	s, err := c.ProvisionStream(ctx, "visits")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +512,7 @@ func TestReadErrorMidRunKeepsOrder(t *testing.T) {
 	c := lowerLimit(t)
 	st := &readFailing{Store: sqliteStore(t, filepath.Join(t.TempDir(), "split.db")), failAt: 3}
 	want, huge := refusedBacklog(t, st, 4, 45)
-	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10, MaxBackoff: 50 * time.Millisecond})
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10, Backoff: backoff.Config{Max: 50 * time.Millisecond}})
 	run(t, r)
 	waitLag0(t, r)
 	checkDelivered(t, c, want, bus.DefaultPartitions)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/internal/natstest"
@@ -310,7 +311,7 @@ func TestRelayStreamRefusingFastBatches(t *testing.T) {
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{})
 	ctx := context.Background()
-	s, err := c.Stream(ctx, "visits")
+	s, err := c.ProvisionStream(ctx, "visits")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestRelayStreamRefusingFastBatches(t *testing.T) {
 	}
 	st := sqliteStore(t, filepath.Join(t.TempDir(), "plain.db"))
 	want := appendMany(t, st, "plain", 5, 4)
-	r := newRelay(t, c, st, bus.RelayConfig{MaxBackoff: 50 * time.Millisecond})
+	r := newRelay(t, c, st, bus.RelayConfig{Backoff: backoff.Config{Max: 50 * time.Millisecond}})
 	run(t, r)
 	waitLag0(t, r)
 	checkDelivered(t, c, want, bus.DefaultPartitions)

@@ -32,10 +32,10 @@ type Stream struct {
 // JetStream returns the stream's JetStream handle.
 func (s *Stream) JetStream() jetstream.Stream { return s.js }
 
-// StreamName is the JetStream stream of context: SW_ and the context's name
-// in upper case, '-' as '_'.
-func StreamName(context string) string {
-	return "SW_" + strings.ToUpper(strings.ReplaceAll(context, "-", "_"))
+// StreamName is the JetStream stream of the named context: SW_ and the
+// context's name in upper case, '-' as '_'.
+func StreamName(contextName string) string {
+	return "SW_" + strings.ToUpper(strings.ReplaceAll(contextName, "-", "_"))
 }
 
 // StreamConflictError is an existing stream whose settings differ from the
@@ -50,24 +50,25 @@ func (e *StreamConflictError) Error() string {
 	return "bus: stream " + e.Stream + " exists with other settings: " + strings.Join(e.Diffs, "; ")
 }
 
-// Stream provisions context's stream — creating it, or checking that the
-// existing one has the configured settings — and returns it. It is
-// idempotent and safe to call from many processes at once.
-func (c *Conn) Stream(ctx context.Context, context string) (*Stream, error) {
-	if err := store.CheckName("context", context); err != nil {
+// ProvisionStream provisions the stream of the named context — creating
+// it, or checking that the existing one has the configured settings — and
+// returns it. It is idempotent and safe to call from many processes at
+// once; a Conn provisions each stream once and then returns it.
+func (c *Conn) ProvisionStream(ctx context.Context, contextName string) (*Stream, error) {
+	if err := store.CheckName("context", contextName); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	s, ok := c.stream[context]
+	s, ok := c.stream[contextName]
 	c.mu.Unlock()
 	if ok {
 		return s, nil
 	}
-	sc := c.cfg.streamConfig(context)
+	sc := c.StreamConfig(contextName)
 	want := jetstream.StreamConfig{
-		Name:        StreamName(context),
-		Description: "Switchyard events of context " + context,
-		Subjects:    []string{"sw." + context + ".>"},
+		Name:        StreamName(contextName),
+		Description: "Switchyard events of context " + contextName,
+		Subjects:    []string{"sw." + contextName + ".>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    sc.Replicas,
 		Duplicates:  sc.Duplicates,
@@ -102,10 +103,10 @@ func (c *Conn) Stream(ctx context.Context, context string) (*Stream, error) {
 		}
 		return nil, &Error{Op: "provision stream " + want.Name, URL: c.url, Err: err}
 	}
-	s = &Stream{Name: want.Name, Context: context, Partitions: sc.Partitions, MaxMsgSize: sc.MaxMsgSize, Duplicates: sc.Duplicates, js: js}
+	s = &Stream{Name: want.Name, Context: contextName, Partitions: sc.Partitions, MaxMsgSize: sc.MaxMsgSize, Duplicates: sc.Duplicates, js: js}
 	s.batched.Store(js.CachedInfo().Config.AllowBatchPublish)
 	c.mu.Lock()
-	c.stream[context] = s
+	c.stream[contextName] = s
 	c.mu.Unlock()
 	return s, nil
 }

@@ -10,8 +10,8 @@ import (
 // Subject is where an event of stream goes:
 // sw.<context>.<shard>.<partition>.<event type>. Names and types are checked
 // by the store, so they hold no dots or wildcards.
-func Subject(context, shard string, partition int, eventType string) string {
-	return "sw." + context + "." + shard + "." + strconv.Itoa(partition) + "." + eventType
+func Subject(contextName, shard string, partition int, eventType string) string {
+	return "sw." + contextName + "." + shard + "." + strconv.Itoa(partition) + "." + eventType
 }
 
 // Partition is stream's partition among n: FNV-1a (32 bit) of the stream's
@@ -61,8 +61,17 @@ func ParseSubject(subject string) (Address, error) {
 	return a, nil
 }
 
+// PartitionFilter is the subject filter of one partition of a context's
+// events: of every type, or of eventType.
+func PartitionFilter(contextName string, partition int, eventType string) string {
+	if eventType == "" {
+		return "sw." + contextName + ".*." + strconv.Itoa(partition) + ".>"
+	}
+	return Subject(contextName, "*", partition, eventType)
+}
+
 // wakeSubject carries core NATS (not JetStream) wake-ups for the relay of a
 // store: a process that commits to a store it does not relay publishes one.
-func wakeSubject(context, shard string) string {
-	return "_sw.wake." + context + "." + shard
+func wakeSubject(contextName, shard string) string {
+	return "_sw.wake." + contextName + "." + shard
 }

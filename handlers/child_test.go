@@ -52,7 +52,7 @@ func childMain() int {
 	defer conn.Close()
 	g := &handlers.Group{Name: "effects", Context: "visits"}
 	handlers.Handle(g, "record", "Booked", recordEffectAs(f, os.Getenv("CHILD_NAME")))
-	r, err := handlers.NewRouter(conn, handlers.Config{Middleware: handlers.Defaults(conn, f.reg), AckWait: 2 * time.Second})
+	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(conn, f.reg), AckWait: 2 * time.Second})
 	if err != nil {
 		return fail(err)
 	}
@@ -188,7 +188,7 @@ func TestKilledConsumer(t *testing.T) {
 		t.Fatalf("%s exited with %v after SIGTERM", rest[0].name, err)
 	}
 	waitFor(t, "every effect", 90*time.Second, func() bool { return sum(total()) >= streams*perStream*2 })
-	time.Sleep(time.Second) // anything handled twice would show now
+	settled(t, c, "effects") // anything handled twice would show now
 	final := total()
 	t.Logf("effects per process: %v", final)
 	f.checkEffects(t, "effects", want)

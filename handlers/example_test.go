@@ -57,7 +57,7 @@ func Example() {
 		go relay.Run(ctx)
 	}
 
-	charges := &handlers.Group{Name: "charges", Context: "billing", From: "visits"}
+	charges := &handlers.Group{Name: "charges", Context: "billing", Source: "visits"}
 	handlers.Handle(charges, "charge", "VisitBooked", func(ctx context.Context, v VisitBooked, m handlers.Message) error {
 		st, _ := handlers.Store(ctx)
 		ev, err := store.NewEvent("VisitCharged", VisitCharged{Visit: v.Visit, Amount: 40})
@@ -67,7 +67,7 @@ func Example() {
 		_, err = st.Append(ctx, "Invoice-"+v.Visit, store.NoStream, ev)
 		return err
 	})
-	router, _ := handlers.NewRouter(conn, handlers.Config{Middleware: handlers.Defaults(conn, reg)})
+	router, _ := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(conn, reg)})
 	if err := router.Add(charges); err != nil {
 		panic(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
@@ -243,6 +244,33 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// settled waits until JetStream has nothing more for group: every message
+// of its source, visits, delivered and acknowledged. Whatever was handled
+// twice has been handled by then.
+func settled(t *testing.T, c *bus.Conn, group string) {
+	t.Helper()
+	st, err := c.ProvisionStream(context.Background(), "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "group "+group+" settled", 30*time.Second, func() bool {
+		for p := range st.Partitions {
+			jc, err := st.JetStream().Consumer(context.Background(), consumer.DurableName(group, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := jc.Info(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // counter counts calls per event id.
 type counter struct {
 	mu sync.Mutex
@@ -256,6 +284,13 @@ func (c *counter) add(id uuid.UUID) {
 		c.n = map[uuid.UUID]int{}
 	}
 	c.n[id]++
+}
+
+// count is how often id was counted.
+func (c *counter) count(id uuid.UUID) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[id]
 }
 
 func (c *counter) len() int {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -26,8 +26,8 @@ type Message struct {
 	Partition int
 
 	// Group is the consumer group handling it and Context the group's own
-	// bounded context, whose store (for Shard) receives the handler's
-	// writes.
+	// bounded context (Group.Context), whose store for Shard receives the
+	// handler's writes.
 	Group   string
 	Context string
 
@@ -39,7 +39,7 @@ type Message struct {
 	Subject string
 	Seq     uint64
 
-	delivery *bus.Delivery // nil outside a router
+	delivery *consumer.Delivery // nil outside a router
 }
 
 // Handler handles one message. A nil error settles it; an error is retried,
@@ -64,7 +64,7 @@ func Chain(h Handler, mws ...Middleware) Handler {
 // consuming one bounded context's events. Every group sees every event of
 // its source; the replicas of one group share them.
 //
-//	g := &handlers.Group{Name: "billing-charges", Context: "billing", From: "visits"}
+//	g := &handlers.Group{Name: "billing-charges", Context: "billing", Source: "visits"}
 //	handlers.Handle(g, "charge", "VisitBooked", func(ctx context.Context, v VisitBooked, m handlers.Message) error { ... })
 type Group struct {
 	// Name names the durable JetStream consumers and the inbox records:
@@ -74,9 +74,9 @@ type Group struct {
 	// Context is the group's own bounded context: the Shard middleware
 	// opens the transaction on its store for the message's shard.
 	Context string
-	// From is the bounded context whose events the group consumes
+	// Source is the bounded context whose events the group consumes
 	// (default Context).
-	From string
+	Source string
 	// Middleware runs inside the router's chain, for this group only.
 	Middleware []Middleware
 
@@ -153,8 +153,8 @@ func (g *Group) Types() []string {
 
 // source is the context g consumes.
 func (g *Group) source() string {
-	if g.From != "" {
-		return g.From
+	if g.Source != "" {
+		return g.Source
 	}
 	return g.Context
 }
@@ -162,15 +162,15 @@ func (g *Group) source() string {
 // validate reports every problem of g, joined.
 func (g *Group) validate() error {
 	errs := slices.Clone(g.errs)
-	if err := store.CheckGroupName(g.Name); err != nil {
+	if err := store.CheckName("group", g.Name); err != nil {
 		errs = append(errs, err)
 	}
 	if err := store.CheckName("context", g.Context); err != nil {
 		errs = append(errs, fmt.Errorf("handlers: group %q: %w", g.Name, err))
 	}
-	if g.From != "" {
-		if err := store.CheckName("context", g.From); err != nil {
-			errs = append(errs, fmt.Errorf("handlers: group %q: from: %w", g.Name, err))
+	if g.Source != "" {
+		if err := store.CheckName("context", g.Source); err != nil {
+			errs = append(errs, fmt.Errorf("handlers: group %q: source: %w", g.Name, err))
 		}
 	}
 	if len(g.byType) == 0 {

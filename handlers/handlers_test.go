@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/store"
@@ -19,7 +21,7 @@ import (
 // test ends.
 func newRouter(t *testing.T, f *fixture, c *bus.Conn, groups ...*handlers.Group) *handlers.Router {
 	t.Helper()
-	r, err := handlers.NewRouter(c, handlers.Config{Middleware: handlers.Defaults(c, f.reg), AckWait: 2 * time.Second, MaxBackoff: 200 * time.Millisecond, Logger: logger(t)})
+	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(c, f.reg), AckWait: 2 * time.Second, Backoff: backoff.Config{Max: 200 * time.Millisecond}, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,13 +90,13 @@ func publishRaw(t *testing.T, c *bus.Conn, m *nats.Msg) {
 	}
 }
 
-func deadLetters(t *testing.T, c *bus.Conn, group string, want int) []bus.DeadLetter {
+func deadLetters(t *testing.T, c *bus.Conn, group string, want int) []deadletter.Letter {
 	t.Helper()
-	q, err := c.DeadLetters(context.Background(), "visits")
+	q, err := deadletter.Provision(context.Background(), c, "visits")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []bus.DeadLetter
+	var got []deadletter.Letter
 	waitFor(t, "dead letters", 20*time.Second, func() bool {
 		got, err = q.List(context.Background(), group, 0, 100)
 		if err != nil {
@@ -119,11 +121,11 @@ func TestRefusedShard(t *testing.T) {
 	// A genuine event of tenant-a, re-addressed: to tenant-b's subject with
 	// its header left (disagreeing), and wholly to an unknown shard.
 	genuine := f.appendBooked(t, "tenant-a", 1, 1, "genuine")[0]
-	forged := bus.Message(genuine, "visits", "tenant-a", bus.DefaultPartitions)
+	forged := bus.Encode(genuine, "visits", "tenant-a", bus.DefaultPartitions)
 	forged.Subject = strings.Replace(forged.Subject, ".tenant-a.", ".tenant-b.", 1)
 	forged.Header.Set(jetstream.MsgIDHeader, "forged-1")
 	publishRaw(t, c, forged)
-	unknown := bus.Message(genuine, "visits", "tenant-x", bus.DefaultPartitions)
+	unknown := bus.Encode(genuine, "visits", "tenant-x", bus.DefaultPartitions)
 	unknown.Header.Set(jetstream.MsgIDHeader, "forged-2")
 	publishRaw(t, c, unknown)
 	after := f.appendBooked(t, "tenant-a", 3, 2, "after")
@@ -145,7 +147,7 @@ func TestRefusedShard(t *testing.T) {
 	}
 	want := map[string][]store.Event{"tenant-a": append([]store.Event{genuine}, after...), "tenant-b": nil}
 	waitFor(t, "the events behind", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 7 })
-	time.Sleep(200 * time.Millisecond)
+	settled(t, c, "effects")
 	f.checkEffects(t, "effects", want)
 }
 
@@ -167,14 +169,17 @@ func TestDuplicateDelivery(t *testing.T) {
 	evs := f.appendBooked(t, "tenant-a", 2, 3, "dup")
 	waitFor(t, "the effects", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 6 })
 	for i, ev := range evs[:3] {
-		m := bus.Message(ev, "visits", "tenant-a", bus.DefaultPartitions)
+		m := bus.Encode(ev, "visits", "tenant-a", bus.DefaultPartitions)
 		m.Header.Set(jetstream.MsgIDHeader, "again-"+string(rune('0'+i)))
 		publishRaw(t, c, m)
 	}
-	marker := f.appendBooked(t, "tenant-a", 1, 1, "marker") // behind the duplicates in its partition, or not: wait for all
-	waitFor(t, "the marker", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 7 })
-	time.Sleep(500 * time.Millisecond) // let the duplicates arrive
-	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-a": append(evs, marker...)})
+	settled(t, c, "effects") // the duplicates handled, and acked
+	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-a": evs})
+	for _, ev := range evs {
+		if n := calls.count(ev.ID); n != 1 {
+			t.Errorf("event %s handled %d times, want once: the inbox let a duplicate through", ev.ID, n)
+		}
+	}
 }
 
 // A poison event is retried, then dead-lettered with its metadata, the
@@ -218,7 +223,7 @@ func TestPoison(t *testing.T) {
 	waitFor(t, "the healthy events", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 30 })
 	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-a": rest})
 
-	q, _ := c.DeadLetters(context.Background(), "visits")
+	q, _ := deadletter.Provision(context.Background(), c, "visits")
 	got, err := q.Get(context.Background(), dl.Seq)
 	if err != nil || got.Event.ID != poison[0].ID {
 		t.Fatalf("Get(%d) = %+v, %v", dl.Seq, got, err)
@@ -228,12 +233,13 @@ func TestPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the replayed poison", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 31 })
-	time.Sleep(300 * time.Millisecond)
+	settled(t, c, "effects")
+	settled(t, c, "audit")
 	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-a": append(rest, poison...)})
-	if _, err := q.Get(context.Background(), dl.Seq); !errors.Is(err, bus.ErrDeadLetterNotFound) {
+	if _, err := q.Get(context.Background(), dl.Seq); !errors.Is(err, deadletter.ErrNotFound) {
 		t.Fatalf("replayed dead letter still there: %v", err)
 	}
-	if other.n[poison[0].ID] != 1 {
-		t.Fatalf("the other group saw the poison event %d times, want 1 (the replay is not theirs)", other.n[poison[0].ID])
+	if other.count(poison[0].ID) != 1 {
+		t.Fatalf("the other group saw the poison event %d times, want 1 (the replay is not theirs)", other.count(poison[0].ID))
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
+	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
@@ -129,46 +131,16 @@ func Timeout(d time.Duration) Middleware {
 	}
 }
 
-// RetryConfig shapes Retry's backoff. The zero value works.
+// RetryConfig configures Retry. The zero value works.
 type RetryConfig struct {
 	// Attempts is how many times a failing message is tried in process
-	// (default 3). Transient errors (IsTransient) are retried for as long
-	// as they last and do not count; permanent ones (IsPermanent) are not
-	// retried.
+	// (default DefaultMaxAttempts). Transient errors (IsTransient) are
+	// retried for as long as they last and do not count; permanent ones
+	// (IsPermanent) are not retried.
 	Attempts int
-	// Initial is the first backoff (default 50ms); each next one is
-	// Multiplier (default 2) times longer, up to Max (default 5s), with
-	// ±20% jitter.
-	Initial    time.Duration
-	Max        time.Duration
-	Multiplier float64
-}
-
-func (c *RetryConfig) setDefaults() {
-	if c.Attempts <= 0 {
-		c.Attempts = 3
-	}
-	if c.Initial <= 0 {
-		c.Initial = 50 * time.Millisecond
-	}
-	if c.Max <= 0 {
-		c.Max = 5 * time.Second
-	}
-	if c.Multiplier < 1 {
-		c.Multiplier = 2
-	}
-}
-
-func (c RetryConfig) backoff(n int) time.Duration {
-	d := float64(c.Initial)
-	for range n {
-		d *= c.Multiplier
-		if d >= float64(c.Max) {
-			d = float64(c.Max)
-			break
-		}
-	}
-	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+	// Backoff shapes the waits between tries (zero fields: backoff's
+	// defaults, 50ms doubling up to 5s, ±20%).
+	Backoff backoff.Config
 }
 
 // Retry tries a failing message again in process, with exponential
@@ -176,7 +148,9 @@ func (c RetryConfig) backoff(n int) time.Duration {
 // up with is an *AttemptsError counting the attempts, Message.Attempt
 // included, for DeadLetter to decide on. It stops when ctx ends.
 func Retry(cfg RetryConfig) Middleware {
-	cfg.setDefaults()
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = DefaultMaxAttempts
+	}
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {
 			first := m.Attempt
@@ -192,7 +166,7 @@ func Retry(cfg RetryConfig) Middleware {
 						return &AttemptsError{Attempts: m.Attempt, Err: err}
 					}
 				}
-				t := time.NewTimer(cfg.backoff(try))
+				t := time.NewTimer(cfg.Backoff.Delay(try + 1))
 				select {
 				case <-ctx.Done():
 					t.Stop()
@@ -239,14 +213,16 @@ func (e *DeadLetteredError) Is(target error) bool { return target == ErrDeadLett
 
 // DeadLetter gives up on a message once an attempt fails with a permanent
 // error or the attempts (see Attempts) reach maxAttempts: it stores the
-// message in the dead letters of its source context (bus.DeadLetters:
-// original metadata, data, subject, the error and the attempt count) and
-// returns a *DeadLetteredError. Transient errors are never dead-lettered,
-// and neither is anything while ctx is ending (a draining consumer).
+// message in the dead letters of its source context (package
+// bus/deadletter: original metadata, data, subject, the error and the
+// attempt count) and returns a *DeadLetteredError. Transient errors are
+// never dead-lettered, and neither is anything while ctx is ending (a
+// draining consumer).
 //
 // Until then the error goes back to the router, which tries the message
 // again after a backoff; meanwhile the message's partition waits.
 func DeadLetter(conn *bus.Conn, maxAttempts int) Middleware {
+	dl := &deadLetters{conn: conn}
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {
 			err := next(ctx, m)
@@ -257,7 +233,7 @@ func DeadLetter(conn *bus.Conn, maxAttempts int) Middleware {
 			if !IsPermanent(err) && n < maxAttempts {
 				return err
 			}
-			if perr := deadLetter(ctx, conn, m, err, n); perr != nil {
+			if perr := dl.put(ctx, m, err, n); perr != nil {
 				return Transient(fmt.Errorf("%w (and dead-lettering failed: %w)", err, perr))
 			}
 			return &DeadLetteredError{Attempts: n, Err: err}
@@ -265,9 +241,35 @@ func DeadLetter(conn *bus.Conn, maxAttempts int) Middleware {
 	}
 }
 
-// deadLetter stores m in its source context's dead letters.
-func deadLetter(ctx context.Context, conn *bus.Conn, m Message, cause error, attempts int) error {
-	q, err := conn.DeadLetters(ctx, m.Source)
+// deadLetters puts messages in their source context's dead letters,
+// provisioning each context's queue once.
+type deadLetters struct {
+	conn   *bus.Conn
+	mu     sync.Mutex
+	queues map[string]*deadletter.Queue // by source context
+}
+
+// queue provisions, once, the dead-letter queue of the named context.
+func (d *deadLetters) queue(ctx context.Context, contextName string) (*deadletter.Queue, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q, ok := d.queues[contextName]; ok {
+		return q, nil
+	}
+	q, err := deadletter.Provision(ctx, d.conn, contextName)
+	if err != nil {
+		return nil, err
+	}
+	if d.queues == nil {
+		d.queues = make(map[string]*deadletter.Queue)
+	}
+	d.queues[contextName] = q
+	return q, nil
+}
+
+// put stores m in its source context's dead letters.
+func (d *deadLetters) put(ctx context.Context, m Message, cause error, attempts int) error {
+	q, err := d.queue(ctx, m.Source)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/sharding"
 )
 
@@ -28,7 +30,7 @@ func Defaults(conn *bus.Conn, reg *sharding.Registry) []Middleware {
 	mws := []Middleware{
 		Trace(nil),
 		DeadLetter(conn, DefaultMaxAttempts),
-		Retry(RetryConfig{Attempts: DefaultMaxAttempts}),
+		Retry(RetryConfig{}),
 		Recover(),
 		Correlate(),
 	}
@@ -38,25 +40,25 @@ func Defaults(conn *bus.Conn, reg *sharding.Registry) []Middleware {
 	return mws
 }
 
-// Config configures a Router. The zero value works.
-type Config struct {
+// RouterConfig configures a Router. The zero value works.
+type RouterConfig struct {
 	// Middleware is the chain around every group's handlers, the first
 	// listed outermost; a group's own Middleware runs inside it. Nil
 	// means no middleware at all: use Defaults.
 	Middleware []Middleware
-	// AckWait and DrainTimeout are the consumers' (bus.ConsumerConfig):
-	// how long a silent replica keeps its partitions (default 30s), and
-	// how long in-flight work may go on after Run's ctx ends (default 30s).
+	// AckWait, DrainTimeout and MaxInFlight are the consumers' (see
+	// consumer.Config): how long a silent replica keeps its partitions
+	// (default 30s), how long in-flight work may go on after Run's ctx
+	// ends (default 30s), and how many messages of one partition a group
+	// may hold unacknowledged at once (default
+	// consumer.DefaultMaxInFlight), handled one at a time, in stream order.
 	AckWait      time.Duration
 	DrainTimeout time.Duration
-	// MaxInFlight is how many messages of one partition a group may hold
-	// unacknowledged at once (default bus.DefaultMaxInFlight); they are
-	// handled one at a time, in stream order.
-	MaxInFlight int
-	// MaxBackoff caps the delay before a failed message is tried again
-	// (default 30s; it starts at 100ms and doubles). Its partition's later
-	// messages wait meanwhile.
-	MaxBackoff time.Duration
+	MaxInFlight  int
+	// Backoff shapes the delay before a message whose chain failed is
+	// tried again (zero fields: backoff's defaults, 50ms doubling up to
+	// 5s, ±20%). Its partition's later messages wait meanwhile.
+	Backoff backoff.Config
 	// Logger receives failures, dead letters and refusals (nil discards).
 	Logger *slog.Logger
 }
@@ -67,7 +69,8 @@ type Config struct {
 // letter).
 type Router struct {
 	conn   *bus.Conn
-	cfg    Config
+	cfg    RouterConfig
+	dead   *deadLetters
 	mu     sync.Mutex
 	groups []*Group
 	ready  chan struct{}
@@ -75,32 +78,32 @@ type Router struct {
 }
 
 // NewRouter returns a router consuming through conn.
-func NewRouter(conn *bus.Conn, cfg Config) (*Router, error) {
+func NewRouter(conn *bus.Conn, cfg RouterConfig) (*Router, error) {
 	if conn == nil {
 		return nil, errors.New("handlers: NewRouter: nil connection")
 	}
 	var errs []error
-	if cfg.AckWait < 0 || cfg.DrainTimeout < 0 || cfg.MaxBackoff < 0 {
-		errs = append(errs, fmt.Errorf("handlers: negative duration in Config (AckWait %v, DrainTimeout %v, MaxBackoff %v)", cfg.AckWait, cfg.DrainTimeout, cfg.MaxBackoff))
+	if cfg.AckWait < 0 || cfg.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("handlers: negative duration in RouterConfig (AckWait %v, DrainTimeout %v)", cfg.AckWait, cfg.DrainTimeout))
 	}
 	for i, mw := range cfg.Middleware {
 		if mw == nil {
-			errs = append(errs, fmt.Errorf("handlers: Config.Middleware[%d] is nil", i))
+			errs = append(errs, fmt.Errorf("handlers: RouterConfig.Middleware[%d] is nil", i))
 		}
 	}
 	if cfg.MaxInFlight < 0 {
-		errs = append(errs, fmt.Errorf("handlers: Config.MaxInFlight %d is negative", cfg.MaxInFlight))
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxInFlight %d is negative", cfg.MaxInFlight))
+	}
+	if err := cfg.Backoff.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.Backoff: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Router{conn: conn, cfg: cfg, ready: make(chan struct{})}, nil
+	return &Router{conn: conn, cfg: cfg, dead: &deadLetters{conn: conn}, ready: make(chan struct{})}, nil
 }
 
 // Add adds groups to r, reporting every problem with them (bad names,
@@ -148,16 +151,16 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	type job struct {
 		g *Group
-		k *bus.Consumer
+		k *consumer.Group
 		h Handler
 	}
 	jobs := make([]job, 0, len(groups))
 	for _, g := range groups {
-		if _, err := r.conn.DeadLetters(ctx, g.source()); err != nil {
+		if _, err := r.dead.queue(ctx, g.source()); err != nil {
 			return err
 		}
-		k, err := r.conn.Consumer(ctx, bus.ConsumerConfig{
-			Context:      g.source(),
+		k, err := consumer.Provision(ctx, r.conn, consumer.Config{
+			Source:       g.source(),
 			Group:        g.Name,
 			Types:        g.Types(),
 			AckWait:      r.cfg.AckWait,
@@ -182,9 +185,9 @@ func (r *Router) Run(ctx context.Context) error {
 }
 
 // settle runs h on each delivery of g and settles it.
-func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.Delivery) {
+func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *consumer.Delivery) {
 	log := r.cfg.Logger.With("group", g.Name)
-	return func(ctx context.Context, d *bus.Delivery) {
+	return func(ctx context.Context, d *consumer.Delivery) {
 		m := Message{
 			Event:     d.Event,
 			Source:    d.Address.Context,
@@ -203,9 +206,9 @@ func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.De
 		if d.Err != nil {
 			// Refused before any handler runs: nothing of it is trusted.
 			err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
-			if perr := deadLetter(ctx, r.conn, m, err, m.Attempt); perr != nil {
+			if perr := r.dead.put(ctx, m, err, m.Attempt); perr != nil {
 				log.ErrorContext(ctx, "handlers: refused message not dead-lettered; trying again", "subject", d.Subject, "seq", d.Seq, "error", err, "dead_letter_error", perr)
-				_ = d.Nak(r.backoff(m.Attempt))
+				d.RetryAfter(r.cfg.Backoff.Delay(m.Attempt))
 				return
 			}
 			log.ErrorContext(ctx, "handlers: message refused and dead-lettered", "subject", d.Subject, "seq", d.Seq, "error", err)
@@ -220,9 +223,9 @@ func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *bus.De
 			log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "error", err)
 			_ = d.Term(err.Error())
 		default:
-			delay := r.backoff(Attempts(m, err))
+			delay := r.cfg.Backoff.Delay(Attempts(m, err))
 			log.WarnContext(ctx, "handlers: message failed; trying again", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "attempt", Attempts(m, err), "retry_in", delay, "error", err)
-			_ = d.Nak(delay)
+			d.RetryAfter(delay)
 		}
 	}
 }
@@ -235,13 +238,4 @@ func (r *Router) run(ctx context.Context, h Handler, m Message) (err error) {
 		}
 	}()
 	return h(ctx, m)
-}
-
-// backoff is the delay before another try after attempt n: 100ms doubling, capped.
-func (r *Router) backoff(n int) time.Duration {
-	d := 100 * time.Millisecond
-	for i := 1; i < n && d < r.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, r.cfg.MaxBackoff)
 }

@@ -22,7 +22,7 @@ type RunnerConfig struct {
 	Relay bus.RelayConfig
 	// Router configures the handler groups' router. Its Middleware nil
 	// means Defaults(conn, reg).
-	Router Config
+	Router RouterConfig
 	// Logger receives the runner's log lines (nil discards them).
 	Logger *slog.Logger
 }
@@ -111,12 +111,12 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 // RunnerStatus is what a Runner reports about itself.
 type RunnerStatus struct {
 	Ready  bool
-	Relays map[string]bus.Status // by "context/shard"
+	Relays map[string]bus.RelayStatus // by "context/shard"
 }
 
 // Status reports readiness and every relay's state.
 func (r *Runner) Status() RunnerStatus {
-	s := RunnerStatus{Relays: make(map[string]bus.Status, len(r.relays))}
+	s := RunnerStatus{Relays: make(map[string]bus.RelayStatus, len(r.relays))}
 	select {
 	case <-r.ready:
 		s.Ready = true
@@ -140,7 +140,7 @@ func (r *Runner) Relay(context, shard string) (*bus.Relay, bool) {
 // with conflicting settings), after stopping the others.
 func (r *Runner) Run(ctx context.Context) error {
 	for _, c := range r.reg.Contexts() {
-		if _, err := r.conn.Stream(ctx, c); err != nil {
+		if _, err := r.conn.ProvisionStream(ctx, c); err != nil {
 			return err
 		}
 	}

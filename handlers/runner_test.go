@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func TestRunner(t *testing.T) {
 	f := newFixture(t, "tenant-a", "tenant-b")
 	c := connect(t, f.srv.URL)
-	r, err := handlers.NewRunner(c, f.reg, handlers.RunnerConfig{Router: handlers.Config{AckWait: 2 * time.Second}, Logger: logger(t)})
+	r, err := handlers.NewRunner(c, f.reg, handlers.RunnerConfig{Router: handlers.RouterConfig{AckWait: 2 * time.Second}, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +61,11 @@ func TestRunner(t *testing.T) {
 	// Bad groups are reported, every problem at once.
 	bad := &handlers.Group{Name: "Bad Name", Context: "visits"}
 	handlers.HandleMessage(bad, "x", "bad type!", nil)
-	if err := r.Add(bad); err == nil {
-		t.Fatal("Add accepted a bad group")
-	} else {
-		t.Log(err)
+	handlers.HandleMessage(bad, "y", "Booked", nil)
+	err = r.Add(bad)
+	for _, want := range []string{`invalid group "Bad Name"`, `handler "x": store: invalid event type "bad type!"`, `handler "y": nil function`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Add(bad group) = %v; want it to say %s", err, want)
+		}
 	}
 }

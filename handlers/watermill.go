@@ -8,14 +8,14 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
-	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/store"
 )
 
-// Watermill lets a watermill message.HandlerMiddleware (middleware.Timeout,
-// middleware.Retry, middleware.CorrelationID, middleware.Recoverer, a
-// poison queue, your own) sit in a Switchyard chain:
+// Watermill lets a watermill message.HandlerMiddleware sit in a Switchyard
+// chain (see the package doc on what it sees and what reaches the rest of
+// the chain):
 //
 //	h := handlers.Chain(handle,
 //		handlers.Recover(),
@@ -23,30 +23,8 @@ import (
 //		handlers.Correlate(),
 //	)
 //
-// For each message the middleware sees a fresh *message.Message: UUID = the
-// event's ID, Payload = its data, Metadata = a copy of its metadata, and
-// context = the chain's ctx. When the middleware calls on, the rest of the
-// chain runs with the watermill message's context as its ctx, so a
-// middleware that replaces it (middleware.Timeout sets a deadline) is
-// honoured; the Message itself goes on unchanged: what the middleware does
-// to the watermill message's UUID, payload or metadata is not seen inward,
-// and nothing of it reaches a later attempt. A middleware that drops the
-// context (a message.Message.Copy passed on) fails the message with a
-// permanent error, since ctx carries what the chain put there (the
-// correlation, the shard, the store and its transaction).
-//
-// mw is applied once, when the chain is built, like a watermill router
-// does: a middleware that keeps state per handler (a Deduplicator, a
-// CircuitBreaker) keeps it across messages.
-//
-// The rest of the chain produces no messages, and messages the middleware
-// produces itself are dropped: a handler's events are appended to the
-// store (handlers.Store), which publishes them through its outbox.
-//
-// The middleware's error is the chain's. Watermill's own middleware knows
-// nothing of Permanent and Transient: give middleware.Retry a ShouldRetry
-// that returns !handlers.IsPermanent(p.Err), or use this package's Retry.
-// A nil mw fails every message with a permanent error.
+// The middleware's error is the chain's. A nil mw fails every message with
+// a permanent error.
 func Watermill(mw message.HandlerMiddleware) Middleware {
 	return func(next Handler) Handler {
 		if mw == nil {
@@ -83,44 +61,26 @@ func failing(err error) Handler {
 }
 
 // WatermillHandler runs h, a Switchyard handler with its chain, under a
-// watermill message.Router, on messages whose metadata holds the
-// well-known keys (correlation.Keys) an event travels with:
+// watermill message.Router (see the package doc for how a watermill
+// message becomes a Message); group names the group, groupContext the
+// bounded context whose store Shard opens:
 //
 //	h := handlers.Chain(charge, handlers.Recover(), handlers.Correlate())
 //	fn, err := handlers.WatermillHandler(h, "billing-charges", "billing")
-//	if err != nil { ... }
 //	router.AddConsumerHandler("billing-charges", "visits", sub, fn)
 //
-// Each message becomes a Message: Event.ID from event_id (or the message
-// UUID when it has none and the UUID is one), Type from event_type, Stream,
-// Version, Position and RecordedAt (RFC 3339) from stream, stream_version,
-// position and recorded_at, Data = the payload and Metadata = every
-// metadata key; Source and Shard from context and shard; Group = group and
-// Context = groupContext, the bounded context whose store Shard opens;
-// Attempt 1, since watermill does not count redeliveries. ctx is the
-// message's context. Partition, Subject and Seq, which are JetStream's,
-// stay zero, and DeadLetter, which needs a JetStream delivery, passes
-// errors through.
-//
-// A message whose keys are missing or do not parse is not handled: the
-// error, a *store.InvalidError naming the key and its value, is permanent
-// (IsPermanent). The watermill router nacks a message whose handler
-// failed and the subscriber redelivers it, so give the router a poison
-// queue for those: middleware.PoisonQueueWithFilter(pub, topic,
-// handlers.IsPermanent).
-//
-// The Group type registers handlers for a JetStream Router; to run typed
-// handlers here, build h with Chain over your own dispatch. h is called
-// concurrently when the watermill router runs handlers concurrently.
-//
-// The error reports every problem of the arguments, joined: a nil h, a
-// bad group name or context name.
+// A message whose well-known keys are missing or do not parse fails with
+// a permanent *store.InvalidError naming the key: give the router a poison
+// queue for those, middleware.PoisonQueueWithFilter(pub, topic,
+// handlers.IsPermanent). h is called concurrently when the router runs
+// handlers concurrently. The error reports every problem of the arguments
+// at once.
 func WatermillHandler(h Handler, group, groupContext string) (message.NoPublishHandlerFunc, error) {
 	var errs []error
 	if h == nil {
 		errs = append(errs, errors.New("handlers: WatermillHandler: nil handler"))
 	}
-	if err := store.CheckGroupName(group); err != nil {
+	if err := store.CheckName("group", group); err != nil {
 		errs = append(errs, fmt.Errorf("handlers: WatermillHandler: %w", err))
 	}
 	if err := store.CheckName("context", groupContext); err != nil {
@@ -147,7 +107,7 @@ func WatermillHandler(h Handler, group, groupContext string) (message.NoPublishH
 }
 
 // watermillEvent rebuilds the event a watermill message carries, checking
-// its well-known keys as bus.Decode checks headers (bus.ParseEnvelope).
+// its well-known keys as bus.Decode checks headers.
 func watermillEvent(msg *message.Message) (store.Event, error) {
 	md := make(correlation.Metadata, len(msg.Metadata)+1)
 	for k, v := range msg.Metadata {
@@ -161,7 +121,7 @@ func watermillEvent(msg *message.Message) (store.Event, error) {
 		}
 		md.Set(correlation.EventID, id.String()) // so that Correlate makes it the causation
 	}
-	ev, err := bus.ParseEnvelope(get, "metadata")
+	ev, err := envelope.Parse(get, "metadata")
 	if err != nil {
 		return store.Event{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
@@ -59,7 +60,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		consumerConn = conn
 	}
 	js := relayConn.JetStream()
-	for _, name := range []string{bus.StreamName(c.context), bus.DeadLetterStreamName(c.context)} {
+	for _, name := range []string{bus.StreamName(c.context), deadletter.StreamName(c.context)} {
 		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("delete stream %s: %w", name, err)
 		}
@@ -67,7 +68,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	defer func() {
 		if c.nats != "" {
 			_ = js.DeleteStream(context.Background(), bus.StreamName(c.context))
-			_ = js.DeleteStream(context.Background(), bus.DeadLetterStreamName(c.context))
+			_ = js.DeleteStream(context.Background(), deadletter.StreamName(c.context))
 		}
 	}()
 
@@ -115,7 +116,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return nil
 		})
 	}
-	router, err := handlers.NewRouter(consumerConn, handlers.Config{Middleware: mws, Logger: c.log, MaxInFlight: c.inFlight})
+	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Logger: c.log, MaxInFlight: c.inFlight})
 	if err != nil {
 		return nil, err
 	}

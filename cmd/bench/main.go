@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.shards, "shards", 1, "shards")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
-	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: bus.DefaultMaxInFlight)")
+	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")

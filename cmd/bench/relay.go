@@ -59,7 +59,7 @@ func newRelay(ctx context.Context, c config, st store.Outbox, hook func([]store.
 		stop()
 		return nil, nil, fmt.Errorf("delete stream %s: %w", bus.StreamName(c.context), err)
 	}
-	if r.stream, err = conn.Stream(ctx, c.context); err != nil {
+	if r.stream, err = conn.ProvisionStream(ctx, c.context); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -254,7 +254,7 @@ func latencyScenario(ctx context.Context, c config) (*result, error) {
 
 // headersScenario is js-publish-async (one connection, nats.go's
 // PublishMsgAsync, wait for every ack) with the very messages the relay
-// sends — bus.Message's subject and headers, a fresh event ID each — so that
+// sends — bus.Encode's subject and headers, a fresh event ID each — so that
 // relay-drain can be compared with the cost of the message format alone.
 func headersScenario(ctx context.Context, c config) (*result, error) {
 	conn, closeConn, err := connectNATS(ctx, c)
@@ -263,7 +263,7 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 	}
 	defer closeConn()
 	defer conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context)) //nolint:errcheck // cleanup
-	stream, err := conn.Stream(ctx, c.context)
+	stream, err := conn.ProvisionStream(ctx, c.context)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 		ev.Position = store.Position{Commit: uint64(1000 + i), Seq: int64(i + 1)}
 		ev.RecordedAt = time.Now()
 		ev.Metadata = correlation.Metadata{"correlation_id": ev.ID.String()}
-		msgs[i] = bus.Message(ev, c.context, "default", stream.Partitions)
+		msgs[i] = bus.Encode(ev, c.context, "default", stream.Partitions)
 	}
 	js := conn.JetStream()
 	cpu0 := snapCPU(c.pgPID, c.natsPID)

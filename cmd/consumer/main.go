@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
 )
@@ -69,7 +70,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	noRelays := fs.Bool("no-relays", false, "run no relays (another deployment relays)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM")
 	ackWait := fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions")
-	inFlight := fs.Int("max-in-flight", bus.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)")
+	inFlight := fs.Int("max-in-flight", consumer.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,7 +109,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{
 		NoRelays: *noRelays,
-		Router:   handlers.Config{AckWait: *ackWait, DrainTimeout: *drain, MaxInFlight: *inFlight},
+		Router:   handlers.RouterConfig{AckWait: *ackWait, DrainTimeout: *drain, MaxInFlight: *inFlight},
 		Logger:   log,
 	})
 	if err != nil {

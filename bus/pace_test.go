@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-func TestCounterRate(t *testing.T) {
-	var c counter
+func TestPaceRate(t *testing.T) {
+	var c pace
 	t0 := time.Unix(1000, 0) // the start of a bucket
 	c.add(t0, 150)
 	c.add(t0.Add(50*time.Millisecond), 50)
@@ -28,5 +28,24 @@ func TestCounterRate(t *testing.T) {
 	}
 	if got := c.perSecond(t0.Add(time.Second)); got != 0 {
 		t.Fatalf("after quiet buckets: %d/s, want 0", got)
+	}
+}
+
+// A relay lets commits gather only while the Conn's relays are busy, and
+// not after a read that found nothing.
+func TestPaceGather(t *testing.T) {
+	var c pace
+	t0 := time.Unix(2000, 0)
+	c.add(t0, busyAbove/10-1) // one bucket: just under the busy rate
+	now := t0.Add(150 * time.Millisecond)
+	if d := c.gather(now, 100); d != 0 {
+		t.Fatalf("below %d/s: gather %v, want none", busyAbove, d)
+	}
+	c.add(t0.Add(200*time.Millisecond), busyAbove/10)
+	now = t0.Add(350 * time.Millisecond)
+	for found, want := range map[int]time.Duration{0: 0, 1: busyGatherFor, gatherAbove - 1: busyGatherFor, gatherAbove: gatherFor, 1000: gatherFor} {
+		if d := c.gather(now, found); d != want {
+			t.Errorf("busy, last read found %d: gather %v, want %v", found, d, want)
+		}
 	}
 }

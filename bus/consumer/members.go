@@ -1,4 +1,4 @@
-package bus
+package consumer
 
 import (
 	"context"
@@ -9,16 +9,6 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// Replicas of a group share its partitions fairly. Each one keeps an entry
-// in a NATS key-value bucket of the group's members, holding how many
-// partitions it owns (is pinned to); an entry not refreshed for AckWait
-// expires. Every AckWait/3 each replica works out its share, ⌈partitions /
-// members⌉, gives up what it owns beyond its share and the others have room
-// for, and pulls the partitions it does not own only while it is below its
-// share. A partition nobody is pinned to with messages waiting is pulled by
-// everyone, whatever the shares say, so no partition is left behind when
-// the counts are off (a member just died, the bucket is unreachable).
-
 // membership is this process's entry among a group's members; nil when the
 // bucket cannot be reached, and then every partition is pulled.
 type membership struct {
@@ -26,24 +16,24 @@ type membership struct {
 	key string
 }
 
-// MembersBucket is the key-value bucket of the members of group on
-// context's stream. Names have no capitals, so the G cannot be part of
-// either.
-func MembersBucket(context, group string) string {
-	return "sw_members_" + context + "_G_" + group
+// MembersBucket is the key-value bucket of the members of group on the
+// source context's stream (see the package doc). Names have no capitals,
+// so the G cannot be part of either.
+func MembersBucket(source, group string) string {
+	return "sw_members_" + source + "_G_" + group
 }
 
 // join enters this process in the group's members.
-func (k *Consumer) join(ctx context.Context) *membership {
-	kv, err := k.conn.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      MembersBucket(k.cfg.Context, k.cfg.Group),
-		Description: "Switchyard: replicas of group " + k.cfg.Group + " on " + k.cfg.Context + ", and the partitions each owns",
-		TTL:         k.cfg.AckWait,
+func (g *Group) join(ctx context.Context) *membership {
+	kv, err := g.conn.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      MembersBucket(g.cfg.Source, g.cfg.Group),
+		Description: "Switchyard: replicas of group " + g.cfg.Group + " on " + g.cfg.Source + ", and the partitions each owns",
+		TTL:         g.cfg.AckWait,
 		History:     1,
 		Storage:     jetstream.MemoryStorage,
 	})
 	if err != nil {
-		k.cfg.Logger.WarnContext(ctx, "bus: members bucket unreachable; pulling every partition", "group", k.cfg.Group, "error", err)
+		g.cfg.Logger.WarnContext(ctx, "consumer: members bucket unreachable; pulling every partition", "group", g.cfg.Group, "error", err)
 		return nil
 	}
 	m := &membership{kv: kv, key: nuid.Next()}
@@ -97,7 +87,7 @@ func (m *membership) leave(ctx context.Context) {
 
 // balance gives up partitions beyond this process's share that others
 // have room for, and pulls or stops pulling the rest as the shares say.
-func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membership) {
+func (g *Group) balance(ctx context.Context, parts []*partition, m *membership) {
 	infos := make([]*jetstream.ConsumerInfo, len(parts))
 	mine := make([]bool, len(parts))
 	var owned []int
@@ -132,8 +122,8 @@ func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membershi
 		mine[i] = false
 		pt.stopPulling(true)
 		pt.release(ctx)
-		pt.resting = now.Add(2 * k.cfg.AckWait / 3)
-		k.cfg.Logger.DebugContext(ctx, "bus: partition given up to a replica with room", "consumer", pt.name, "owned", len(owned), "share", share, "members", len(others)+1)
+		pt.resting = now.Add(2 * g.cfg.AckWait / 3)
+		g.cfg.Logger.DebugContext(ctx, "consumer: partition given up to a replica with room", "consumer", pt.name, "owned", len(owned), "share", share, "members", len(others)+1)
 	}
 	have := len(owned) - max(give, 0)
 	for i, pt := range parts {
@@ -150,7 +140,7 @@ func (k *Consumer) balance(ctx context.Context, parts []*partition, m *membershi
 			pt.stopPulling(true)
 		}
 		if err != nil {
-			k.cfg.Logger.WarnContext(ctx, "bus: consumer", "consumer", pt.name, "error", err)
+			g.cfg.Logger.WarnContext(ctx, "consumer: pulling failed", "consumer", pt.name, "error", err)
 		}
 	}
 }

@@ -3,25 +3,31 @@ package bus
 import (
 	"strconv"
 	"sync"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
 )
 
-// HeaderApplication carries an event's application metadata (the keys
-// that are not well-known) as a JSON object. Every well-known key travels
-// in a header of its own name (event_id, shard, correlation_id, ...).
-const HeaderApplication = "metadata"
+// Headers of an event message besides the well-known metadata keys, each
+// of which travels in a header of its own name (event_id, shard,
+// correlation_id, ...).
+const (
+	// HeaderApplication carries the application's metadata (the keys that
+	// are not well-known) as a JSON object.
+	HeaderApplication = "metadata"
+	// HeaderReplayGroup marks a dead letter replayed for one consumer
+	// group: the other groups consuming the stream pass it by.
+	HeaderReplayGroup = "Sw-Replay-Group"
+)
 
 var wellKnown = correlation.Keys()
 
 // headers holds header maps for reuse: a map of 16 entries costs more to
-// make than the rest of a message. [Message] takes one; the relay gives
+// make than the rest of a message. [Encode] takes one; the relay gives
 // it back once the message is published (nats.go has encoded it then).
 var headers = sync.Pool{New: func() any { return make(nats.Header, 16) }}
 
@@ -38,17 +44,17 @@ func release(m *nats.Msg) {
 	}
 }
 
-// Message is the NATS message for ev, an event of the store (context,
+// Encode is the NATS message for ev, an event of the store (contextName,
 // shard), among partitions partitions. Context and shard come from the
 // store, never from the event's metadata.
-func Message(ev store.Event, context, shard string, partitions int) *nats.Msg {
-	m, _ := message(&ev, context, shard, partitions)
+func Encode(ev store.Event, contextName, shard string, partitions int) *nats.Msg {
+	m, _ := message(&ev, contextName, shard, partitions)
 	return m
 }
 
-// message is [Message] and the size NATS counts against its limits:
+// message is [Encode] and the size NATS counts against its limits:
 // payload plus encoded headers.
-func message(ev *store.Event, context, shard string, partitions int) (*nats.Msg, int) {
+func message(ev *store.Event, contextName, shard string, partitions int) (*nats.Msg, int) {
 	// One backing array for the header values: a message has 10 to 15.
 	vals := make([]string, 0, 16)
 	h := headers.Get().(nats.Header)
@@ -75,14 +81,14 @@ func message(ev *store.Event, context, shard string, partitions int) (*nats.Msg,
 	set(string(correlation.Stream), ev.Stream)
 	set(string(correlation.StreamVersion), o.Version)
 	set(string(correlation.Position), o.Position)
-	set(string(correlation.Context), context)
+	set(string(correlation.Context), contextName)
 	set(string(correlation.Shard), shard)
 	set(string(correlation.RecordedAt), o.RecordedAt)
 	if len(ev.Metadata) > known {
 		set(HeaderApplication, string(flatjson.Append(make([]byte, 0, 64), ev.Metadata, correlation.IsWellKnown)))
 	}
 	set(jetstream.MsgIDHeader, o.ID)
-	return &nats.Msg{Subject: Subject(context, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}, size
+	return &nats.Msg{Subject: Subject(contextName, shard, Partition(ev.Stream, partitions), ev.Type), Data: ev.Data, Header: h}, size
 }
 
 // Decode turns a message the relay published back into the event, with
@@ -108,7 +114,7 @@ func Decode(m *nats.Msg) (store.Event, Address, error) {
 	if h(correlation.EventType) != addr.Type {
 		return bad(correlation.EventType, "differs from the subject's event type "+strconv.Quote(addr.Type))
 	}
-	ev, err := ParseEnvelope(h, "header")
+	ev, err := envelope.Parse(h, "header")
 	if err != nil {
 		return store.Event{}, addr, err
 	}
@@ -129,34 +135,4 @@ func Decode(m *nats.Msg) (store.Event, Address, error) {
 		}
 	}
 	return ev, addr, nil
-}
-
-// ParseEnvelope reads the store-owned keys of an event — event_id, stream,
-// stream_version, position and recorded_at — through get, from wherever
-// they travel (NATS headers, a watermill message's metadata), and returns
-// an event with ID, Stream, Version, Position and RecordedAt set. A missing
-// or malformed value is an *store.InvalidError whose Field is where and the
-// key ("header stream_version").
-func ParseEnvelope(get func(correlation.Key) string, where string) (store.Event, error) {
-	bad := func(k correlation.Key, reason string) (store.Event, error) {
-		return store.Event{}, &store.InvalidError{Field: where + " " + string(k), Value: get(k), Reason: reason}
-	}
-	ev := store.Event{Stream: get(correlation.Stream)}
-	var err error
-	if ev.ID, err = uuid.Parse(get(correlation.EventID)); err != nil {
-		return bad(correlation.EventID, "not a UUID")
-	}
-	if err := store.CheckStream(ev.Stream); err != nil {
-		return bad(correlation.Stream, err.Error())
-	}
-	if ev.Version, err = strconv.ParseInt(get(correlation.StreamVersion), 10, 64); err != nil || ev.Version < 0 {
-		return bad(correlation.StreamVersion, "not a version")
-	}
-	if ev.Position, err = store.ParsePosition(get(correlation.Position)); err != nil {
-		return bad(correlation.Position, err.Error())
-	}
-	if ev.RecordedAt, err = time.Parse(time.RFC3339Nano, get(correlation.RecordedAt)); err != nil {
-		return bad(correlation.RecordedAt, "not an RFC 3339 time")
-	}
-	return ev, nil
 }

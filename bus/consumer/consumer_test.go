@@ -1,7 +1,9 @@
-package bus_test
+package consumer_test
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +13,35 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 )
+
+func connect(t *testing.T, url string) *bus.Conn {
+	t.Helper()
+	cfg := bus.Config{URL: url}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c, err := bus.Connect(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitFor polls cond for up to 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // publishNumbered publishes the numbers from..to, in order, as the data of
 // messages on partition 0 of context visits.
@@ -62,10 +91,10 @@ func numbers(from, to int) []int {
 	return out
 }
 
-func consumer(t *testing.T, c *bus.Conn, cfg bus.ConsumerConfig) *bus.Consumer {
+func group(t *testing.T, c *bus.Conn, cfg consumer.Config) *consumer.Group {
 	t.Helper()
-	cfg.Context, cfg.Group = "visits", "g"
-	k, err := c.Consumer(context.Background(), cfg)
+	cfg.Source, cfg.Group = "visits", "g"
+	k, err := consumer.Provision(context.Background(), c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +102,7 @@ func consumer(t *testing.T, c *bus.Conn, cfg bus.ConsumerConfig) *bus.Consumer {
 }
 
 // runConsumer runs k with fn until the returned stop is called.
-func runConsumer(t *testing.T, k *bus.Consumer, fn func(context.Context, *bus.Delivery)) (stop func()) {
+func runGroup(t *testing.T, k *consumer.Group, fn func(context.Context, *consumer.Delivery)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -94,14 +123,14 @@ func runConsumer(t *testing.T, k *bus.Consumer, fn func(context.Context, *bus.De
 // partition0 is the state of group g's consumer of partition 0.
 func partition0(t *testing.T, c *bus.Conn) *jetstream.ConsumerInfo {
 	t.Helper()
-	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), bus.ConsumerName("g", 0))
+	info, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), consumer.DurableName("g", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return info.CachedInfo()
 }
 
-func numberOf(t *testing.T, d *bus.Delivery) int {
+func numberOf(t *testing.T, d *consumer.Delivery) int {
 	n, err := strconv.Atoi(string(d.Data))
 	if err != nil {
 		t.Errorf("message %q: %v", d.Data, err)
@@ -111,20 +140,21 @@ func numberOf(t *testing.T, d *bus.Delivery) int {
 
 // A replica dies holding deliveries it has not handled, fewer than
 // MaxInFlight, while more messages arrive: the replica that takes the
-// partition over gets the new messages at once but handles nothing before
-// the dead one's deliveries come back, and then everything in order.
+// partition over handles nothing of it before the dead one's deliveries
+// come back — 11..30, each a redelivery — and then 31..100, each a first
+// delivery, every one once and in order.
 func TestConsumerFailoverKeepsOrder(t *testing.T) {
 	srv := natstest.Start(t, false)
-	pub := connect(t, srv.URL, bus.Config{})
-	cfg := bus.ConsumerConfig{AckWait: 2 * time.Second, MaxInFlight: 64}
+	pub := connect(t, srv.URL)
+	cfg := consumer.Config{AckWait: 2 * time.Second, MaxInFlight: 64}
 
-	a := connect(t, srv.URL, bus.Config{})
-	ka := consumer(t, a, cfg)
+	a := connect(t, srv.URL)
+	ka := group(t, a, cfg)
 	publishNumbered(t, pub, 1, 30)
 	var byA handled
 	stuck := make(chan struct{})
 	var dead sync.Once
-	runConsumer(t, ka, func(ctx context.Context, d *bus.Delivery) {
+	runGroup(t, ka, func(ctx context.Context, d *consumer.Delivery) {
 		n := numberOf(t, d)
 		if n <= 10 {
 			byA.add(n)
@@ -139,17 +169,15 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 	a.NATS().Close() // no acks, no naks: as good as kill -9
 
 	publishNumbered(t, pub, 31, 100)
-	b := connect(t, srv.URL, bus.Config{})
+	b := connect(t, srv.URL)
 	var byB handled
-	firstNew := make(chan int, 1)
-	runConsumer(t, consumer(t, b, cfg), func(ctx context.Context, d *bus.Delivery) {
+	var mu sync.Mutex
+	delivered := map[int]int{} // the delivery count B saw for each number
+	runGroup(t, group(t, b, cfg), func(ctx context.Context, d *consumer.Delivery) {
 		n := numberOf(t, d)
-		if d.Delivered == 1 {
-			select {
-			case firstNew <- n:
-			default:
-			}
-		}
+		mu.Lock()
+		delivered[n] = d.Delivered
+		mu.Unlock()
 		byB.add(n)
 		_ = d.Ack()
 	})
@@ -160,11 +188,12 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 	if got := byB.list(); !slices.Equal(got, numbers(11, 100)) {
 		t.Errorf("B handled %v, want 11..100 in order", got)
 	}
-	select {
-	case n := <-firstNew:
-		t.Logf("B's first fresh delivery: %d", n)
-	default:
-		t.Logf("B got only redeliveries")
+	mu.Lock()
+	defer mu.Unlock()
+	for n := 11; n <= 100; n++ {
+		if redelivered := delivered[n] > 1; redelivered != (n <= 30) {
+			t.Errorf("B handled %d as delivery %d; want a redelivery for 11..30 (A held them), a first delivery after", n, delivered[n])
+		}
 	}
 }
 
@@ -173,17 +202,17 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 // messages between them once each, in order.
 func TestConsumerDrainHandsOver(t *testing.T) {
 	srv := natstest.Start(t, false)
-	pub := connect(t, srv.URL, bus.Config{})
-	cfg := bus.ConsumerConfig{AckWait: time.Minute, MaxInFlight: 16}
-	a, b := connect(t, srv.URL, bus.Config{}), connect(t, srv.URL, bus.Config{})
-	ka, kb := consumer(t, a, cfg), consumer(t, b, cfg)
+	pub := connect(t, srv.URL)
+	cfg := consumer.Config{AckWait: time.Minute, MaxInFlight: 16}
+	a, b := connect(t, srv.URL), connect(t, srv.URL)
+	ka, kb := group(t, a, cfg), group(t, b, cfg)
 	publishNumbered(t, pub, 1, 200)
 
 	var all handled
 	var mu sync.Mutex
 	who := map[int]string{}
-	slow := func(name string) func(context.Context, *bus.Delivery) {
-		return func(ctx context.Context, d *bus.Delivery) {
+	slow := func(name string) func(context.Context, *consumer.Delivery) {
+		return func(ctx context.Context, d *consumer.Delivery) {
 			n := numberOf(t, d)
 			time.Sleep(5 * time.Millisecond)
 			mu.Lock()
@@ -193,9 +222,9 @@ func TestConsumerDrainHandsOver(t *testing.T) {
 			_ = d.Ack()
 		}
 	}
-	stopA := runConsumer(t, ka, slow("a"))
+	stopA := runGroup(t, ka, slow("a"))
 	waitFor(t, "A handling", func() bool { return len(all.list()) > 0 })
-	runConsumer(t, kb, slow("b"))
+	runGroup(t, kb, slow("b"))
 	waitFor(t, "20 handled", func() bool { return len(all.list()) >= 20 })
 	stopA()
 	waitFor(t, "all 200 handled, well before the pin would expire", func() bool { return len(all.list()) >= 200 })
@@ -213,11 +242,11 @@ func TestConsumerDrainHandsOver(t *testing.T) {
 // nothing is redelivered, though the handler takes three AckWaits.
 func TestConsumerHeartbeat(t *testing.T) {
 	srv := natstest.Start(t, false)
-	c := connect(t, srv.URL, bus.Config{})
-	k := consumer(t, c, bus.ConsumerConfig{AckWait: time.Second, MaxInFlight: 8})
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{AckWait: time.Second, MaxInFlight: 8})
 	publishNumbered(t, c, 1, 5)
 	var h handled
-	runConsumer(t, k, func(ctx context.Context, d *bus.Delivery) {
+	runGroup(t, k, func(ctx context.Context, d *consumer.Delivery) {
 		n := numberOf(t, d)
 		if h.handedOver(n) > 1 || d.Delivered > 1 {
 			t.Errorf("%d handed over again (delivery %d)", n, d.Delivered)
@@ -238,19 +267,19 @@ func TestConsumerHeartbeat(t *testing.T) {
 	}
 }
 
-// Nak hands the same delivery over again after the delay, holding back the
+// RetryAfter hands the same delivery over again after the delay, holding back the
 // partition's later messages meanwhile.
-func TestConsumerNakRetriesInPlace(t *testing.T) {
+func TestRetryAfterRetriesInPlace(t *testing.T) {
 	srv := natstest.Start(t, false)
-	c := connect(t, srv.URL, bus.Config{})
-	k := consumer(t, c, bus.ConsumerConfig{MaxInFlight: 8})
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{MaxInFlight: 8})
 	publishNumbered(t, c, 1, 5)
 	var h handled
-	runConsumer(t, k, func(ctx context.Context, d *bus.Delivery) {
+	runGroup(t, k, func(ctx context.Context, d *consumer.Delivery) {
 		n := numberOf(t, d)
 		h.add(n)
 		if n == 2 && d.Delivered < 3 {
-			_ = d.Nak(20 * time.Millisecond)
+			d.RetryAfter(20 * time.Millisecond)
 			return
 		}
 		_ = d.Ack()
@@ -267,17 +296,17 @@ func TestConsumerNakRetriesInPlace(t *testing.T) {
 // two.
 func TestConsumerBalancesLateReplica(t *testing.T) {
 	srv := natstest.Start(t, false)
-	pub := connect(t, srv.URL, bus.Config{})
-	cfg := bus.ConsumerConfig{AckWait: 2 * time.Second, MaxInFlight: 16}
-	a, b := connect(t, srv.URL, bus.Config{}), connect(t, srv.URL, bus.Config{})
-	ka := consumer(t, a, cfg)
+	pub := connect(t, srv.URL)
+	cfg := consumer.Config{AckWait: 2 * time.Second, MaxInFlight: 16}
+	a, b := connect(t, srv.URL), connect(t, srv.URL)
+	ka := group(t, a, cfg)
 	parts := ka.Partitions()
 
 	var mu sync.Mutex
 	got := make([][]int, parts)    // numbers handled, per partition
 	owner := make([]string, parts) // who handled each partition's last message
-	handler := func(name string) func(context.Context, *bus.Delivery) {
-		return func(ctx context.Context, d *bus.Delivery) {
+	handler := func(name string) func(context.Context, *consumer.Delivery) {
+		return func(ctx context.Context, d *consumer.Delivery) {
 			p, n, _ := strings.Cut(string(d.Data), ":")
 			pi, _ := strconv.Atoi(p)
 			ni, _ := strconv.Atoi(n)
@@ -321,9 +350,9 @@ func TestConsumerBalancesLateReplica(t *testing.T) {
 			}
 		}
 	}()
-	runConsumer(t, ka, handler("a"))
+	runGroup(t, ka, handler("a"))
 	waitFor(t, "A handling every partition", func() bool { na, _ := owners(); return na == parts })
-	runConsumer(t, consumer(t, b, cfg), handler("b"))
+	runGroup(t, group(t, b, cfg), handler("b"))
 	waitFor(t, "B taking a fair share", func() bool {
 		na, nb := owners()
 		return na >= parts/2-1 && nb >= parts/2-1

@@ -1,0 +1,87 @@
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// Config says what a consumer group receives.
+type Config struct {
+	// Source is the bounded context whose stream is consumed.
+	Source string
+	// Group names the consumer group: one durable JetStream consumer per
+	// partition (see DurableName). Every replica of a group must use the
+	// same configuration.
+	Group string
+	// Types are the event types to receive (nil: all of them).
+	Types []string
+
+	// AckWait is how long a delivery may go unacknowledged before JetStream
+	// delivers it again (default 30s). While a delivery is being handled,
+	// Run tells JetStream it is in progress every AckWait/3, so a slow
+	// handler is not redelivered under it. It is also how long a silent
+	// replica keeps its partitions (see the package doc).
+	AckWait time.Duration
+	// DrainTimeout is how long in-flight work may go on after Run's ctx
+	// ends before its own ctx is cancelled (default 30s).
+	DrainTimeout time.Duration
+	// MaxInFlight is how many deliveries of one partition this group may
+	// hold unacknowledged at once (default DefaultMaxInFlight): they are
+	// handled one at a time, in stream order, while the next ones are
+	// already on their way.
+	MaxInFlight int
+	// Logger receives consumer errors (nil discards them).
+	Logger *slog.Logger
+}
+
+// DefaultMaxInFlight is Config.MaxInFlight's default.
+const DefaultMaxInFlight = 64
+
+func (c *Config) setDefaults() {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with c at once, each a *bus.ConfigError.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, err error) {
+		errs = append(errs, &bus.ConfigError{Path: "consumer.Config." + field, Err: err})
+	}
+	if err := store.CheckName("context", c.Source); err != nil {
+		bad("Source", err)
+	}
+	if err := store.CheckName("group", c.Group); err != nil {
+		bad("Group", err)
+	}
+	for _, t := range c.Types {
+		if err := store.CheckType(t); err != nil {
+			bad("Types", err)
+		}
+	}
+	if c.AckWait < 0 || (c.AckWait > 0 && c.AckWait < time.Second) {
+		bad("AckWait", fmt.Errorf("%v: want at least 1s", c.AckWait))
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlight > 10000 {
+		bad("MaxInFlight", fmt.Errorf("%d: want 1 to 10000 (0: default)", c.MaxInFlight))
+	}
+	if c.DrainTimeout < 0 {
+		bad("DrainTimeout", fmt.Errorf("%v is negative", c.DrainTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,152 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/bus"
+)
+
+// priorityGroup is the JetStream priority group every Switchyard consumer
+// pulls in; the server pins each partition's consumer to one client of it.
+const priorityGroup = "sw"
+
+// Group is a consumer group's share of its source context's stream in this
+// process. Build it with Provision and start it with Run.
+type Group struct {
+	conn   *bus.Conn
+	cfg    Config
+	stream *bus.Stream
+	cons   []jetstream.Consumer
+}
+
+// DurableName is the durable JetStream consumer of group on partition p.
+func DurableName(group string, p int) string {
+	return "sw_" + group + "_" + strconv.Itoa(p)
+}
+
+// Provision provisions the group's durable consumers on the source
+// context's stream, one per partition, creating or updating them, and
+// returns the group's share for this process. Each pins its deliveries to
+// one client of the group and lets it hold MaxInFlight of them
+// unacknowledged (see the package doc).
+func Provision(ctx context.Context, conn *bus.Conn, cfg Config) (*Group, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	st, err := conn.ProvisionStream(ctx, cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	g := &Group{conn: conn, cfg: cfg, stream: st}
+	for p := range st.Partitions {
+		var filters []string
+		for _, t := range cfg.Types {
+			filters = append(filters, bus.PartitionFilter(cfg.Source, p, t))
+		}
+		if len(filters) == 0 {
+			filters = []string{bus.PartitionFilter(cfg.Source, p, "")}
+		}
+		jc, err := st.JetStream().CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        DurableName(cfg.Group, p),
+			Description:    "Switchyard group " + cfg.Group + ", partition " + strconv.Itoa(p),
+			FilterSubjects: filters,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        cfg.AckWait,
+			MaxDeliver:     -1,
+			MaxAckPending:  cfg.MaxInFlight,
+			MaxWaiting:     512,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{priorityGroup},
+			PinnedTTL:      cfg.AckWait,
+		})
+		if err != nil {
+			return nil, &bus.Error{Op: "provision consumer " + DurableName(cfg.Group, p) + " on " + st.Name, URL: conn.Server(), Err: err}
+		}
+		g.cons = append(g.cons, jc)
+	}
+	return g, nil
+}
+
+// Partitions is the number of partitions, and so of JetStream consumers.
+func (g *Group) Partitions() int { return len(g.cons) }
+
+// Run pulls from every partition and calls fn for each delivery until ctx
+// ends; fn settles the delivery. Per partition, fn sees one delivery at a
+// time, in stream order, and the next only once the one before is acked or
+// terminated. The package doc says how order survives a change of hands,
+// how replicas share the partitions, and how Run drains when ctx ends: it
+// returns once every fn has returned.
+func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	taking, stopTaking := context.WithCancel(ctx)
+	defer stopTaking()
+	parts := make([]*partition, len(g.cons))
+	for p, jc := range g.cons {
+		parts[p] = &partition{g: g, jc: jc, name: DurableName(g.cfg.Group, p), wake: make(chan struct{}, 1)}
+	}
+	var workers sync.WaitGroup
+	for _, pt := range parts {
+		workers.Go(func() { pt.work(taking, work, fn) })
+	}
+	tick := g.cfg.AckWait / 3
+	go heartbeat(work, parts, tick)
+
+	m := g.join(ctx)
+	drain := func() {
+		stopTaking()
+		for _, pt := range parts {
+			pt.stopPulling(false)
+		}
+		for _, pt := range parts {
+			pt.stopPulling(true)
+			pt.release(work)
+		}
+		m.leave(work)
+		workers.Wait()
+	}
+	for _, pt := range parts {
+		if err := pt.pull(ctx); err != nil {
+			drain()
+			return err
+		}
+	}
+	balance := time.NewTicker(tick)
+	defer balance.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			timer := time.AfterFunc(g.cfg.DrainTimeout, cancelWork)
+			defer timer.Stop()
+			drain()
+			return nil
+		case <-balance.C:
+			bctx, cancel := context.WithTimeout(ctx, tick)
+			g.balance(bctx, parts, m)
+			cancel()
+		}
+	}
+}
+
+// heartbeat tells JetStream every tick, until ctx ends, that the
+// deliveries held here are in progress.
+func heartbeat(ctx context.Context, parts []*partition, tick time.Duration) {
+	beat := time.NewTicker(tick)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+			for _, pt := range parts {
+				pt.ping()
+			}
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package consumer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/bus"
+)
+
+// partition is one partition's deliveries in this process.
+type partition struct {
+	g    *Group
+	jc   jetstream.Consumer
+	name string
+	wake chan struct{}
+
+	mu    sync.Mutex
+	held  []*held // received, not yet handled, in stream order
+	hand  *held   // being handled
+	last  uint64  // consumer sequence of the last delivery received
+	gaps  uint64  // deliveries that went elsewhere since we last looked
+	sure  bool    // every unacknowledged delivery is held here
+	pinID string  // the pin our deliveries came with
+
+	// Only Run's goroutine touches these.
+	cc      jetstream.ConsumeContext // pulling, when not nil
+	resting time.Time                // given up until then
+}
+
+// pull starts pulling the partition's deliveries, if it is not already.
+func (pt *partition) pull(ctx context.Context) error {
+	if pt.cc != nil {
+		return nil
+	}
+	g := pt.g
+	cc, err := pt.jc.Consume(pt.receive,
+		jetstream.PullPriorityGroup(priorityGroup),
+		// Pull requests expire well within the pin's TTL, so a live
+		// client keeps its pin while idle.
+		jetstream.PullExpiry(max(g.cfg.AckWait/3, time.Second)),
+		jetstream.PullMaxMessages(g.cfg.MaxInFlight),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
+				g.cfg.Logger.WarnContext(ctx, "consumer: pulling failed", "consumer", pt.name, "error", err)
+			}
+		}))
+	if err != nil {
+		return &bus.Error{Op: "consume " + pt.name, URL: g.conn.Server(), Err: err}
+	}
+	pt.cc = cc
+	return nil
+}
+
+// stopPulling stops pulling: it asks JetStream for nothing more and, with
+// wait, waits until what JetStream sent is received.
+func (pt *partition) stopPulling(wait bool) {
+	if pt.cc == nil {
+		return
+	}
+	pt.cc.Drain()
+	if wait {
+		<-pt.cc.Closed()
+		pt.cc = nil
+	}
+}
+
+// release gives the partition up, once no longer pulling: the deliveries
+// received and not started go back to JetStream, in stream order, and the
+// pin, if this process holds it, is given up so that another replica takes
+// the partition over at once. The delivery being handled, if any, is
+// finished and settled here; the next replica waits for it.
+func (pt *partition) release(ctx context.Context) {
+	pt.mu.Lock()
+	rest, id := pt.held, pt.pinID
+	pt.held, pt.sure, pt.pinID = nil, false, ""
+	pt.mu.Unlock()
+	for _, h := range rest {
+		_ = h.m.Nak()
+	}
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if info, err := pt.jc.Info(ctx); err == nil && pinnedTo(info) == id {
+		_ = pt.g.stream.JetStream().UnpinConsumer(ctx, pt.name, priorityGroup)
+	}
+}
+
+// pinnedTo is the client the consumer's deliveries are pinned to.
+func pinnedTo(info *jetstream.ConsumerInfo) string {
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup {
+			return g.PinnedClientID
+		}
+	}
+	return ""
+}
+
+// owns reports whether the partition's deliveries are pinned to this
+// process.
+func (pt *partition) owns(info *jetstream.ConsumerInfo) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.pinID != "" && pinnedTo(info) == pt.pinID
+}
+
+// held is a delivery received and not yet settled.
+type held struct {
+	m         jetstream.Msg
+	seq       uint64
+	delivered int
+}
+
+// receive takes a delivery from JetStream; it must not block.
+func (pt *partition) receive(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		pt.g.cfg.Logger.Error("consumer: delivery without metadata; leaving it for redelivery", "consumer", pt.name, "subject", m.Subject(), "error", err)
+		return
+	}
+	h := &held{m: m, seq: md.Sequence.Stream, delivered: int(md.NumDelivered)}
+	pt.mu.Lock()
+	if md.Sequence.Consumer != pt.last+1 {
+		// A delivery went to another client, or this is our first: until
+		// we know that nothing earlier is held elsewhere, we wait.
+		pt.sure = false
+		pt.gaps++
+	}
+	pt.last = md.Sequence.Consumer
+	if id := m.Headers().Get("Nats-Pin-Id"); id != "" {
+		pt.pinID = id
+	}
+	i, found := slices.BinarySearchFunc(pt.held, h.seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
+	if found {
+		pt.held[i] = h // delivered again while held: ack through the latest
+	} else {
+		pt.held = slices.Insert(pt.held, i, h)
+	}
+	pt.mu.Unlock()
+	select {
+	case pt.wake <- struct{}{}:
+	default:
+	}
+}
+
+// work hands the partition's deliveries to fn until ctx ends.
+func (pt *partition) work(ctx, work context.Context, fn func(context.Context, *Delivery)) {
+	for {
+		h := pt.next(ctx)
+		if h == nil {
+			return
+		}
+		pt.handle(ctx, work, h, fn)
+	}
+}
+
+// next waits for the partition's next delivery in stream order, once it is
+// sure nothing earlier is held elsewhere; nil once ctx ends.
+func (pt *partition) next(ctx context.Context) *held {
+	for ctx.Err() == nil {
+		pt.mu.Lock()
+		n, sure := len(pt.held), pt.sure
+		if n > 0 && sure {
+			h := pt.held[0]
+			pt.held = pt.held[1:]
+			pt.hand = h
+			pt.mu.Unlock()
+			return h
+		}
+		pt.mu.Unlock()
+		if n > 0 {
+			pt.makeSure(ctx)
+			continue
+		}
+		select {
+		case <-pt.wake:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// makeSure waits until JetStream counts no unacknowledged delivery of the
+// partition beyond those held here: the ones another client held have come
+// back, or it acked them. It runs between deliveries, with none in hand.
+//
+// What is held is counted before asking: all of it is still unacknowledged
+// when JetStream answers, so a count no larger than it leaves no room for
+// deliveries held elsewhere (counted after, it would include deliveries
+// that arrived meanwhile and hide as many held elsewhere).
+func (pt *partition) makeSure(ctx context.Context) {
+	wait, waited := 10*time.Millisecond, false
+	for ctx.Err() == nil {
+		pt.mu.Lock()
+		gaps, mine := pt.gaps, len(pt.held)
+		pt.mu.Unlock()
+		info, err := pt.jc.Info(ctx)
+		if err == nil {
+			pt.mu.Lock()
+			if pt.gaps == gaps && info.NumAckPending <= mine {
+				if waited {
+					pt.g.cfg.Logger.DebugContext(ctx, "consumer: deliveries held elsewhere are back", "consumer", pt.name, "held", mine)
+				}
+				pt.sure = true
+				pt.mu.Unlock()
+				return
+			}
+			pt.mu.Unlock()
+			if !waited {
+				pt.g.cfg.Logger.DebugContext(ctx, "consumer: partition came from elsewhere; waiting for the deliveries held there", "consumer", pt.name, "unacknowledged", info.NumAckPending, "held", mine)
+			}
+		} else if ctx.Err() == nil {
+			pt.g.cfg.Logger.WarnContext(ctx, "consumer: cannot read consumer info", "consumer", pt.name, "error", err)
+		}
+		waited = true
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// handle runs fn on h until it is settled, or hands it back to JetStream
+// if ctx ends while it waits to be retried.
+func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.Context, *Delivery)) {
+	defer func() {
+		pt.mu.Lock()
+		pt.hand = nil
+		pt.mu.Unlock()
+	}()
+	m := h.m
+	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Delivered: h.delivered, msg: m}
+	if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
+		_ = m.Ack() // another group's replay
+		return
+	}
+	d.Event, d.Address, d.Err = bus.Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
+	for {
+		d.state = unsettled
+		fn(work, d)
+		delay := d.delay
+		switch d.state {
+		case acked, termed:
+			return
+		case unsettled:
+			delay = time.Second
+		}
+		if ctx.Err() != nil {
+			_ = m.Nak()
+			return
+		}
+		select {
+		case <-time.After(delay):
+			d.Delivered++
+		case <-ctx.Done():
+			_ = m.Nak()
+			return
+		}
+	}
+}
+
+// ping tells JetStream that the deliveries held here are in progress.
+func (pt *partition) ping() {
+	pt.mu.Lock()
+	ms := make([]jetstream.Msg, 0, len(pt.held)+1)
+	if pt.hand != nil {
+		ms = append(ms, pt.hand.m)
+	}
+	for _, h := range pt.held {
+		ms = append(ms, h.m)
+	}
+	pt.mu.Unlock()
+	for _, m := range ms {
+		_ = m.InProgress()
+	}
+}

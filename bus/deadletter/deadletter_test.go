@@ -1,0 +1,114 @@
+package deadletter_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/natstest"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// delivery is what a consumer would hand over for ev, stored at seq.
+func delivery(t *testing.T, ev store.Event, seq uint64) *consumer.Delivery {
+	t.Helper()
+	m := bus.Encode(ev, "visits", "tenant-a", bus.DefaultPartitions)
+	return &consumer.Delivery{Event: ev, Subject: m.Subject, Header: m.Header, Data: m.Data, Seq: seq, Delivered: 3}
+}
+
+func event(t *testing.T, stream string, version int64) store.Event {
+	t.Helper()
+	ev, err := store.NewEvent("Booked", map[string]any{"stream": stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Stream, ev.Version, ev.RecordedAt = stream, version, time.Now().UTC()
+	ev.Position = store.Position{Commit: 10, Seq: version + 1}
+	ev.Metadata = correlation.Metadata{"user_id": "u-1"}
+	ev.Metadata.Set(correlation.CorrelationID, "c-1")
+	return ev
+}
+
+// Dead letters keep everything about the message, list by group, replay
+// onto the original subject for their group only, and go once replayed or
+// deleted; putting the same delivery twice stores it once.
+func TestQueue(t *testing.T) {
+	srv := natstest.Start(t, false)
+	ctx := context.Background()
+	conn, err := bus.Connect(ctx, bus.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ProvisionStream(ctx, "visits"); err != nil {
+		t.Fatal(err)
+	}
+	q, err := deadletter.Provision(ctx, conn, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := event(t, "Visit-1", 0), event(t, "Visit-2", 4)
+	for _, put := range []struct {
+		d     *consumer.Delivery
+		group string
+	}{{delivery(t, a, 7), "billing"}, {delivery(t, a, 7), "billing"}, {delivery(t, b, 9), "audit"}} {
+		if err := q.Put(ctx, put.d, put.group, errors.New("cannot charge"), 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := q.List(ctx, "", 0, 10)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("List all = %d letters, %v; want 2 (the same delivery put twice is stored once)", len(all), err)
+	}
+	billing, err := q.List(ctx, "billing", 0, 10)
+	if err != nil || len(billing) != 1 {
+		t.Fatalf("List billing = %+v, %v", billing, err)
+	}
+	dl := billing[0]
+	if dl.Group != "billing" || dl.StreamSeq != 7 || dl.Error != "cannot charge" || dl.Attempts != 5 || dl.At.IsZero() ||
+		dl.Event.ID != a.ID || dl.DecodeErr != nil || dl.Header.Get(string(correlation.CorrelationID)) != "c-1" ||
+		!strings.HasPrefix(dl.Subject, "sw.visits.tenant-a.") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+
+	// Replay: back on the original subject, marked for its group.
+	sub, err := conn.NATS().SubscribeSync(dl.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Replay(ctx, dl.Seq); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(bus.HeaderReplayGroup) != "billing" || m.Header.Get(deadletter.HeaderError) != "" {
+		t.Fatalf("replayed headers %v", m.Header)
+	}
+	if ev, _, err := bus.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}); err != nil || ev.ID != a.ID {
+		t.Fatalf("replayed message decodes to %v, %v", ev.ID, err)
+	}
+	if _, err := q.Get(ctx, dl.Seq); !errors.Is(err, deadletter.ErrNotFound) {
+		t.Fatalf("replayed dead letter still there: %v", err)
+	}
+	if err := q.Delete(ctx, all[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Delete(ctx, all[1].Seq); !errors.Is(err, deadletter.ErrNotFound) {
+		t.Fatalf("deleting twice: %v, want ErrNotFound", err)
+	}
+	if left, err := q.List(ctx, "", 0, 10); err != nil || len(left) != 0 {
+		t.Fatalf("left: %d, %v", len(left), err)
+	}
+	if _, err := q.List(ctx, "Bad Group", 0, 10); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad group name: %v", err)
+	}
+}
