@@ -3,38 +3,28 @@
 //
 // A shard is a named database holding one tenant's (or a group of tenants')
 // data; every bounded context has one store per shard. A [Registry] maps
-// (context, shard) to its [store.Store] and tenants to shards. [Open] builds
-// one from a [Config], read from YAML with [ParseConfig] or [LoadConfig] and
-// overridden by environment variables with [Config.ApplyEnv]:
-//
-//	data_dir: data            # sqlite files: data/<context>/<shard>.db
-//	contexts:
-//	  visits:
-//	    shards: [default, tenant-a, tenant-b]
-//	  billing:
-//	    backend: postgres
-//	    dsn: postgres://db:5432/billing_{shard}
-//	    create_databases: true
-//	    shards: [default, tenant-a]
-//	tenants:
-//	  acme: tenant-a
+// (context, shard) to its [store.Store] and tenants to shards. Build one in
+// code with [NewRegistry], [Registry.Add] and [Registry.SetTenant], or from
+// YAML and environment configuration with stores.Open: configuration, and
+// opening the stores of both backends, live in package stores, so a program
+// that only routes pulls in no database driver.
 //
 // The shard travels in a context.Context: put it there with [NewContext] and
 // [Registry.For] picks that shard's store.
 //
-//	cfg, err := sharding.LoadConfig("switchyard.yaml")
-//	err = cfg.ApplyEnv(os.Environ())
-//	reg, err := sharding.Open(ctx, cfg, sharding.WithLogger(logger))
+//	reg := sharding.NewRegistry()
 //	defer reg.Close()
+//	err := reg.Add(st)                      // st.Context() "visits", st.Shard() "tenant-a"
+//	err = reg.SetTenant("acme", "tenant-a")
 //
-//	shard, err := reg.ShardOf("acme")           // "tenant-a"
+//	shard, err := reg.ShardOf("acme")       // "tenant-a"
 //	ctx = sharding.NewContext(ctx, shard)
-//	st, err := reg.For(ctx, "visits")           // the store of visits/tenant-a
+//	st, err = reg.For(ctx, "visits")        // the store of visits/tenant-a
 //	_, err = st.Append(ctx, "Visit-42", store.NoStream, ev)
 //
 // There is no default shard at lookup time: a ctx without a shard, a shard a
-// context has no store for and a tenant without a shard are errors. (The
-// configuration's default shard list, ["default"], is only that.)
+// context has no store for and a tenant without a shard are errors. A shard
+// named "default" is a shard like any other.
 //
 // # Names
 //
@@ -49,13 +39,12 @@
 // Lookups fail with [ErrNoShard], [ErrUnknownContext], [ErrUnknownTenant] or
 // an [*UnknownShardError] (matching [ErrUnknownShard]), each naming what was
 // looked up; check them with errors.Is and errors.As. A bad name is a
-// *store.InvalidError. A configuration reports all its problems at once,
-// joined, each a [*ConfigError] naming where it is (contexts.visits.shards[2],
-// SWITCHYARD_TENANTS); all of them match store.ErrInvalid.
+// *store.InvalidError. After [Registry.Close] lookups and [Registry.Add]
+// fail with store.ErrClosed; Close itself returns the stores' errors joined,
+// each naming its store.
 //
 // # Concurrency
 //
 // A Registry is safe for concurrent use by many goroutines, and so are the
-// stores it holds. Config is a plain value: do not change one while another
-// goroutine uses it.
+// stores it holds.
 package sharding

@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
 func Example() {
@@ -17,29 +18,23 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-
-	cfg, err := sharding.ParseConfig([]byte(`
-contexts:
-  visits:
-    shards: [default, tenant-a, tenant-b]
-tenants:
-  acme: tenant-a
-  globex: tenant-b
-`))
-	if err != nil {
-		log.Fatal(err)
-	}
-	// What the environment says wins; a program passes os.Environ().
-	if err := cfg.ApplyEnv([]string{"SWITCHYARD_DATA_DIR=" + dir}); err != nil {
-		log.Fatal(err)
-	}
-
 	ctx := context.Background()
-	reg, err := sharding.Open(ctx, cfg)
-	if err != nil {
+
+	// A registry built in code; stores.Open builds one from configuration.
+	reg := sharding.NewRegistry()
+	defer reg.Close()
+	for _, shard := range []string{"default", "tenant-a", "tenant-b"} {
+		st, err := sqlite.Open(ctx, sqlite.Config{Context: "visits", Shard: shard, Dir: dir})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := reg.Add(st); err != nil { // from here on reg owns st
+			log.Fatal(err)
+		}
+	}
+	if err := reg.SetTenant("acme", "tenant-a"); err != nil {
 		log.Fatal(err)
 	}
-	defer reg.Close()
 
 	// A request for tenant acme: its shard goes into the ctx, and the ctx
 	// picks the store.

@@ -12,8 +12,8 @@ import (
 )
 
 // Registry maps (bounded context, shard) to the store holding it, and tenants
-// to shards. It is safe for concurrent use. Build one with [Open] from a
-// [Config], or with [NewRegistry] and [Registry.Add].
+// to shards. It is safe for concurrent use. Build one with [NewRegistry] and
+// [Registry.Add], or from configuration with stores.Open.
 //
 // A lookup never falls back to another shard: a shard the context has no
 // store for is an *UnknownShardError.
@@ -63,12 +63,12 @@ func (r *Registry) Add(s store.Store) error {
 	return nil
 }
 
-// Store returns the store of shard in the bounded context. A bad name is a
-// *store.InvalidError; a context the registry does not know is
-// ErrUnknownContext; a shard the context has no store for is an
+// Store returns the store of shard in the bounded context contextName. A
+// bad name is a *store.InvalidError; a context the registry does not know
+// is ErrUnknownContext; a shard the context has no store for is an
 // *UnknownShardError. After Close it is store.ErrClosed.
-func (r *Registry) Store(context, shard string) (store.Store, error) {
-	if err := store.CheckName("context", context); err != nil {
+func (r *Registry) Store(contextName, shard string) (store.Store, error) {
+	if err := store.CheckName("context", contextName); err != nil {
 		return nil, err
 	}
 	if err := CheckName(shard); err != nil {
@@ -77,28 +77,28 @@ func (r *Registry) Store(context, shard string) (store.Store, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return nil, fmt.Errorf("sharding: store %s/%s: registry: %w", context, shard, store.ErrClosed)
+		return nil, fmt.Errorf("sharding: store %s/%s: registry: %w", contextName, shard, store.ErrClosed)
 	}
-	shards, ok := r.stores[context]
+	shards, ok := r.stores[contextName]
 	if !ok {
-		return nil, fmt.Errorf("sharding: %w %q", ErrUnknownContext, context)
+		return nil, fmt.Errorf("sharding: %w %q", ErrUnknownContext, contextName)
 	}
 	s, ok := shards[shard]
 	if !ok {
-		return nil, &UnknownShardError{Context: context, Shard: shard}
+		return nil, &UnknownShardError{Context: contextName, Shard: shard}
 	}
 	return s, nil
 }
 
-// For returns the store of the bounded context for the shard ctx carries
-// (see [NewContext]). A ctx without a shard is ErrNoShard; otherwise the
-// errors are those of [Registry.Store].
-func (r *Registry) For(ctx context.Context, context string) (store.Store, error) {
+// For returns the store of the bounded context contextName for the shard
+// ctx carries (see [NewContext]). A ctx without a shard is ErrNoShard;
+// otherwise the errors are those of [Registry.Store].
+func (r *Registry) For(ctx context.Context, contextName string) (store.Store, error) {
 	shard, ok := FromContext(ctx)
 	if !ok {
-		return nil, fmt.Errorf("sharding: store of context %q: %w", context, ErrNoShard)
+		return nil, fmt.Errorf("sharding: store of context %q: %w", contextName, ErrNoShard)
 	}
-	return r.Store(context, shard)
+	return r.Store(contextName, shard)
 }
 
 // SetTenant assigns tenant to shard, replacing any earlier assignment. The
@@ -153,12 +153,12 @@ func (r *Registry) Contexts() []string {
 	return slices.Sorted(maps.Keys(r.stores))
 }
 
-// Shards returns the shards the bounded context has a store for, sorted;
-// none for a context the registry does not know.
-func (r *Registry) Shards(context string) []string {
+// Shards returns the shards the bounded context contextName has a store
+// for, sorted; none for a context the registry does not know.
+func (r *Registry) Shards(contextName string) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.stores[context]))
+	return slices.Sorted(maps.Keys(r.stores[contextName]))
 }
 
 // Close closes every store and returns their errors joined, each naming its

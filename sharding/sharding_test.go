@@ -3,6 +3,8 @@ package sharding_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,5 +100,33 @@ func TestUnknownShardError(t *testing.T) {
 	}
 	if errors.Is(err, sharding.ErrUnknownContext) {
 		t.Error("errors.Is(err, ErrUnknownContext) = true")
+	}
+}
+
+// TestRoutingOnly checks that a program that only routes pulls in no
+// database driver and no YAML: configuration and opening stores are package
+// stores'.
+func TestRoutingOnly(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no go command to list the dependencies with:", err)
+		}
+		t.Skip("no go command to list the dependencies with:", err)
+	}
+	out, err := exec.CommandContext(t.Context(), gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("go list -deps: %v\n%s", err, exit.Stderr)
+		}
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for dep := range strings.FieldsSeq(string(out)) {
+		for _, banned := range []string{"github.com/jackc/pgx", "modernc.org/sqlite", "gopkg.in/yaml", "github.com/switchyard-go/switchyard/store/", "github.com/switchyard-go/switchyard/stores"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("sharding depends on %s", dep)
+			}
+		}
 	}
 }

@@ -8,7 +8,7 @@
 //
 // With no -nats URL it starts an embedded nats-server in <data_dir>/nats.
 // Configuration comes from the file, then SWITCHYARD_* variables (see
-// sharding.Config.ApplyEnv), then flags. Applications register their own
+// stores.Config.ApplyEnv), then flags. Applications register their own
 // handlers in a main of their own that does what this one does
 // (handlers.NewRunner, Runner.Add, Runner.Run).
 package main
@@ -34,7 +34,7 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
-	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/stores"
 )
 
 func main() {
@@ -81,17 +81,17 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var cfg sharding.Config
+	var cfg stores.Config
 	if *configPath != "" {
 		var err error
-		if cfg, err = sharding.LoadConfig(*configPath); err != nil {
+		if cfg, err = stores.Load(*configPath); err != nil {
 			return err
 		}
 	}
 	if err := cfg.ApplyEnv(environ); err != nil {
 		return err
 	}
-	reg, err := sharding.Open(ctx, cfg, sharding.WithLogger(log))
+	reg, err := stores.Open(ctx, cfg, stores.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/stores"
 )
 
 const config = `
@@ -44,14 +45,14 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	cfg, err := sharding.DecodeConfig([]byte(config))
+	cfg, err := stores.Decode([]byte(config))
 	if err != nil {
 		return err
 	}
 	if err := cfg.ApplyEnv(os.Environ()); err != nil {
 		return err
 	}
-	reg, err := sharding.Open(ctx, cfg)
+	reg, err := stores.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package sharding
+package stores
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
@@ -94,13 +95,13 @@ func (cc ContextConfig) shards() []string {
 }
 
 // postgresTarget returns the DSN and schema of the postgres store of
-// (context, shard) configured by cc.
-func (cc ContextConfig) postgresTarget(context, shard string) (dsn, schema string) {
-	dsn = strings.NewReplacer(PlaceholderContext, context, PlaceholderShard, shard).Replace(cc.DSN)
+// (contextName, shard) configured by cc.
+func (cc ContextConfig) postgresTarget(contextName, shard string) (dsn, schema string) {
+	dsn = strings.NewReplacer(PlaceholderContext, contextName, PlaceholderShard, shard).Replace(cc.DSN)
 	if strings.Contains(cc.DSN, PlaceholderShard) {
 		return dsn, "switchyard"
 	}
-	return dsn, strings.ReplaceAll(context+"_"+shard, "-", "_")
+	return dsn, strings.ReplaceAll(contextName+"_"+shard, "-", "_")
 }
 
 // ConfigError is one problem with a configuration: Path says where, in the
@@ -111,7 +112,7 @@ type ConfigError struct {
 	Err  error
 }
 
-func (e *ConfigError) Error() string { return "sharding: config " + e.Path + ": " + e.Err.Error() }
+func (e *ConfigError) Error() string { return "stores: config " + e.Path + ": " + e.Err.Error() }
 
 // Unwrap returns the problem.
 func (e *ConfigError) Unwrap() error { return e.Err }
@@ -127,10 +128,10 @@ func path(prefix, key string) string {
 	return prefix + "[" + strconv.Quote(key) + "]"
 }
 
-// DecodeConfig decodes YAML strictly (unknown fields are errors) without
-// validating, for configuration completed by ApplyEnv before Open, which
-// validates the whole.
-func DecodeConfig(yamlBytes []byte) (Config, error) {
+// Decode decodes YAML strictly (unknown fields are errors) without
+// validating, for configuration completed by [Config.ApplyEnv] before
+// [Open], which validates the whole.
+func Decode(yamlBytes []byte) (Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(yamlBytes))
 	dec.KnownFields(true)
@@ -140,24 +141,24 @@ func DecodeConfig(yamlBytes []byte) (Config, error) {
 	case err == nil:
 		var extra yaml.Node
 		if dec.Decode(&extra) != io.EOF {
-			return Config{}, errors.New("sharding: parse config: more than one YAML document")
+			return Config{}, errors.New("stores: parse config: more than one YAML document")
 		}
 	case errors.Is(err, io.EOF):
 		// Empty input: the zero Config.
 	case errors.As(err, &typeErr):
 		// Unknown fields and mistyped values: the rest was decoded; return
-		// it so ParseConfig can report its problems too.
-		return c, fmt.Errorf("sharding: parse config: %w", err)
+		// it so Parse can report its problems too.
+		return c, fmt.Errorf("stores: parse config: %w", err)
 	default:
-		return Config{}, fmt.Errorf("sharding: parse config: %w", err)
+		return Config{}, fmt.Errorf("stores: parse config: %w", err)
 	}
 	return c, nil
 }
 
-// ParseConfig decodes a YAML configuration strictly (an unknown field is an
+// Parse decodes a YAML configuration strictly (an unknown field is an
 // error) and validates it. Every problem is reported at once.
-func ParseConfig(yamlBytes []byte) (Config, error) {
-	c, err := DecodeConfig(yamlBytes)
+func Parse(yamlBytes []byte) (Config, error) {
+	c, err := Decode(yamlBytes)
 	var typeErr *yaml.TypeError
 	if errors.As(err, &typeErr) {
 		return Config{}, errors.Join(err, c.Validate())
@@ -171,26 +172,25 @@ func ParseConfig(yamlBytes []byte) (Config, error) {
 	return c, nil
 }
 
-// LoadConfig reads and parses the YAML configuration file at path; see
-// [ParseConfig].
-func LoadConfig(path string) (Config, error) {
+// Load reads and parses the YAML configuration file at path; see [Parse].
+func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("sharding: load config: %w", err)
+		return Config{}, fmt.Errorf("stores: load config: %w", err)
 	}
-	c, err := ParseConfig(b)
+	c, err := Parse(b)
 	if err != nil {
-		return Config{}, fmt.Errorf("sharding: load config %s: %w", path, err)
+		return Config{}, fmt.Errorf("stores: load config %s: %w", path, err)
 	}
 	return c, nil
 }
 
 // Validate reports every problem with c at once, joined, each a
 // *ConfigError naming where it is: bad context, shard or tenant names (see
-// [store.CheckName] and [CheckTenant]), an unknown backend, a postgres
-// context without a DSN or a sqlite one with one, a shard listed twice, two
-// stores that would share a postgres database and schema, a tenant whose
-// shard no context has, a negative max_event_bytes.
+// [sharding.CheckName] and [sharding.CheckTenant]), an unknown backend, a
+// postgres context without a DSN or a sqlite one with one, a shard listed
+// twice, two stores that would share a postgres database and schema, a
+// tenant whose shard no context has, a negative max_event_bytes.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Err: err}) }
@@ -230,7 +230,7 @@ func (c Config) Validate() error {
 		seen := make(map[string]int)
 		for i, shard := range cc.shards() {
 			sp := p + ".shards[" + strconv.Itoa(i) + "]"
-			if err := CheckName(shard); err != nil {
+			if err := sharding.CheckName(shard); err != nil {
 				bad(sp, err)
 				continue
 			}
@@ -259,10 +259,10 @@ func (c Config) Validate() error {
 	for _, tenant := range slices.Sorted(maps.Keys(c.Tenants)) {
 		shard := c.Tenants[tenant]
 		p := path("tenants", tenant)
-		if err := CheckTenant(tenant); err != nil {
+		if err := sharding.CheckTenant(tenant); err != nil {
 			bad(p, err)
 		}
-		if err := CheckName(shard); err != nil {
+		if err := sharding.CheckName(shard); err != nil {
 			bad(p, err)
 			continue
 		}
@@ -287,8 +287,8 @@ const (
 var envSettings = []string{"_CREATE_DATABASES", "_BACKEND", "_SHARDS", "_DSN", "_DIR"}
 
 // envName is the <NAME> of a context in environment variables.
-func envName(context string) string {
-	return strings.ToUpper(strings.ReplaceAll(context, "-", "_"))
+func envName(contextName string) string {
+	return strings.ToUpper(strings.ReplaceAll(contextName, "-", "_"))
 }
 
 // ApplyEnv overrides c with the SWITCHYARD_ variables of environ, a list of
@@ -469,12 +469,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // Open validates cfg, opens the store of every (context, shard) it lists and
-// assigns its tenants, and returns the registry holding them; the caller
-// closes it. Contexts are opened in name order, shards in the order listed.
+// assigns its tenants, and returns the [sharding.Registry] holding them; the
+// caller closes it. Contexts are opened in name order, shards in the order listed.
 //
 // If a store fails to open, the stores already opened are closed and the
 // error names the context and shard that failed.
-func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
+func Open(ctx context.Context, cfg Config, opts ...Option) (*sharding.Registry, error) {
 	var o options
 	for _, opt := range opts {
 		opt.apply(&o)
@@ -485,7 +485,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := NewRegistry()
+	r := sharding.NewRegistry()
 	for _, name := range slices.Sorted(maps.Keys(cfg.Contexts)) {
 		cc := cfg.Contexts[name]
 		for _, shard := range cc.shards() {
@@ -497,7 +497,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 				}
 			}
 			if err != nil {
-				err = fmt.Errorf("sharding: open context %q shard %q (%s): %w", name, shard, cc.backend(), err)
+				err = fmt.Errorf("stores: open context %q shard %q (%s): %w", name, shard, cc.backend(), err)
 				return nil, errors.Join(err, r.Close())
 			}
 			o.logger.LogAttrs(ctx, slog.LevelInfo, "store opened",
@@ -512,12 +512,13 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
-func openStore(ctx context.Context, context, shard string, cc ContextConfig, dataDir string, maxEventBytes int, logger *slog.Logger) (store.Store, error) {
-	logger = logger.With(slog.String("context", context), slog.String("shard", shard))
+// openStore opens the store of (contextName, shard) configured by cc.
+func openStore(ctx context.Context, contextName, shard string, cc ContextConfig, dataDir string, maxEventBytes int, logger *slog.Logger) (store.Store, error) {
+	logger = logger.With(slog.String("context", contextName), slog.String("shard", shard))
 	if cc.backend() == BackendPostgres {
-		dsn, schema := cc.postgresTarget(context, shard)
+		dsn, schema := cc.postgresTarget(contextName, shard)
 		st, err := postgres.Open(ctx, dsn, postgres.Config{
-			Context:        context,
+			Context:        contextName,
 			Shard:          shard,
 			Schema:         schema,
 			MaxEventBytes:  maxEventBytes,
@@ -534,7 +535,7 @@ func openStore(ctx context.Context, context, shard string, cc ContextConfig, dat
 		dir = dataDir // "" is sqlite's default, "data"
 	}
 	st, err := sqlite.Open(ctx, sqlite.Config{
-		Context:       context,
+		Context:       contextName,
 		Shard:         shard,
 		Dir:           dir,
 		MaxEventBytes: maxEventBytes,

@@ -1,4 +1,4 @@
-package sharding_test
+package stores_test
 
 import (
 	"bytes"
@@ -18,11 +18,16 @@ import (
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
+	"github.com/switchyard-go/switchyard/stores"
 )
 
+// injections are context and shard names that must never reach a subject,
+// an SQL identifier or a file name.
+var injections = []string{"a.b", "*", ">", "x y", "\x00", "a'b", strings.Repeat("a", 64), "", "A", "-a", "a/b", "a;drop", "é"}
+
 // problems returns the problems joined in err, checking each is a
-// *sharding.ConfigError.
-func problems(t *testing.T, err error) []*sharding.ConfigError {
+// *stores.ConfigError.
+func problems(t *testing.T, err error) []*stores.ConfigError {
 	t.Helper()
 	var errs []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -30,11 +35,11 @@ func problems(t *testing.T, err error) []*sharding.ConfigError {
 	} else if err != nil {
 		errs = []error{err}
 	}
-	var out []*sharding.ConfigError
+	var out []*stores.ConfigError
 	for _, e := range errs {
-		var ce *sharding.ConfigError
+		var ce *stores.ConfigError
 		if !errors.As(e, &ce) {
-			t.Errorf("problem %q is not a *sharding.ConfigError", e)
+			t.Errorf("problem %q is not a *stores.ConfigError", e)
 			continue
 		}
 		if !errors.Is(e, store.ErrInvalid) {
@@ -56,7 +61,7 @@ func paths(t *testing.T, err error) []string {
 	return out
 }
 
-func TestParseConfigReportsEveryProblem(t *testing.T) {
+func TestParseReportsEveryProblem(t *testing.T) {
 	const doc = `
 max_event_bytes: -5
 contexts:
@@ -76,9 +81,9 @@ tenants:
   acme: tenant-z
   globex: "*"
 `
-	_, err := sharding.ParseConfig([]byte(doc))
+	_, err := stores.Parse([]byte(doc))
 	if err == nil {
-		t.Fatal("ParseConfig accepted a configuration full of mistakes")
+		t.Fatal("Parse accepted a configuration full of mistakes")
 	}
 	want := []string{
 		`contexts.audit.dsn`,
@@ -108,7 +113,7 @@ tenants:
 	}
 }
 
-func TestParseConfigStrict(t *testing.T) {
+func TestParseStrict(t *testing.T) {
 	tests := []struct {
 		name     string
 		doc      string
@@ -124,9 +129,9 @@ func TestParseConfigStrict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := sharding.ParseConfig([]byte(tt.doc))
+			c, err := stores.Parse([]byte(tt.doc))
 			if err == nil {
-				t.Fatalf("ParseConfig accepted:\n%s", tt.doc)
+				t.Fatalf("Parse accepted:\n%s", tt.doc)
 			}
 			for _, s := range tt.contains {
 				if !strings.Contains(err.Error(), s) {
@@ -134,13 +139,13 @@ func TestParseConfigStrict(t *testing.T) {
 				}
 			}
 			if c.Contexts != nil {
-				t.Errorf("ParseConfig returned a config with an error: %+v", c)
+				t.Errorf("Parse returned a config with an error: %+v", c)
 			}
 		})
 	}
 }
 
-func TestParseConfig(t *testing.T) {
+func TestParse(t *testing.T) {
 	const doc = `
 data_dir: /srv/switchyard
 max_event_bytes: 65536
@@ -157,14 +162,14 @@ tenants:
   acme: tenant-a
   Globex Corp.: default
 `
-	c, err := sharding.ParseConfig([]byte(doc))
+	c, err := stores.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sharding.Config{
+	want := stores.Config{
 		DataDir:       "/srv/switchyard",
 		MaxEventBytes: 65536,
-		Contexts: map[string]sharding.ContextConfig{
+		Contexts: map[string]stores.ContextConfig{
 			"visits":  {Shards: []string{"default", "tenant-a"}},
 			"billing": {Backend: "postgres", DSN: "postgres://db:5432/sw_{context}_{shard}", CreateDatabases: true, Shards: []string{"tenant-a"}},
 			"audit":   {},
@@ -172,18 +177,18 @@ tenants:
 		Tenants: map[string]string{"acme": "tenant-a", "Globex Corp.": "default"},
 	}
 	if !equalConfig(c, want) {
-		t.Errorf("ParseConfig =\n  %+v\nwant\n  %+v", c, want)
+		t.Errorf("Parse =\n  %+v\nwant\n  %+v", c, want)
 	}
 
 	for _, empty := range []string{"", "\n", "# nothing\n", "{}\n"} {
-		c, err := sharding.ParseConfig([]byte(empty))
+		c, err := stores.Parse([]byte(empty))
 		if err != nil || len(c.Contexts) != 0 {
-			t.Errorf("ParseConfig(%q) = %+v, %v; want the zero config", empty, c, err)
+			t.Errorf("Parse(%q) = %+v, %v; want the zero config", empty, c, err)
 		}
 	}
 }
 
-func equalConfig(a, b sharding.Config) bool {
+func equalConfig(a, b stores.Config) bool {
 	if a.DataDir != b.DataDir || a.MaxEventBytes != b.MaxEventBytes || len(a.Contexts) != len(b.Contexts) || len(a.Tenants) != len(b.Tenants) {
 		return false
 	}
@@ -201,56 +206,56 @@ func equalConfig(a, b sharding.Config) bool {
 	return true
 }
 
-func TestLoadConfig(t *testing.T) {
+func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	if err := os.WriteFile(good, []byte("contexts:\n  visits: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := sharding.LoadConfig(good)
+	c, err := stores.Load(good)
 	if err != nil || len(c.Contexts) != 1 {
-		t.Errorf("LoadConfig(good) = %+v, %v", c, err)
+		t.Errorf("Load(good) = %+v, %v", c, err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("contexts:\n  visits:\n    shards: [x.y]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sharding.LoadConfig(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "contexts.visits.shards[0]") {
-		t.Errorf("LoadConfig(bad) = %v, want an error naming the file and the path", err)
+	if _, err := stores.Load(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "contexts.visits.shards[0]") {
+		t.Errorf("Load(bad) = %v, want an error naming the file and the path", err)
 	}
-	if _, err := sharding.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("LoadConfig(missing) = %v, want os.ErrNotExist", err)
+	if _, err := stores.Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want os.ErrNotExist", err)
 	}
 }
 
 func TestValidate(t *testing.T) {
-	pg := func(dsn string, shards ...string) sharding.ContextConfig {
-		return sharding.ContextConfig{Backend: sharding.BackendPostgres, DSN: dsn, Shards: shards}
+	pg := func(dsn string, shards ...string) stores.ContextConfig {
+		return stores.ContextConfig{Backend: stores.BackendPostgres, DSN: dsn, Shards: shards}
 	}
 	long := strings.Repeat("c", 40)
 	tests := []struct {
 		name  string
-		cfg   sharding.Config
+		cfg   stores.Config
 		paths []string // where the problems are; none: valid
 	}{
-		{name: "zero value", cfg: sharding.Config{}},
-		{name: "defaults", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {}}, Tenants: map[string]string{"acme": "default"}}},
-		{name: "postgres, a database per store", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+		{name: "zero value", cfg: stores.Config{}},
+		{name: "defaults", cfg: stores.Config{Contexts: map[string]stores.ContextConfig{"visits": {}}, Tenants: map[string]string{"acme": "default"}}},
+		{name: "postgres, a database per store", cfg: stores.Config{Contexts: map[string]stores.ContextConfig{
 			"visits":  pg("postgres://h/sw_{context}_{shard}", "default", "tenant-a", "tenant_a"),
 			"billing": pg("postgres://h/sw_{context}_{shard}", "default", "tenant-a"),
 		}}},
-		{name: "postgres, a schema per shard", cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+		{name: "postgres, a schema per shard", cfg: stores.Config{Contexts: map[string]stores.ContextConfig{
 			"visits":  pg("postgres://h/switchyard", "default", "tenant-a"),
 			"billing": pg("postgres://h/switchyard", "default", "tenant-a"),
 		}}},
 		{
 			name:  "schemas collide once '-' is '_'",
-			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": pg("postgres://h/sw", "tenant-a", "tenant_a")}},
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visits": pg("postgres://h/sw", "tenant-a", "tenant_a")}},
 			paths: []string{"contexts.visits.shards[1]"},
 		},
 		{
 			name: "schemas collide across contexts",
-			cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+			cfg: stores.Config{Contexts: map[string]stores.ContextConfig{
 				"a-b": pg("postgres://h/sw", "c"),
 				"a":   pg("postgres://h/sw", "b-c"),
 			}},
@@ -258,7 +263,7 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name: "two contexts in one database per shard",
-			cfg: sharding.Config{Contexts: map[string]sharding.ContextConfig{
+			cfg: stores.Config{Contexts: map[string]stores.ContextConfig{
 				"visits":  pg("postgres://h/sw_{shard}", "default"),
 				"billing": pg("postgres://h/sw_{shard}", "default"),
 			}},
@@ -266,27 +271,27 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:  "schema name too long",
-			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{long: pg("postgres://h/sw", long)}},
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{long: pg("postgres://h/sw", long)}},
 			paths: []string{"contexts." + long + ".shards[0]"},
 		},
 		{
 			name:  "sqlite with create_databases",
-			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {CreateDatabases: true}}},
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visits": {CreateDatabases: true}}},
 			paths: []string{"contexts.visits.create_databases"},
 		},
 		{
 			name:  "tenant whose shard no context has",
-			cfg:   sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {Shards: []string{"tenant-a"}}}, Tenants: map[string]string{"acme": "default"}},
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visits": {Shards: []string{"tenant-a"}}}, Tenants: map[string]string{"acme": "default"}},
 			paths: []string{"tenants.acme"},
 		},
 		{
 			name:  "bad tenant names",
-			cfg:   sharding.Config{Tenants: map[string]string{"": "default", "a\nb": "default"}},
+			cfg:   stores.Config{Tenants: map[string]string{"": "default", "a\nb": "default"}},
 			paths: []string{`tenants[""]`, `tenants[""]`, `tenants["a\nb"]`, `tenants["a\nb"]`},
 		},
 		{
 			name:  "negative max_event_bytes",
-			cfg:   sharding.Config{MaxEventBytes: -1},
+			cfg:   stores.Config{MaxEventBytes: -1},
 			paths: []string{"max_event_bytes"},
 		},
 	}
@@ -305,11 +310,11 @@ func TestValidate(t *testing.T) {
 func TestValidateRefusesInjectionShapedNames(t *testing.T) {
 	for _, name := range injections {
 		quoted := strconv.Quote(name)
-		configs := map[string]sharding.Config{
-			"context": {Contexts: map[string]sharding.ContextConfig{name: {}}},
-			"shard":   {Contexts: map[string]sharding.ContextConfig{"visits": {Shards: []string{"default", name}}}},
+		configs := map[string]stores.Config{
+			"context": {Contexts: map[string]stores.ContextConfig{name: {}}},
+			"shard":   {Contexts: map[string]stores.ContextConfig{"visits": {Shards: []string{"default", name}}}},
 			"tenant's shard": {
-				Contexts: map[string]sharding.ContextConfig{"visits": {}},
+				Contexts: map[string]stores.ContextConfig{"visits": {}},
 				Tenants:  map[string]string{"acme": name},
 			},
 		}
@@ -330,10 +335,10 @@ func TestValidateRefusesInjectionShapedNames(t *testing.T) {
 }
 
 func TestApplyEnv(t *testing.T) {
-	base := func() sharding.Config {
-		return sharding.Config{
+	base := func() stores.Config {
+		return stores.Config{
 			DataDir: "data",
-			Contexts: map[string]sharding.ContextConfig{
+			Contexts: map[string]stores.ContextConfig{
 				"visits":      {Shards: []string{"default"}},
 				"tenant-data": {Backend: "postgres", DSN: "postgres://file/db"},
 			},
@@ -343,27 +348,27 @@ func TestApplyEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		environ []string
-		want    func(c *sharding.Config)
+		want    func(c *stores.Config)
 	}{
 		{name: "nothing", environ: []string{"HOME=/root", "SWITCHYARD_TEST_POSTGRES_URL=postgres://x", "PATH=/bin"}},
 		{name: "empty values are ignored", environ: []string{"SWITCHYARD_DATA_DIR=", "SWITCHYARD_CONTEXT_VISITS_SHARDS="}},
 		{
 			name:    "top level",
 			environ: []string{"SWITCHYARD_DATA_DIR=/srv/data", "SWITCHYARD_MAX_EVENT_BYTES= 4096 "},
-			want:    func(c *sharding.Config) { c.DataDir, c.MaxEventBytes = "/srv/data", 4096 },
+			want:    func(c *stores.Config) { c.DataDir, c.MaxEventBytes = "/srv/data", 4096 },
 		},
 		{
 			name:    "tenants replace the file's",
 			environ: []string{"SWITCHYARD_TENANTS=globex=tenant-b, Initech Inc.=tenant-a"},
-			want: func(c *sharding.Config) {
+			want: func(c *stores.Config) {
 				c.Tenants = map[string]string{"globex": "tenant-b", "Initech Inc.": "tenant-a"}
 			},
 		},
 		{
 			name:    "context settings",
 			environ: []string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=default, tenant-a,tenant-b", "SWITCHYARD_CONTEXT_VISITS_DIR=/fast"},
-			want: func(c *sharding.Config) {
-				c.Contexts["visits"] = sharding.ContextConfig{Dir: "/fast", Shards: []string{"default", "tenant-a", "tenant-b"}}
+			want: func(c *stores.Config) {
+				c.Contexts["visits"] = stores.ContextConfig{Dir: "/fast", Shards: []string{"default", "tenant-a", "tenant-b"}}
 			},
 		},
 		{
@@ -372,8 +377,8 @@ func TestApplyEnv(t *testing.T) {
 				"SWITCHYARD_CONTEXT_TENANT_DATA_DSN=postgres://env/{shard}",
 				"SWITCHYARD_CONTEXT_TENANT_DATA_CREATE_DATABASES=true",
 			},
-			want: func(c *sharding.Config) {
-				c.Contexts["tenant-data"] = sharding.ContextConfig{Backend: "postgres", DSN: "postgres://env/{shard}", CreateDatabases: true}
+			want: func(c *stores.Config) {
+				c.Contexts["tenant-data"] = stores.ContextConfig{Backend: "postgres", DSN: "postgres://env/{shard}", CreateDatabases: true}
 			},
 		},
 		{
@@ -383,14 +388,14 @@ func TestApplyEnv(t *testing.T) {
 				"SWITCHYARD_CONTEXT_AUDIT_LOG_DSN=postgres://env/audit",
 				"SWITCHYARD_CONTEXT_AUDIT_LOG_SHARDS=default",
 			},
-			want: func(c *sharding.Config) {
-				c.Contexts["audit_log"] = sharding.ContextConfig{Backend: "postgres", DSN: "postgres://env/audit", Shards: []string{"default"}}
+			want: func(c *stores.Config) {
+				c.Contexts["audit_log"] = stores.ContextConfig{Backend: "postgres", DSN: "postgres://env/audit", Shards: []string{"default"}}
 			},
 		},
 		{
 			name:    "later values win",
 			environ: []string{"SWITCHYARD_DATA_DIR=/a", "SWITCHYARD_DATA_DIR=/b"},
-			want:    func(c *sharding.Config) { c.DataDir = "/b" },
+			want:    func(c *stores.Config) { c.DataDir = "/b" },
 		},
 	}
 	for _, tt := range tests {
@@ -410,7 +415,7 @@ func TestApplyEnv(t *testing.T) {
 	}
 
 	t.Run("on a zero config", func(t *testing.T) {
-		var c sharding.Config
+		var c stores.Config
 		if err := c.ApplyEnv([]string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=tenant-a", "SWITCHYARD_TENANTS=acme=tenant-a"}); err != nil {
 			t.Fatal(err)
 		}
@@ -444,7 +449,7 @@ func TestApplyEnvBadValues(t *testing.T) {
 		"SWITCHYARD_CONTEXT_A_B_BACKEND=postgres",
 		"SWITCHYARD_DATA_DIR=/would/change",
 	}
-	c := sharding.Config{Contexts: map[string]sharding.ContextConfig{"visits": {}, "a-b": {}, "a_b": {}}}
+	c := stores.Config{Contexts: map[string]stores.ContextConfig{"visits": {}, "a-b": {}, "a_b": {}}}
 	err := c.ApplyEnv(environ)
 	if err == nil {
 		t.Fatal("ApplyEnv accepted bad values")
@@ -492,21 +497,10 @@ func openFiles(t *testing.T, dir string) []string {
 	return open
 }
 
-func TestOpenSQLite(t *testing.T) {
-	ctx := t.Context()
-	dir := t.TempDir()
-	billingDir := filepath.Join(dir, "billing-files")
-	var logs bytes.Buffer
-	cfg := sharding.Config{
-		DataDir:       dir,
-		MaxEventBytes: 4096,
-		Contexts: map[string]sharding.ContextConfig{
-			"visits":  {Shards: []string{"default", "tenant-a", "tenant-b"}},
-			"billing": {Dir: billingDir, Shards: []string{"tenant-a", "tenant-b"}},
-		},
-		Tenants: map[string]string{"acme": "tenant-a", "globex": "tenant-b"},
-	}
-	r, err := sharding.Open(ctx, cfg, sharding.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+// openRegistry opens the stores of cfg; the registry is closed when t ends.
+func openRegistry(t *testing.T, cfg stores.Config, opts ...stores.Option) *sharding.Registry {
+	t.Helper()
+	r, err := stores.Open(t.Context(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,6 +509,46 @@ func TestOpenSQLite(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	return r
+}
+
+// appendOne appends an event to a new stream of st in ctx, which carries a
+// shard, and checks the event is stamped with st's context and that shard.
+func appendOne(t *testing.T, ctx context.Context, st store.Store, stream string) store.Event {
+	t.Helper()
+	ev, err := store.NewEvent("Scheduled", map[string]int{"id": 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Append(ctx, stream, store.NoStream, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, _ := sharding.FromContext(ctx)
+	if s := got[0].Metadata.Get(correlation.Shard); s != shard {
+		t.Errorf("%s/%s: appended event's shard = %q, want %q", st.Context(), st.Shard(), s, shard)
+	}
+	if s := got[0].Metadata.Get(correlation.Context); s != st.Context() {
+		t.Errorf("%s/%s: appended event's context = %q", st.Context(), st.Shard(), s)
+	}
+	return got[0]
+}
+
+func TestOpenSQLite(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	billingDir := filepath.Join(dir, "billing-files")
+	var logs bytes.Buffer
+	cfg := stores.Config{
+		DataDir:       dir,
+		MaxEventBytes: 4096,
+		Contexts: map[string]stores.ContextConfig{
+			"visits":  {Shards: []string{"default", "tenant-a", "tenant-b"}},
+			"billing": {Dir: billingDir, Shards: []string{"tenant-a", "tenant-b"}},
+		},
+		Tenants: map[string]string{"acme": "tenant-a", "globex": "tenant-b"},
+	}
+	r := openRegistry(t, cfg, stores.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if !strings.Contains(logs.String(), "shard=tenant-b") {
 		t.Errorf("no log line for the stores opened:\n%s", logs.String())
 	}
@@ -535,20 +569,7 @@ func TestOpenSQLite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := store.NewEvent("VisitScheduled", map[string]int{"id": 42})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := st.Append(tctx, "Visit-42", store.NoStream, ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
-			t.Errorf("%s: appended event's shard = %q, want tenant-a", c, s)
-		}
-		if s := got[0].Metadata.Get(correlation.Context); s != c {
-			t.Errorf("%s: appended event's context = %q", c, s)
-		}
+		appendOne(t, tctx, st, "Visit-42")
 		read, err := st.Read(ctx, "Visit-42", store.Forward, 0, 10)
 		if err != nil || len(read) != 1 || read[0].Metadata.Get(correlation.Shard) != "tenant-a" {
 			t.Errorf("%s: read back %v, %v", c, read, err)
@@ -592,11 +613,11 @@ func TestOpenSQLite(t *testing.T) {
 
 func TestOpenInvalidConfig(t *testing.T) {
 	dir := t.TempDir()
-	cfg := sharding.Config{
+	cfg := stores.Config{
 		DataDir:  dir,
-		Contexts: map[string]sharding.ContextConfig{"visits": {}, "x y": {}},
+		Contexts: map[string]stores.ContextConfig{"visits": {}, "x y": {}},
 	}
-	r, err := sharding.Open(t.Context(), cfg)
+	r, err := stores.Open(t.Context(), cfg)
 	if r != nil || !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), `"x y"`) {
 		t.Fatalf("Open(invalid) = %v, %v; want the validation error", r, err)
 	}
@@ -607,19 +628,19 @@ func TestOpenInvalidConfig(t *testing.T) {
 
 func TestOpenFailureClosesOpenedStores(t *testing.T) {
 	dir := t.TempDir()
-	cfg := sharding.Config{
+	cfg := stores.Config{
 		DataDir: dir,
-		Contexts: map[string]sharding.ContextConfig{
+		Contexts: map[string]stores.ContextConfig{
 			// Opened first (contexts open in name order).
 			"audit": {Shards: []string{"default", "tenant-a"}},
 			"visits": {
-				Backend: sharding.BackendPostgres,
+				Backend: stores.BackendPostgres,
 				DSN:     "postgres://postgres@127.0.0.1:1/sw_{shard}?sslmode=disable&connect_timeout=5",
 				Shards:  []string{"default", "tenant-a"},
 			},
 		},
 	}
-	r, err := sharding.Open(t.Context(), cfg)
+	r, err := stores.Open(t.Context(), cfg)
 	if err == nil {
 		_ = r.Close()
 		t.Fatal("Open succeeded with PostgreSQL on an unreachable port")
@@ -655,24 +676,16 @@ func TestOpenPostgresDatabasePerShard(t *testing.T) {
 			}
 		}
 	})
-	cfg := sharding.Config{
-		Contexts: map[string]sharding.ContextConfig{
-			"visits": {Backend: sharding.BackendPostgres, DSN: dsn, CreateDatabases: true, Shards: shards},
+	cfg := stores.Config{
+		Contexts: map[string]stores.ContextConfig{
+			"visits": {Backend: stores.BackendPostgres, DSN: dsn, CreateDatabases: true, Shards: shards},
 		},
 		Tenants: map[string]string{"acme": "tenant-a"},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := sharding.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	r := openRegistry(t, cfg)
 
 	shard, err := r.ShardOf("acme")
 	if err != nil {
@@ -686,14 +699,7 @@ func TestOpenPostgresDatabasePerShard(t *testing.T) {
 	if schema := st.(*postgres.Store).Schema(); schema != "switchyard" {
 		t.Errorf("schema = %q, want switchyard", schema)
 	}
-	ev, _ := store.NewEvent("VisitScheduled", map[string]int{"id": 42})
-	got, err := st.Append(tctx, "Visit-42", store.NoStream, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
-		t.Errorf("appended event's shard = %q, want tenant-a", s)
-	}
+	got := appendOne(t, tctx, st, "Visit-42")
 
 	// Each shard is its own database: a store opened on tenant-a's database
 	// directly finds the event, default's holds nothing.
@@ -702,7 +708,7 @@ func TestOpenPostgresDatabasePerShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = direct.Close() })
-	if read, err := direct.Read(ctx, "Visit-42", store.Forward, 0, 10); err != nil || len(read) != 1 || read[0].ID != got[0].ID {
+	if read, err := direct.Read(ctx, "Visit-42", store.Forward, 0, 10); err != nil || len(read) != 1 || read[0].ID != got.ID {
 		t.Errorf("tenant-a's database: read %v, %v", read, err)
 	}
 	def, err := r.Store("visits", "default")
@@ -717,20 +723,12 @@ func TestOpenPostgresDatabasePerShard(t *testing.T) {
 func TestOpenPostgresSchemaPerShard(t *testing.T) {
 	dsn := pgtest.Database(t)
 	ctx := t.Context()
-	cfg := sharding.Config{
-		Contexts: map[string]sharding.ContextConfig{
-			"billing": {Backend: sharding.BackendPostgres, DSN: dsn, Shards: []string{"default", "tenant-a"}},
+	cfg := stores.Config{
+		Contexts: map[string]stores.ContextConfig{
+			"billing": {Backend: stores.BackendPostgres, DSN: dsn, Shards: []string{"default", "tenant-a"}},
 		},
 	}
-	r, err := sharding.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	r := openRegistry(t, cfg)
 	for shard, schema := range map[string]string{"default": "billing_default", "tenant-a": "billing_tenant_a"} {
 		st, err := r.Store("billing", shard)
 		if err != nil {
@@ -745,14 +743,7 @@ func TestOpenPostgresSchemaPerShard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := store.NewEvent("InvoiceIssued", map[string]int{"id": 7})
-	got, err := st.Append(tctx, "Invoice-7", store.NoStream, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := got[0].Metadata.Get(correlation.Shard); s != "tenant-a" {
-		t.Errorf("appended event's shard = %q, want tenant-a", s)
-	}
+	appendOne(t, tctx, st, "Invoice-7")
 	def, _ := r.Store("billing", "default")
 	if all, err := def.ReadAll(ctx, store.Position{}, 10); err != nil || len(all) != 0 {
 		t.Errorf("billing/default holds %d events (%v), want none", len(all), err)
