@@ -68,14 +68,14 @@ func message(ev *store.Event, contextName, shard string, partitions int) (*nats.
 	for _, k := range wellKnown {
 		if v, ok := ev.Metadata[string(k)]; ok {
 			known++
-			if !store.OwnedKey(string(k)) {
+			if !envelope.IsOwned(string(k)) {
 				set(string(k), v)
 			}
 		}
 	}
 	// The store-owned keys come from the event's fields and the store, never
-	// from metadata (OwnedText only reuses strings that hold the same text).
-	o := store.OwnedText(ev)
+	// from metadata (envelope.Text only reuses strings that hold the same text).
+	o := envelope.Text(ev)
 	set(string(correlation.EventID), o.ID)
 	set(string(correlation.EventType), ev.Type)
 	set(string(correlation.Stream), ev.Stream)

@@ -14,8 +14,12 @@
 //	var wrong *store.WrongExpectedVersionError
 //	if errors.As(err, &wrong) { ... wrong.Actual ... }
 //
-// Backends: store/postgres (pgx/v5) and store/sqlite (pure Go, the embedded
-// default). Both pass the conformance suite in store/storetest.
+// Open a store with a backend: store/postgres (pgx/v5) or store/sqlite (pure
+// Go, the embedded default); both pass the conformance suite in
+// store/storetest. Package stores opens every store a configuration lists.
+// Beside [Store], a backend offers [Outbox] (what the relay needs: commit
+// signals, its checkpoint, leadership) and [Inbox] (what the handlers'
+// exactly-once middleware needs).
 //
 // # Ordering
 //
@@ -30,14 +34,19 @@
 // Append stamps every event with the well-known keys of package correlation:
 // event_id, event_type, stream, stream_version, position, context, shard,
 // recorded_at, correlation_id / causation_id by the chaining rules, and
-// traceparent / tracestate when a span is active.
+// traceparent / tracestate when a span is active. The keys the store sets
+// from its own columns and names (all but the correlation and trace keys)
+// are dropped from what an application gives; the rest of the application's
+// metadata is kept as given ([CheckMetadata] says what is allowed).
 //
 // # Errors
 //
 // Conflicts are [ErrWrongExpectedVersion] (as [*WrongExpectedVersionError]) and
 // [ErrDuplicateEvent]; bad input is [ErrInvalid] (as [*InvalidError], naming
-// the input); a missing stream is [ErrStreamNotFound]; a closed store is
-// [ErrClosed]. Nothing is written when an error is returned.
+// the input); a link to an event that does not exist is [ErrEventNotFound];
+// a closed store is [ErrClosed]; a database that failed is a [*Error]
+// (Temporary when trying again later may succeed). A stream with no events
+// reads as empty. Nothing is written when an error is returned.
 //
 // # Concurrency
 //

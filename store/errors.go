@@ -15,8 +15,6 @@ var (
 	ErrDuplicateEvent = errors.New("duplicate event")
 	// ErrInvalid: bad input; the error is an *InvalidError naming it.
 	ErrInvalid = errors.New("invalid input")
-	// ErrStreamNotFound: the stream has no events.
-	ErrStreamNotFound = errors.New("stream not found")
 	// ErrEventNotFound: an event to link does not exist.
 	ErrEventNotFound = errors.New("event not found")
 	// ErrClosed: the store was closed.

@@ -78,13 +78,16 @@ func (p Position) IsZero() bool { return p == Position{} }
 // value of the position metadata key.
 func (p Position) String() string {
 	var b [41]byte // two 20-digit numbers and the colon
-	return string(p.append(b[:0]))
+	t, _ := p.AppendText(b[:0])
+	return string(t)
 }
 
-func (p Position) append(b []byte) []byte {
+// AppendText appends the form [Position.String] writes to b; it never
+// fails (encoding.TextAppender).
+func (p Position) AppendText(b []byte) ([]byte, error) {
 	b = strconv.AppendUint(b, p.Commit, 10)
 	b = append(b, ':')
-	return strconv.AppendInt(b, p.Seq, 10)
+	return strconv.AppendInt(b, p.Seq, 10), nil
 }
 
 // ParsePosition parses the form [Position.String] writes.

@@ -19,6 +19,3 @@ import (
 type Inbox interface {
 	MarkHandled(ctx context.Context, group string, id uuid.UUID) (first bool, err error)
 }
-
-// CheckGroupName checks a consumer group's name (see CheckName).
-func CheckGroupName(name string) error { return CheckName("group", name) }

@@ -1,14 +1,10 @@
 package store_test
 
 import (
-	"context"
 	"errors"
-	"strconv"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
-	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -41,38 +37,31 @@ func TestParsePosition(t *testing.T) {
 	}
 }
 
-func TestPrepareDefaults(t *testing.T) {
-	p, err := store.Prepare(context.Background(), "s", store.Any, []store.Event{{Type: "Ping"}}, 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
+func TestCheckMetadata(t *testing.T) {
+	if err := store.CheckMetadata(map[string]string{"user_id": "u-1", "remote ip": "10.0.0.1", "note": ""}); err != nil {
+		t.Fatalf("good metadata: %v", err)
 	}
-	if string(p[0].Event.Data) != "{}" || p[0].Event.ID.Version() != 7 {
-		t.Errorf("defaults: data %s id %s", p[0].Event.Data, p[0].Event.ID)
+	for name, md := range map[string]map[string]string{
+		"empty key":     {"": "x"},
+		"long key":      {strings.Repeat("k", store.MaxMetadataKeyLen+1): "x"},
+		"control key":   {"a\nb": "x"},
+		"control":       {"k": "a\x00b"},
+		"bad UTF-8":     {"k": "\xff"},
+		"bad UTF-8 key": {"\xfe": "x"},
+	} {
+		if err := store.CheckMetadata(md); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", name, err)
+		}
 	}
 }
 
-// OwnedText gives the text Complete writes; it hands back the metadata's
-// own strings when they hold that text, and never a forged value.
-func TestOwnedText(t *testing.T) {
-	for i := range 100 {
-		ev := store.Event{ID: uuid.New(), Type: "Visited", Stream: "visit-1", Version: int64(i * 977),
-			Position:   store.Position{Commit: uint64(i) * 1_000_003, Seq: int64(i)},
-			RecordedAt: time.Date(2026, 11, 21, 9, 30, i%60, i*1_234_567, time.FixedZone("x", 3600))}
-		want := store.Owned{ID: ev.ID.String(), Version: strconv.FormatInt(ev.Version, 10), Position: ev.Position.String(),
-			RecordedAt: ev.RecordedAt.UTC().Format(time.RFC3339Nano)}
-		if got := store.OwnedText(&ev); got != want {
-			t.Fatalf("no metadata: %+v, want %+v", got, want)
-		}
-		store.Complete(&ev, "visits", "default")
-		if got := store.OwnedText(&ev); got != want {
-			t.Fatalf("completed: %+v, want %+v", got, want)
-		}
-		if n := testing.AllocsPerRun(10, func() { store.OwnedText(&ev) }); n != 0 {
-			t.Fatalf("completed: %v allocations, want the metadata's strings", n)
-		}
-		ev.Metadata[string(correlation.EventID)] = uuid.NewString()
-		if got := store.OwnedText(&ev); got != want {
-			t.Fatalf("forged event_id: %+v, want %+v", got, want)
-		}
+func TestPositionText(t *testing.T) {
+	p := store.Position{Commit: 18446744073709551615, Seq: 9223372036854775807}
+	b, err := p.AppendText([]byte("at "))
+	if err != nil || string(b) != "at "+p.String() {
+		t.Fatalf("AppendText = %q, %v; want %q", b, err, "at "+p.String())
+	}
+	if q, err := store.ParsePosition(p.String()); err != nil || q != p {
+		t.Fatalf("ParsePosition(%q) = %v, %v", p, q, err)
 	}
 }

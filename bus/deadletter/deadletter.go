@@ -132,8 +132,8 @@ func (q *Queue) List(ctx context.Context, group string, from uint64, limit int) 
 		}
 		filter = subject(q.contextName, group)
 	}
-	if err := store.CheckLimit(limit); err != nil {
-		return nil, err
+	if limit < 1 || limit > store.MaxReadLimit {
+		return nil, &store.InvalidError{Field: "limit", Value: strconv.Itoa(limit), Reason: "want 1 to " + strconv.Itoa(store.MaxReadLimit)}
 	}
 	var out []Letter
 	for seq := max(from, 1); len(out) < limit; {

@@ -315,7 +315,7 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 	}
 	return &result{N: c.n, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0), timed: timed,
 		Settings: map[string]any{"header_bytes": hdr, "headers": len(msgs[0].Header), "msg_bytes": c.size},
-		Notes:    "PublishMsgAsync of the relay's own messages (bus.Message: subject, every metadata header, Nats-Msg-Id), 1 connection, wait for every ack: the message format's cost with nats.go's stock async publishing"}, nil
+		Notes:    "PublishMsgAsync of the relay's own messages (bus.Encode: subject, every metadata header, Nats-Msg-Id), 1 connection, wait for every ack: the message format's cost with nats.go's stock async publishing"}, nil
 }
 
 // connectNATS connects to c.nats, or starts an embedded server fsyncing as

@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -110,10 +112,50 @@ func randomHex(n int) string {
 // the database. Tests still call URL (or check *url) to skip or fail when
 // there was none.
 func Main(m *testing.M, url *string) int {
-	base := os.Getenv(EnvURL)
-	if base == "" {
+	base, ok := reachable()
+	if !ok {
 		return m.Run()
 	}
+	return run(m, base, url)
+}
+
+// MainWithExamples is Main for a package whose examples need the server
+// too. An example cannot skip, so without a server (and without CI=true)
+// the run is limited to the tests, which skip, unless -test.run says
+// otherwise; under CI=true the examples run, and fail.
+func MainWithExamples(m *testing.M, url *string) int {
+	base, ok := reachable()
+	if !ok {
+		if os.Getenv("CI") != "true" {
+			flag.Parse()
+			if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
+				_ = f.Value.Set("^Test")
+				fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL at "+EnvURL+": the examples that need it do not run")
+			}
+		}
+		return m.Run()
+	}
+	return run(m, base, url)
+}
+
+// reachable returns the test server's URL when it answers.
+func reachable() (string, bool) {
+	base := os.Getenv(EnvURL)
+	if base == "" {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", false
+	}
+	conn.Close(ctx)
+	return base, true
+}
+
+// run creates the run's database, runs m and drops the database.
+func run(m *testing.M, base string, url *string) int {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {

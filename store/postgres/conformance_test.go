@@ -16,7 +16,7 @@ import (
 // testURL is one database for the test run; each store gets a schema in it.
 var testURL string
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &testURL)) }
+func TestMain(m *testing.M) { os.Exit(pgtest.MainWithExamples(m, &testURL)) }
 
 func database(t *testing.T) string {
 	t.Helper()

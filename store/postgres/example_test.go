@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
@@ -11,17 +10,10 @@ import (
 
 // Saving an application row and its event in one transaction.
 func ExampleStore_Transact() {
-	url := os.Getenv("SWITCHYARD_TEST_POSTGRES_URL")
-	if url == "" {
-		// Without a server the example prints what it would.
-		fmt.Println("visit 42 confirmed; events: 1")
-		return
-	}
+	// The test run's database (see TestMain); your DSN in a program, such
+	// as "postgres://127.0.0.1:5432/visits_default".
+	dsn := testURL
 	ctx := context.Background()
-	dsn := url
-	if testURL != "" {
-		dsn = testURL
-	}
 	s, err := postgres.Open(ctx, dsn, postgres.Config{Context: "visits", Shard: "example", Schema: "example_tx"})
 	if err != nil {
 		fmt.Println(err)

@@ -182,5 +182,5 @@ func (s *Store) checkRelay(relay string) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	return store.CheckRelayName(relay)
+	return store.CheckName("relay", relay)
 }

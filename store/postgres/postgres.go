@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/switchyard-go/switchyard/internal/backend"
+	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -85,7 +87,7 @@ type Store struct {
 	name    string // "context/shard" for errors
 	sql     statements
 	closed  atomic.Bool
-	commits store.Signal
+	commits backend.Signal
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -308,7 +310,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		return nil, store.ErrClosed
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	pending, err := store.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
+	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +379,7 @@ func connectionLost(ctx context.Context, err error) bool {
 
 // appendInTx appends inside the caller's transaction under a savepoint, in
 // one round trip, so that a conflict leaves the transaction usable.
-func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []any, pending []store.Pending) ([]store.Event, error) {
+func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []any, pending []backend.Pending) ([]store.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT sw_append")
 	q := b.Queue(stmt, args...)
@@ -410,7 +412,7 @@ func statementFailed(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code != "25P02" && pgErr.Code != "3B001"
 }
 
-func (s *Store) insert(ctx context.Context, q querier, stmt string, args []any, pending []store.Pending) ([]store.Event, error) {
+func (s *Store) insert(ctx context.Context, q querier, stmt string, args []any, pending []backend.Pending) ([]store.Event, error) {
 	rows, err := q.Query(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
@@ -428,7 +430,7 @@ func (s *Store) insert(ctx context.Context, q querier, stmt string, args []any, 
 // collectAppend reads the RETURNING rows of an append into the stored events,
 // or nil when the expected version did not match. Event i of the append got
 // the i-th version.
-func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.Event, error) {
+func (s *Store) collectAppend(rows pgx.Rows, pending []backend.Pending) ([]store.Event, error) {
 	defer rows.Close()
 	type ret struct{ version, commit, seq int64 }
 	var got []ret
@@ -456,14 +458,14 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []store.Pending) ([]store.E
 		ev := pending[i].Event
 		ev.Version = r.version
 		ev.Position = store.Position{Commit: uint64(r.commit), Seq: r.seq}
-		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		envelope.Complete(&ev, s.cfg.Context, s.cfg.Shard)
 		out[i] = ev
 	}
 	return out, nil
 }
 
 // appendArgs returns the statement appending pending and its arguments.
-func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []store.Pending) (string, []any) {
+func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []backend.Pending) (string, []any) {
 	if len(pending) == 1 {
 		p := pending[0]
 		return s.sql.appendOne, []any{stream, int64(expected), now, pgUUID(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
@@ -491,9 +493,9 @@ func (s *Store) reader(ctx context.Context) querier {
 	return s.pool
 }
 
-// diagnose explains a failed append; see store.Diagnose.
-func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending) ([]store.Event, error) {
-	found, err := s.findIDs(ctx, q, store.IDs(pending))
+// diagnose explains a failed append; see backend.Diagnose.
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []backend.Pending) ([]store.Event, error) {
+	found, err := s.findIDs(ctx, q, backend.IDs(pending))
 	if err != nil {
 		return nil, s.fail("append to "+strconv.Quote(stream), err)
 	}
@@ -501,7 +503,7 @@ func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected
 	if err != nil {
 		return nil, s.fail("append to "+strconv.Quote(stream), err)
 	}
-	from, err := store.Diagnose(stream, expected, pending, found, current)
+	from, err := backend.Diagnose(stream, expected, pending, found, current)
 	if err != nil {
 		return nil, err
 	}
@@ -523,16 +525,16 @@ func uuidArg(ids []uuid.UUID) []pgtype.UUID {
 	return out
 }
 
-func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]store.Place, error) {
+func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]backend.Place, error) {
 	rows, err := q.Query(ctx, s.sql.findIDs, uuidArg(ids))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	found := make(map[uuid.UUID]store.Place, len(ids))
+	found := make(map[uuid.UUID]backend.Place, len(ids))
 	for rows.Next() {
 		var id uuid.UUID
-		var p store.Place
+		var p backend.Place
 		if err := rows.Scan((*[16]byte)(&id), &p.Stream, &p.Version); err != nil {
 			return nil, err
 		}
@@ -555,10 +557,10 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err := store.CheckStream(stream); err != nil {
 		return err
 	}
-	if err := store.CheckExpected(expected); err != nil {
+	if err := backend.CheckExpected(expected); err != nil {
 		return err
 	}
-	if err := store.CheckIDs(stream, ids); err != nil {
+	if err := backend.CheckIDs(stream, ids); err != nil {
 		return err
 	}
 	return s.Transact(ctx, func(ctx context.Context) error {
@@ -609,7 +611,7 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := store.CheckRead(stream, dir, from, limit); err != nil {
+	if err := backend.CheckRead(stream, dir, from, limit); err != nil {
 		return nil, err
 	}
 	q := s.sql.readForward
@@ -638,7 +640,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := store.CheckLimit(limit); err != nil {
+	if err := backend.CheckLimit(limit); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -699,9 +701,9 @@ func (s *Store) scanEvents(rows pgx.Rows, withLink bool) ([]store.Event, error) 
 		if err := decodeMetadata(meta, &e); err != nil {
 			return nil, err
 		}
-		store.Complete(&e, s.cfg.Context, s.cfg.Shard)
+		envelope.Complete(&e, s.cfg.Context, s.cfg.Shard)
 		if link {
-			store.LinkedAt(&e, linkStream, linkVersion)
+			backend.LinkedAt(&e, linkStream, linkVersion)
 		}
 		out = append(out, e)
 	}

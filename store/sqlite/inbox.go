@@ -15,7 +15,7 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 	if s.closed.Load() {
 		return false, store.ErrClosed
 	}
-	if err := store.CheckGroupName(group); err != nil {
+	if err := store.CheckName("group", group); err != nil {
 		return false, err
 	}
 	var first bool

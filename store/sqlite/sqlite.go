@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/backend"
+	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
 	"modernc.org/sqlite"
@@ -90,7 +92,7 @@ type Store struct {
 	cfg     Config
 	name    string
 	closed  atomic.Bool
-	commits store.Signal
+	commits backend.Signal
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -318,7 +320,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		return nil, store.ErrClosed
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	pending, err := store.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
+	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +347,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			if err != nil {
 				return err
 			}
-			store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+			envelope.Complete(&ev, s.cfg.Context, s.cfg.Shard)
 			out[i] = ev
 		}
 		return nil
@@ -385,20 +387,20 @@ func version(ctx context.Context, q querier, stream string) (int64, error) {
 	return v, err
 }
 
-// diagnose explains an append that cannot go ahead; see store.Diagnose.
-func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []store.Pending, current int64) ([]store.Event, error) {
-	found, err := findIDs(ctx, q, store.IDs(pending))
+// diagnose explains an append that cannot go ahead; see backend.Diagnose.
+func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []backend.Pending, current int64) ([]store.Event, error) {
+	found, err := findIDs(ctx, q, backend.IDs(pending))
 	if err != nil {
 		return nil, err
 	}
-	from, err := store.Diagnose(stream, expected, pending, found, current)
+	from, err := backend.Diagnose(stream, expected, pending, found, current)
 	if err != nil {
 		return nil, err
 	}
 	return s.read(ctx, q, stream, store.Forward, from, len(pending))
 }
 
-func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]store.Place, error) {
+func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]backend.Place, error) {
 	args := make([]any, len(ids))
 	marks := make([]string, len(ids))
 	for i, id := range ids {
@@ -410,10 +412,10 @@ func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]sto
 		return nil, err
 	}
 	defer rows.Close()
-	found := make(map[uuid.UUID]store.Place, len(ids))
+	found := make(map[uuid.UUID]backend.Place, len(ids))
 	for rows.Next() {
 		var id string
-		var p store.Place
+		var p backend.Place
 		if err := rows.Scan(&id, &p.Stream, &p.Version); err != nil {
 			return nil, err
 		}
@@ -434,10 +436,10 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err := store.CheckStream(stream); err != nil {
 		return err
 	}
-	if err := store.CheckExpected(expected); err != nil {
+	if err := backend.CheckExpected(expected); err != nil {
 		return err
 	}
-	if err := store.CheckIDs(stream, ids); err != nil {
+	if err := backend.CheckIDs(stream, ids); err != nil {
 		return err
 	}
 	err := s.inWriteTx(ctx, func(q querier) error {
@@ -485,7 +487,7 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := store.CheckRead(stream, dir, from, limit); err != nil {
+	if err := backend.CheckRead(stream, dir, from, limit); err != nil {
 		return nil, err
 	}
 	var q querier = s.reader
@@ -526,7 +528,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := store.CheckLimit(limit); err != nil {
+	if err := backend.CheckLimit(limit); err != nil {
 		return nil, err
 	}
 	if after.Commit != 0 {
@@ -579,9 +581,9 @@ func (s *Store) scanEvents(rows *sql.Rows, withLink bool) ([]store.Event, error)
 			}
 		}
 		ev.Stream, ev.Version = origStream, origVersion
-		store.Complete(&ev, s.cfg.Context, s.cfg.Shard)
+		envelope.Complete(&ev, s.cfg.Context, s.cfg.Shard)
 		if link {
-			store.LinkedAt(&ev, linkStream, linkVersion)
+			backend.LinkedAt(&ev, linkStream, linkVersion)
 		}
 		out = append(out, ev)
 	}

@@ -1,0 +1,56 @@
+package backend
+
+import (
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// CheckRead checks the arguments of a stream read.
+func CheckRead(stream string, dir store.Direction, from int64, limit int) error {
+	if err := store.CheckStream(stream); err != nil {
+		return err
+	}
+	if dir != store.Forward && dir != store.Backward {
+		return &store.InvalidError{Field: "direction", Value: strconv.Itoa(int(dir)), Reason: "want Forward or Backward"}
+	}
+	if dir == store.Forward && from < 0 {
+		return &store.InvalidError{Field: "from version", Value: strconv.FormatInt(from, 10), Reason: "negative on a forward read"}
+	}
+	return CheckLimit(limit)
+}
+
+// CheckLimit checks a read limit: 1 to store.MaxReadLimit.
+func CheckLimit(limit int) error {
+	if limit < 1 || limit > store.MaxReadLimit {
+		return &store.InvalidError{Field: "limit", Value: strconv.Itoa(limit), Reason: "want 1 to " + strconv.Itoa(store.MaxReadLimit)}
+	}
+	return nil
+}
+
+// CheckExpected checks an expected version.
+func CheckExpected(e store.ExpectedVersion) error {
+	if !e.Valid() {
+		return &store.InvalidError{Field: "expected version", Value: strconv.FormatInt(int64(e), 10), Reason: "want Any, NoStream, StreamExists or Exact(n >= 0)"}
+	}
+	return nil
+}
+
+// CheckIDs checks the IDs of a link.
+func CheckIDs(stream string, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return &store.InvalidError{Field: "event ids", Value: stream, Reason: "nothing to link"}
+	}
+	seen := make(map[uuid.UUID]struct{}, len(ids))
+	for _, id := range ids {
+		if id == uuid.Nil {
+			return &store.InvalidError{Field: "event id", Value: id.String(), Reason: "nil UUID"}
+		}
+		if _, dup := seen[id]; dup {
+			return &store.InvalidError{Field: "event id", Value: id.String(), Reason: "appears twice in one link"}
+		}
+		seen[id] = struct{}{}
+	}
+	return nil
+}
