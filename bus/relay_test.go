@@ -3,7 +3,6 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
@@ -72,10 +72,7 @@ func sqliteStore(t *testing.T, path string) *sqlite.Store {
 
 func connect(t *testing.T, url string, cfg bus.Config) *bus.Conn {
 	t.Helper()
-	cfg.URL = url
-	if testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	cfg.URL, cfg.Logger = url, testrun.Logger(t)
 	c, err := bus.Connect(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,20 +84,7 @@ func connect(t *testing.T, url string, cfg bus.Config) *bus.Conn {
 // run runs r until the test ends.
 func run(t *testing.T, r *bus.Relay) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("relay: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testrun.Background(t, "relay", r.Run)
 }
 
 func newRelay(t *testing.T, c *bus.Conn, st store.Outbox, cfg bus.RelayConfig) *bus.Relay {
@@ -249,13 +233,7 @@ func checkDelivered(t *testing.T, c *bus.Conn, want []store.Event, partitions in
 // waitFor polls cond for up to 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testrun.Wait(t, what, 30*time.Second, cond)
 }
 
 func waitLag0(t *testing.T, r *bus.Relay) {

@@ -37,8 +37,8 @@ func Example() {
 
 	reg := sharding.NewRegistry()
 	defer reg.Close()
-	for _, context := range []string{"visits", "billing"} {
-		st, err := sqlite.Open(ctx, sqlite.Config{Context: context, Shard: "tenant-a", Path: filepath.Join(dir, context+".db")})
+	for _, name := range []string{"visits", "billing"} {
+		st, err := sqlite.Open(ctx, sqlite.Config{Context: name, Shard: "tenant-a", Path: filepath.Join(dir, name+".db")})
 		if err != nil {
 			panic(err)
 		}
@@ -51,8 +51,8 @@ func Example() {
 	defer conn.Close()
 
 	// One relay per store: visits' bookings and billing's charges go out.
-	for _, context := range []string{"visits", "billing"} {
-		st, _ := reg.Store(context, "tenant-a")
+	for _, name := range []string{"visits", "billing"} {
+		st, _ := reg.Store(name, "tenant-a")
 		relay, _ := bus.NewRelay(conn, st.(store.Outbox), bus.RelayConfig{})
 		go relay.Run(ctx)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
@@ -82,12 +83,7 @@ func (f *fixture) open(t *testing.T, shard string) *postgres.Store {
 	return st
 }
 
-func logger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return nil
-}
+func logger(t *testing.T) *slog.Logger { return testrun.Logger(t) }
 
 func connect(t *testing.T, url string) *bus.Conn {
 	t.Helper()
@@ -113,15 +109,8 @@ func (f *fixture) relay(t *testing.T, c *bus.Conn) {
 
 // background runs fn until the test ends, then cancels it and waits.
 func background(t *testing.T, fn func(ctx context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("background run: %v", err)
-		}
-	})
+	t.Helper()
+	testrun.Background(t, "background run", fn)
 }
 
 // recordEffect is the handler's own SQL, in its transaction, and a derived
@@ -235,13 +224,7 @@ func (f *fixture) checkEffects(t *testing.T, group string, want map[string][]sto
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testrun.Wait(t, what, timeout, cond)
 }
 
 // settled waits until JetStream has nothing more for group: every message

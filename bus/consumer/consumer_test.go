@@ -2,8 +2,6 @@ package consumer_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,15 +13,12 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/internal/natstest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 )
 
 func connect(t *testing.T, url string) *bus.Conn {
 	t.Helper()
-	cfg := bus.Config{URL: url}
-	if testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	c, err := bus.Connect(context.Background(), cfg)
+	c, err := bus.Connect(context.Background(), bus.Config{URL: url, Logger: testrun.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +29,7 @@ func connect(t *testing.T, url string) *bus.Conn {
 // waitFor polls cond for up to 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testrun.Wait(t, what, 30*time.Second, cond)
 }
 
 // publishNumbered publishes the numbers from..to, in order, as the data of
@@ -101,23 +90,10 @@ func group(t *testing.T, c *bus.Conn, cfg consumer.Config) *consumer.Group {
 	return k
 }
 
-// runConsumer runs k with fn until the returned stop is called.
+// runGroup runs k with fn until the returned stop is called.
 func runGroup(t *testing.T, k *consumer.Group, fn func(context.Context, *consumer.Delivery)) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.Run(ctx, fn) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testrun.Background(t, "Run", func(ctx context.Context) error { return k.Run(ctx, fn) })
 }
 
 // partition0 is the state of group g's consumer of partition 0.

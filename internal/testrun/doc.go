@@ -1,0 +1,6 @@
+// Package testrun runs a part of the system in the background for the
+// length of a test, and waits for what the test expects of it:
+//
+//	stop := testrun.Background(t, "relay", relay.Run) // stopped when t ends, or by stop()
+//	testrun.Wait(t, "lag 0", 30*time.Second, func() bool { ... })
+package testrun
