@@ -19,17 +19,19 @@ import (
 )
 
 // Config shapes the waits. The zero value works: 50ms, doubling, up to 5s,
-// ±20%.
+// ±20%. A field left zero, or set to a value Validate refuses, counts as
+// its default.
 type Config struct {
 	// Initial is the wait after the first failure (default 50ms).
 	Initial time.Duration
-	// Max caps every wait (default 5s).
+	// Max caps every wait, jitter included (default 5s, and never below
+	// Initial).
 	Max time.Duration
 	// Multiplier is how much longer each wait is than the one before
 	// (default 2; at least 1).
 	Multiplier float64
-	// Jitter spreads each wait by up to ±Jitter of itself (default 0.2;
-	// 0 to 1).
+	// Jitter spreads each wait by up to ±Jitter of itself (default 0.2; at
+	// most 1; negative: no jitter).
 	Jitter float64
 }
 
@@ -41,19 +43,24 @@ const (
 	DefaultJitter     = 0.2
 )
 
-// WithDefaults returns c with its zero fields set to their defaults.
+// WithDefaults returns c with its zero (or refused) fields set to their
+// defaults and a negative Jitter as none.
 func (c Config) WithDefaults() Config {
-	if c.Initial == 0 {
+	if c.Initial <= 0 {
 		c.Initial = DefaultInitial
 	}
-	if c.Max == 0 {
+	if c.Max <= 0 {
 		c.Max = max(DefaultMax, c.Initial)
 	}
-	if c.Multiplier == 0 {
+	c.Max = max(c.Max, c.Initial)
+	if c.Multiplier < 1 {
 		c.Multiplier = DefaultMultiplier
 	}
-	if c.Jitter == 0 {
+	switch {
+	case c.Jitter == 0 || c.Jitter > 1:
 		c.Jitter = DefaultJitter
+	case c.Jitter < 0:
+		c.Jitter = 0
 	}
 	return c
 }
@@ -76,21 +83,22 @@ func (c Config) Validate() error {
 	if c.Multiplier != 0 && c.Multiplier < 1 {
 		bad("Multiplier", "%v: want at least 1", c.Multiplier)
 	}
-	if c.Jitter < 0 || c.Jitter > 1 {
-		bad("Jitter", "%v: want 0 to 1", c.Jitter)
+	if c.Jitter > 1 {
+		bad("Jitter", "%v: want at most 1 (negative: none)", c.Jitter)
 	}
 	return errors.Join(errs...)
 }
 
 // Delay is the wait after failures failures in a row (1 for the first):
-// Initial × Multiplier^(failures-1), capped at Max, spread by Jitter.
-// Zero fields count as their defaults.
+// Initial × Multiplier^(failures-1), spread by Jitter, capped at Max.
 func (c Config) Delay(failures int) time.Duration {
 	c = c.WithDefaults()
 	d := float64(c.Initial)
 	for i := 1; i < failures && d < float64(c.Max); i++ {
 		d *= c.Multiplier
 	}
-	d = min(d, float64(c.Max))
-	return time.Duration(d * (1 - c.Jitter + 2*c.Jitter*rand.Float64()))
+	if c.Jitter > 0 {
+		d *= 1 - c.Jitter + 2*c.Jitter*rand.Float64()
+	}
+	return min(time.Duration(d), c.Max)
 }

@@ -34,40 +34,40 @@ type pace struct {
 
 const bucketLen = int64(100 * time.Millisecond)
 
-func (c *pace) roll(now time.Time) {
+func (p *pace) roll(now time.Time) {
 	b := now.UnixNano() / bucketLen
 	switch {
-	case b <= c.bucket: // a relay that read the clock just before another
+	case b <= p.bucket: // a relay that read the clock just before another
 		return
-	case b == c.bucket+1:
-		c.prev = c.n
+	case b == p.bucket+1:
+		p.prev = p.n
 	default:
-		c.prev = 0
+		p.prev = 0
 	}
-	c.bucket, c.n = b, 0
+	p.bucket, p.n = b, 0
 }
 
 // add counts n events read at now.
-func (c *pace) add(now time.Time, n int) {
-	c.mu.Lock()
-	c.roll(now)
-	c.n += n
-	c.mu.Unlock()
+func (p *pace) add(now time.Time, n int) {
+	p.mu.Lock()
+	p.roll(now)
+	p.n += n
+	p.mu.Unlock()
 }
 
 // perSecond is the count of the last whole bucket, per second.
-func (c *pace) perSecond(now time.Time) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.roll(now)
-	return c.prev * int(time.Second/time.Duration(bucketLen))
+func (p *pace) perSecond(now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.roll(now)
+	return p.prev * int(time.Second/time.Duration(bucketLen))
 }
 
 // gather is how long a relay whose last read found found events waits
 // before reading again: nothing unless the Conn's relays are busy.
-func (c *pace) gather(now time.Time, found int) time.Duration {
+func (p *pace) gather(now time.Time, found int) time.Duration {
 	switch {
-	case found == 0 || c.perSecond(now) < busyAbove:
+	case found == 0 || p.perSecond(now) < busyAbove:
 		return 0
 	case found >= gatherAbove:
 		return gatherFor

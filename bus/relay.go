@@ -92,8 +92,10 @@ func (c RelayConfig) Validate() error {
 	if c.BatchSize < 0 || c.BatchSize > 10000 {
 		errs = append(errs, &ConfigError{Path: "RelayConfig.BatchSize", Err: fmt.Errorf("%d: want 1 to 10000", c.BatchSize)})
 	}
-	if c.IdlePoll < 0 || c.LeaderRetry < 0 || c.SaveEvery < 0 {
-		errs = append(errs, &ConfigError{Path: "RelayConfig", Err: fmt.Errorf("negative duration (IdlePoll %v, LeaderRetry %v, SaveEvery %v)", c.IdlePoll, c.LeaderRetry, c.SaveEvery)})
+	for field, d := range map[string]time.Duration{"IdlePoll": c.IdlePoll, "LeaderRetry": c.LeaderRetry, "SaveEvery": c.SaveEvery} {
+		if d < 0 {
+			errs = append(errs, &ConfigError{Path: "RelayConfig." + field, Err: fmt.Errorf("%v is negative", d)})
+		}
 	}
 	if err := c.Backoff.Validate(); err != nil {
 		errs = append(errs, &ConfigError{Path: "RelayConfig.Backoff", Err: err})

@@ -64,7 +64,12 @@ func (s *saver) loop() {
 		}
 		if err := s.flush(context.Background()); err != nil {
 			s.r.fail(context.Background(), "cannot save the checkpoint", err)
-			time.Sleep(failed.next(s.r.cfg.Backoff))
+			select {
+			case <-s.stopped: // the last try, on the way out
+				s.flush(context.Background())
+				return
+			case <-time.After(failed.next(s.r.cfg.Backoff)):
+			}
 			signal(s.kick)
 			continue
 		}

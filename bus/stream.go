@@ -65,30 +65,16 @@ func (c *Conn) ProvisionStream(ctx context.Context, contextName string) (*Stream
 		return s, nil
 	}
 	sc := c.StreamConfig(contextName)
-	want := jetstream.StreamConfig{
-		Name:        StreamName(contextName),
-		Description: "Switchyard events of context " + contextName,
-		Subjects:    []string{"sw." + contextName + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    sc.Replicas,
-		Duplicates:  sc.Duplicates,
-		MaxMsgSize:  -1,
-		MaxAge:      sc.MaxAge,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Metadata:    map[string]string{metaPartitions: strconv.Itoa(sc.Partitions)},
-		// Not compared with an existing stream: the relay sends one publish
-		// per event to a stream without it.
-		AllowBatchPublish: true,
-	}
-	if sc.Storage == "memory" {
-		want.Storage = jetstream.MemoryStorage
-	}
+	want := sc.JetStream(StreamName(contextName), "Switchyard events of context "+contextName, "sw."+contextName+".>")
+	want.MaxMsgSize, want.MaxAge, want.MaxMsgs, want.MaxBytes = -1, sc.MaxAge, -1, -1
 	if sc.MaxMsgSize > 0 {
 		want.MaxMsgSize = sc.MaxMsgSize
 	}
+	want.Discard = jetstream.DiscardOld
+	want.Metadata = map[string]string{metaPartitions: strconv.Itoa(sc.Partitions)}
+	// Not compared with an existing stream: the relay sends one publish per
+	// event to a stream without it.
+	want.AllowBatchPublish = true
 	js, err := c.js.CreateStream(ctx, want)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		js, err = c.js.Stream(ctx, want.Name)
@@ -109,6 +95,18 @@ func (c *Conn) ProvisionStream(ctx context.Context, contextName string) (*Stream
 	c.stream[contextName] = s
 	c.mu.Unlock()
 	return s, nil
+}
+
+// JetStream is the configuration of a JetStream stream named name over
+// subjects with c's storage, replicas and de-duplication window, keeping
+// messages until they are deleted (limits retention, no limits set).
+func (c StreamConfig) JetStream(name, description string, subjects ...string) jetstream.StreamConfig {
+	js := jetstream.StreamConfig{Name: name, Description: description, Subjects: subjects,
+		Storage: jetstream.FileStorage, Replicas: c.Replicas, Duplicates: c.Duplicates, Retention: jetstream.LimitsPolicy}
+	if c.Storage == "memory" {
+		js.Storage = jetstream.MemoryStorage
+	}
+	return js
 }
 
 // compare lists the settings Switchyard manages that differ.

@@ -94,10 +94,9 @@ type named struct {
 const AllTypes = "*"
 
 // Handle registers fn as handler name of g for events of eventType (or
-// AllTypes), whose
-// data is JSON decoded into a T. Handlers of one type run in the order
-// registered, in the same transaction when the chain opens one. Problems
-// (a duplicate name, a bad type) are reported by Router.Add.
+// AllTypes), whose data is JSON decoded into a T. Handlers of one type run
+// in the order registered, in the same transaction when the chain opens
+// one. Problems (a duplicate name, a bad type) are reported by Router.Add.
 func Handle[T any](g *Group, name, eventType string, fn func(ctx context.Context, v T, m Message) error) {
 	g.add(name, eventType, func(ctx context.Context, m Message) error {
 		var v T

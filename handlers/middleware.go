@@ -249,17 +249,22 @@ type deadLetters struct {
 	queues map[string]*deadletter.Queue // by source context
 }
 
-// queue provisions, once, the dead-letter queue of the named context.
+// queue provisions the dead-letter queue of the named context, or returns
+// the one provisioned before. Provisioning is idempotent: two callers that
+// race both provision, and neither waits for the other's round trip.
 func (d *deadLetters) queue(ctx context.Context, contextName string) (*deadletter.Queue, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if q, ok := d.queues[contextName]; ok {
+	q, ok := d.queues[contextName]
+	d.mu.Unlock()
+	if ok {
 		return q, nil
 	}
 	q, err := deadletter.Provision(ctx, d.conn, contextName)
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.queues == nil {
 		d.queues = make(map[string]*deadletter.Queue)
 	}

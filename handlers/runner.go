@@ -128,9 +128,9 @@ func (r *Runner) Status() RunnerStatus {
 	return s
 }
 
-// Relay returns the relay of (context, shard), if this runner has one.
-func (r *Runner) Relay(context, shard string) (*bus.Relay, bool) {
-	rl, ok := r.relays[context+"/"+shard]
+// Relay returns the relay of (contextName, shard), if this runner has one.
+func (r *Runner) Relay(contextName, shard string) (*bus.Relay, bool) {
+	rl, ok := r.relays[contextName+"/"+shard]
 	return rl, ok
 }
 

@@ -383,18 +383,18 @@ func TestWatermillHandlerDecodes(t *testing.T) {
 func TestWatermillHandlerConfig(t *testing.T) {
 	noop := func(context.Context, handlers.Message) error { return nil }
 	for _, tc := range []struct {
-		name    string
-		h       handlers.Handler
-		group   string
-		context string
-		want    []string // in the error
+		name         string
+		h            handlers.Handler
+		group        string
+		groupContext string
+		want         []string // in the error
 	}{
 		{"good", noop, "billing-charges", "billing", nil},
 		{"nil handler", nil, "billing-charges", "billing", []string{"nil handler"}},
 		{"all wrong", nil, "", "Bad Context", []string{"nil handler", "group", "context"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fn, err := handlers.WatermillHandler(tc.h, tc.group, tc.context)
+			fn, err := handlers.WatermillHandler(tc.h, tc.group, tc.groupContext)
 			if tc.want == nil {
 				if err != nil || fn == nil {
 					t.Fatalf("WatermillHandler: %v", err)

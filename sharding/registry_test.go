@@ -18,12 +18,12 @@ import (
 // calls; the registry never calls anything else.
 type fakeStore struct {
 	store.Store
-	context, shard string
-	closeErr       error
-	closes         atomic.Int32
+	contextName, shard string
+	closeErr           error
+	closes             atomic.Int32
 }
 
-func (f *fakeStore) Context() string { return f.context }
+func (f *fakeStore) Context() string { return f.contextName }
 func (f *fakeStore) Shard() string   { return f.shard }
 func (f *fakeStore) Close() error    { f.closes.Add(1); return f.closeErr }
 
@@ -36,7 +36,7 @@ func newRegistry(t *testing.T, names ...string) (*sharding.Registry, map[string]
 	stores := make(map[string]*fakeStore)
 	for _, n := range names {
 		c, s, _ := strings.Cut(n, "/")
-		f := &fakeStore{context: c, shard: s}
+		f := &fakeStore{contextName: c, shard: s}
 		if err := r.Add(f); err != nil {
 			t.Fatalf("Add(%s): %v", n, err)
 		}
@@ -48,39 +48,39 @@ func newRegistry(t *testing.T, names ...string) (*sharding.Registry, map[string]
 func TestRegistryStore(t *testing.T) {
 	r, stores := newRegistry(t, "visits/default", "visits/tenant-a", "billing/tenant-a")
 	tests := []struct {
-		name           string
-		context, shard string
-		want           string // "context/shard" of the store returned
-		is             error
-		contains       []string
+		name               string
+		contextName, shard string
+		want               string // "context/shard" of the store returned
+		is                 error
+		contains           []string
 	}{
-		{name: "found", context: "visits", shard: "tenant-a", want: "visits/tenant-a"},
-		{name: "other context", context: "billing", shard: "tenant-a", want: "billing/tenant-a"},
-		{name: "default is a shard like any other", context: "visits", shard: "default", want: "visits/default"},
-		{name: "unknown shard never defaults", context: "visits", shard: "tenant-b", is: sharding.ErrUnknownShard, contains: []string{`"tenant-b"`, `"visits"`}},
-		{name: "shard of another context", context: "billing", shard: "default", is: sharding.ErrUnknownShard, contains: []string{`"default"`, `"billing"`}},
-		{name: "unknown context", context: "orders", shard: "default", is: sharding.ErrUnknownContext, contains: []string{`"orders"`}},
-		{name: "bad shard", context: "visits", shard: "a.b", is: store.ErrInvalid, contains: []string{`"a.b"`}},
-		{name: "bad context", context: "*", shard: "default", is: store.ErrInvalid, contains: []string{`"*"`}},
-		{name: "empty shard", context: "visits", shard: "", is: store.ErrInvalid},
+		{name: "found", contextName: "visits", shard: "tenant-a", want: "visits/tenant-a"},
+		{name: "other context", contextName: "billing", shard: "tenant-a", want: "billing/tenant-a"},
+		{name: "default is a shard like any other", contextName: "visits", shard: "default", want: "visits/default"},
+		{name: "unknown shard never defaults", contextName: "visits", shard: "tenant-b", is: sharding.ErrUnknownShard, contains: []string{`"tenant-b"`, `"visits"`}},
+		{name: "shard of another context", contextName: "billing", shard: "default", is: sharding.ErrUnknownShard, contains: []string{`"default"`, `"billing"`}},
+		{name: "unknown context", contextName: "orders", shard: "default", is: sharding.ErrUnknownContext, contains: []string{`"orders"`}},
+		{name: "bad shard", contextName: "visits", shard: "a.b", is: store.ErrInvalid, contains: []string{`"a.b"`}},
+		{name: "bad context", contextName: "*", shard: "default", is: store.ErrInvalid, contains: []string{`"*"`}},
+		{name: "empty shard", contextName: "visits", shard: "", is: store.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := r.Store(tt.context, tt.shard)
+			s, err := r.Store(tt.contextName, tt.shard)
 			if tt.is == nil {
 				if err != nil {
-					t.Fatalf("Store(%q, %q): %v", tt.context, tt.shard, err)
+					t.Fatalf("Store(%q, %q): %v", tt.contextName, tt.shard, err)
 				}
 				if s != stores[tt.want] {
-					t.Fatalf("Store(%q, %q) = %s/%s, want %s", tt.context, tt.shard, s.Context(), s.Shard(), tt.want)
+					t.Fatalf("Store(%q, %q) = %s/%s, want %s", tt.contextName, tt.shard, s.Context(), s.Shard(), tt.want)
 				}
 				return
 			}
 			if s != nil {
-				t.Errorf("Store(%q, %q) returned a store with error %v", tt.context, tt.shard, err)
+				t.Errorf("Store(%q, %q) returned a store with error %v", tt.contextName, tt.shard, err)
 			}
 			if !errors.Is(err, tt.is) {
-				t.Fatalf("Store(%q, %q) = %v, want errors.Is %v", tt.context, tt.shard, err, tt.is)
+				t.Fatalf("Store(%q, %q) = %v, want errors.Is %v", tt.contextName, tt.shard, err, tt.is)
 			}
 			for _, c := range tt.contains {
 				if !strings.Contains(err.Error(), c) {
@@ -130,7 +130,7 @@ func TestRegistryFor(t *testing.T) {
 
 func TestRegistryAdd(t *testing.T) {
 	r, _ := newRegistry(t, "visits/default")
-	dup := &fakeStore{context: "visits", shard: "default"}
+	dup := &fakeStore{contextName: "visits", shard: "default"}
 	err := r.Add(dup)
 	if err == nil || !strings.Contains(err.Error(), `"visits"`) || !strings.Contains(err.Error(), `"default"`) {
 		t.Errorf("Add of a duplicate = %v, want an error naming visits and default", err)
@@ -139,9 +139,9 @@ func TestRegistryAdd(t *testing.T) {
 		t.Error("Add(nil) = nil, want an error")
 	}
 	for _, name := range injections {
-		for _, f := range []*fakeStore{{context: name, shard: "default"}, {context: "visits", shard: name}} {
+		for _, f := range []*fakeStore{{contextName: name, shard: "default"}, {contextName: "visits", shard: name}} {
 			if err := r.Add(f); !errors.Is(err, store.ErrInvalid) {
-				t.Errorf("Add(%q/%q) = %v, want store.ErrInvalid", f.context, f.shard, err)
+				t.Errorf("Add(%q/%q) = %v, want store.ErrInvalid", f.contextName, f.shard, err)
 			}
 		}
 	}
@@ -241,7 +241,7 @@ func TestRegistryClose(t *testing.T) {
 	if _, err := r.Store("visits", "default"); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Store after Close = %v, want store.ErrClosed", err)
 	}
-	if err := r.Add(&fakeStore{context: "orders", shard: "default"}); !errors.Is(err, store.ErrClosed) {
+	if err := r.Add(&fakeStore{contextName: "orders", shard: "default"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Add after Close = %v, want store.ErrClosed", err)
 	}
 }
@@ -252,7 +252,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			shard := fmt.Sprintf("shard-%d", i)
-			if err := r.Add(&fakeStore{context: "visits", shard: shard}); err != nil {
+			if err := r.Add(&fakeStore{contextName: "visits", shard: shard}); err != nil {
 				t.Error(err)
 				return
 			}

@@ -143,6 +143,9 @@ func TestConsumerFailoverKeepsOrder(t *testing.T) {
 	<-stuck
 	waitFor(t, "A holding 20 deliveries", func() bool { return partition0(t, pub).NumAckPending == 20 })
 	a.NATS().Close() // no acks, no naks: as good as kill -9
+	// Once the server has dropped A's pull requests, nothing new can go
+	// to A: 31..100 are first deliveries to whoever pulls next.
+	waitFor(t, "A's pull requests gone", func() bool { return partition0(t, pub).NumWaiting == 0 })
 
 	publishNumbered(t, pub, 31, 100)
 	b := connect(t, srv.URL)
@@ -234,12 +237,12 @@ func TestConsumerHeartbeat(t *testing.T) {
 		_ = d.Ack()
 	})
 	waitFor(t, "5 handled", func() bool { return len(h.list()) >= 5 })
-	time.Sleep(1500 * time.Millisecond) // a redelivery would come now
 	if got := h.list(); !slices.Equal(got, numbers(1, 5)) {
 		t.Errorf("handled %v, want 1..5", got)
 	}
-	if n := partition0(t, c).NumRedelivered; n != 0 {
-		t.Errorf("%d messages redelivered", n)
+	// The consumer's sequence counts every delivery, redeliveries too.
+	if info := partition0(t, c); info.Delivered.Consumer != 5 || info.NumAckPending != 0 {
+		t.Errorf("%d deliveries of 5 messages, %d unacknowledged: something was redelivered", info.Delivered.Consumer, info.NumAckPending)
 	}
 }
 
@@ -347,7 +350,20 @@ func TestConsumerBalancesLateReplica(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(200 * time.Millisecond) // a duplicate would show now
+	// Once JetStream holds nothing unacknowledged and nothing undelivered,
+	// no duplicate can come any more.
+	waitFor(t, "every partition settled", func() bool {
+		for p := range parts {
+			info, err := pub.JetStream().Consumer(context.Background(), bus.StreamName("visits"), consumer.DurableName("g", p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ci := info.CachedInfo(); ci.NumPending > 0 || ci.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for p := range parts {

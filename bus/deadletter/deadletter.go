@@ -68,19 +68,8 @@ func Provision(ctx context.Context, conn *bus.Conn, contextName string) (*Queue,
 	if err := store.CheckName("context", contextName); err != nil {
 		return nil, err
 	}
-	sc := conn.StreamConfig(contextName)
-	cfg := jetstream.StreamConfig{
-		Name:        StreamName(contextName),
-		Description: "Switchyard dead letters of context " + contextName,
-		Subjects:    []string{"swdlq." + contextName + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    sc.Replicas,
-		Duplicates:  sc.Duplicates,
-		Retention:   jetstream.LimitsPolicy,
-	}
-	if sc.Storage == "memory" {
-		cfg.Storage = jetstream.MemoryStorage
-	}
+	cfg := conn.StreamConfig(contextName).JetStream(StreamName(contextName),
+		"Switchyard dead letters of context "+contextName, "swdlq."+contextName+".>")
 	js, err := conn.JetStream().CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, &bus.Error{Op: "provision stream " + cfg.Name, URL: conn.Server(), Err: err}
@@ -190,8 +179,9 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) error {
 // Delete removes dead letter seq for good.
 func (q *Queue) Delete(ctx context.Context, seq uint64) error {
 	err := q.js.DeleteMsg(ctx, seq)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		// The server reports a missing message as a failed deletion.
+	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		// The server answers a deletion of a missing message with a
+		// failed deletion (10057): ask whether it is there.
 		if _, gerr := q.js.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
 			err = jetstream.ErrMsgNotFound
 		}

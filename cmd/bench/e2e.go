@@ -60,15 +60,15 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		consumerConn = conn
 	}
 	js := relayConn.JetStream()
-	for _, name := range []string{bus.StreamName(c.context), deadletter.StreamName(c.context)} {
+	for _, name := range []string{bus.StreamName(c.contextName), deadletter.StreamName(c.contextName)} {
 		if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("delete stream %s: %w", name, err)
 		}
 	}
 	defer func() {
 		if c.nats != "" {
-			_ = js.DeleteStream(context.Background(), bus.StreamName(c.context))
-			_ = js.DeleteStream(context.Background(), deadletter.StreamName(c.context))
+			_ = js.DeleteStream(context.Background(), bus.StreamName(c.contextName))
+			_ = js.DeleteStream(context.Background(), deadletter.StreamName(c.contextName))
 		}
 	}()
 
@@ -100,7 +100,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		}
 	}
 
-	g := &handlers.Group{Name: "bench", Context: c.context}
+	g := &handlers.Group{Name: "bench", Context: c.contextName}
 	mws := handlers.Defaults(consumerConn, nil)
 	chain := "Trace, DeadLetter, Retry, Recover, Correlate"
 	if inbox {

@@ -64,7 +64,7 @@ import (
 type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
 	pgPID, natsPID, inFlight                   int
-	context                                    string // unique per run
+	contextName                                string // unique per run
 	n, writers, size, shards, rep              int
 	rate                                       float64
 	relay                                      bool
@@ -176,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: -shards must be 1 to 64")
 		return 2
 	}
-	c.context = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	c.contextName = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
@@ -233,12 +233,12 @@ func openStore(ctx context.Context, c config) (store.Outbox, func(), error) {
 // openShard opens a fresh store of shard with a pool of conns connections.
 func openShard(ctx context.Context, c config, shard string, conns int) (store.Outbox, func(), error) {
 	if c.backend == "postgres" {
-		schema := strings.ReplaceAll(c.context+"_"+shard, "-", "_")
+		schema := strings.ReplaceAll(c.contextName+"_"+shard, "-", "_")
 		dsn, err := withPoolSize(c.pg, conns)
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: c.context, Shard: shard, Schema: schema})
+		s, err := postgres.Open(ctx, dsn, postgres.Config{Context: c.contextName, Shard: shard, Schema: schema})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -261,7 +261,7 @@ func openShard(ctx context.Context, c config, shard string, conns int) (store.Ou
 		}
 		dir = d
 	}
-	s, err := sqlite.Open(ctx, sqlite.Config{Context: c.context, Shard: shard, Dir: dir})
+	s, err := sqlite.Open(ctx, sqlite.Config{Context: c.contextName, Shard: shard, Dir: dir})
 	if err != nil {
 		return nil, nil, err
 	}

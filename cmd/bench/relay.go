@@ -49,17 +49,17 @@ func newRelay(ctx context.Context, c config, st store.Outbox, hook func([]store.
 			<-r.exited
 		}
 		if c.nats != "" {
-			_ = conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context))
+			_ = conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.contextName))
 		}
 		closeConn()
 	}
 	// The context is new, so its stream should not exist; delete it anyway
 	// in case an earlier run on the same server left one.
-	if err := conn.JetStream().DeleteStream(ctx, bus.StreamName(c.context)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	if err := conn.JetStream().DeleteStream(ctx, bus.StreamName(c.contextName)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		stop()
-		return nil, nil, fmt.Errorf("delete stream %s: %w", bus.StreamName(c.context), err)
+		return nil, nil, fmt.Errorf("delete stream %s: %w", bus.StreamName(c.contextName), err)
 	}
-	if r.stream, err = conn.ProvisionStream(ctx, c.context); err != nil {
+	if r.stream, err = conn.ProvisionStream(ctx, c.contextName); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -262,8 +262,8 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 		return nil, err
 	}
 	defer closeConn()
-	defer conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.context)) //nolint:errcheck // cleanup
-	stream, err := conn.ProvisionStream(ctx, c.context)
+	defer conn.JetStream().DeleteStream(context.Background(), bus.StreamName(c.contextName)) //nolint:errcheck // cleanup
+	stream, err := conn.ProvisionStream(ctx, c.contextName)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 		ev.Position = store.Position{Commit: uint64(1000 + i), Seq: int64(i + 1)}
 		ev.RecordedAt = time.Now()
 		ev.Metadata = correlation.Metadata{"correlation_id": ev.ID.String()}
-		msgs[i] = bus.Encode(ev, c.context, "default", stream.Partitions)
+		msgs[i] = bus.Encode(ev, c.contextName, "default", stream.Partitions)
 	}
 	js := conn.JetStream()
 	cpu0 := snapCPU(c.pgPID, c.natsPID)

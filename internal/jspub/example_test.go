@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -15,7 +16,9 @@ import (
 // Three messages published without waiting, then their outcomes: the
 // third is a duplicate of the first, which JetStream takes as stored.
 func Example() {
-	srv, err := server.NewServer(&server.Options{JetStream: true, StoreDir: "", DontListen: true, NoSigs: true, NoLog: true})
+	dir, _ := os.MkdirTemp("", "jspub-example")
+	defer os.RemoveAll(dir)
+	srv, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, DontListen: true, NoSigs: true, NoLog: true})
 	if err != nil {
 		log.Fatal(err)
 	}

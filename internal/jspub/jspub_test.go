@@ -119,7 +119,12 @@ func TestBatchConnectionLoss(t *testing.T) {
 	}
 	defer sink.Unsubscribe() //nolint:errcheck
 	b := publish(t, p.Batch(1, "ACKS"), []*nats.Msg{msg("sink", "s", "x")}, false)
-	reply := <-replies
+	var reply string
+	select {
+	case reply = <-replies:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sink got no message")
+	}
 	start := time.Now()
 	srv.Stop()
 	got := b.Wait(context.Background(), time.Minute)

@@ -112,66 +112,52 @@ func randomHex(n int) string {
 // the database. Tests still call URL (or check *url) to skip or fail when
 // there was none.
 func Main(m *testing.M, url *string) int {
-	base, ok := reachable()
-	if !ok {
-		return m.Run()
-	}
-	return run(m, base, url)
+	drop := setUp(url)
+	defer drop()
+	return m.Run()
 }
 
-// MainWithExamples is Main for a package whose examples need the server
-// too. An example cannot skip, so without a server (and without CI=true)
-// the run is limited to the tests, which skip, unless -test.run says
-// otherwise; under CI=true the examples run, and fail.
+// MainWithExamples is Main for a package whose examples need the database
+// too. An example cannot skip, so without one (and without CI=true) the run
+// is limited to the tests, which skip, unless -test.run says otherwise;
+// under CI=true the examples run, and fail.
 func MainWithExamples(m *testing.M, url *string) int {
-	base, ok := reachable()
-	if !ok {
-		if os.Getenv("CI") != "true" {
-			flag.Parse()
-			if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-				_ = f.Value.Set("^Test")
-				fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL at "+EnvURL+": the examples that need it do not run")
-			}
+	drop := setUp(url)
+	defer drop()
+	if *url == "" && os.Getenv("CI") != "true" {
+		flag.Parse()
+		if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
+			_ = f.Value.Set("^Test")
+			fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL database from "+EnvURL+": the examples that need it do not run")
 		}
-		return m.Run()
 	}
-	return run(m, base, url)
+	return m.Run()
 }
 
-// reachable returns the test server's URL when it answers.
-func reachable() (string, bool) {
+// setUp creates the run's database on the test server, when there is one,
+// and sets *url to it; drop drops it.
+func setUp(url *string) (drop func()) {
 	base := os.Getenv(EnvURL)
 	if base == "" {
-		return "", false
+		return func() {}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return "", false
+		return func() {}
 	}
-	conn.Close(ctx)
-	return base, true
-}
-
-// run creates the run's database, runs m and drops the database.
-func run(m *testing.M, base string, url *string) int {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return m.Run()
-	}
+	defer conn.Close(ctx)
 	name := "sw_test_" + randomHex(6)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	conn.Close(ctx)
-	if err != nil {
-		return m.Run()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return func() {}
 	}
 	*url = rebuild(base, name)
-	code := m.Run()
-	if c, err := pgx.Connect(ctx, base); err == nil {
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		c.Close(ctx)
+	return func() {
+		ctx := context.Background()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
 	}
-	return code
 }

@@ -2,7 +2,6 @@ package testrun
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"sync"
@@ -11,8 +10,9 @@ import (
 )
 
 // Background runs fn with a ctx of its own until stop is called or t ends;
-// then it cancels the ctx and waits for fn to return. An error fn returns,
-// other than the ctx's own, fails t, named by what.
+// then it cancels the ctx and waits for fn to return. Any error fn returns
+// fails t, named by what: a part that stops because its ctx ended returns
+// nil.
 func Background(t testing.TB, what string, fn func(ctx context.Context) error) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -22,7 +22,7 @@ func Background(t testing.TB, what string, fn func(ctx context.Context) error) (
 	stop = func() {
 		once.Do(func() {
 			cancel()
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			if err := <-done; err != nil {
 				t.Errorf("%s: %v", what, err)
 			}
 		})
