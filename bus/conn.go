@@ -146,7 +146,7 @@ func connectRetrying(ctx context.Context, url string, opts []nats.Option) (*nats
 }
 
 // ConnectTimeout bounds Connect when its context has no deadline.
-var ConnectTimeout = 10 * time.Second
+const ConnectTimeout = 10 * time.Second
 
 // maxPending bounds the publishes awaiting their acks: those of the
 // Conn's JetStream handle (a publish beyond it waits), and those of each
