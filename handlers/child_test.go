@@ -52,7 +52,7 @@ func childMain() int {
 	defer conn.Close()
 	g := &handlers.Group{Name: "effects", Context: "visits"}
 	handlers.Handle(g, "record", "Booked", recordEffectAs(f, os.Getenv("CHILD_NAME")))
-	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(conn, f.reg), AckWait: 2 * time.Second})
+	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: 2 * time.Second})
 	if err != nil {
 		return fail(err)
 	}

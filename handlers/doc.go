@@ -33,16 +33,9 @@
 // Middleware is func(Handler) Handler; in a chain the first listed is the
 // outermost. Defaults gives the standard one:
 //
-//		Trace → DeadLetter → Retry → Recover → Correlate → Shard → Inbox → handlers
+//		Trace → Recover → Correlate → Shard → Inbox → handlers
 //
 //	  - Trace: a consumer span, child of the message's traceparent.
-//	  - DeadLetter: after a permanent error, or DefaultMaxAttempts attempts,
-//	    the message goes to its source context's dead letters (package
-//	    bus/deadletter: list, inspect, replay) with its metadata, the error
-//	    and the attempt count. Transient errors (a database that is down)
-//	    are never dead-lettered: they are retried for as long as they last.
-//	  - Retry: tries again in process with backoff; each attempt gets a
-//	    fresh transaction because Retry is outside Shard.
 //	  - Recover: a panic becomes a *PanicError with the stack.
 //	  - Correlate: what the handler appends gets correlation_id = the
 //	    message's, causation_id = its event_id, and its tenant and
@@ -57,18 +50,46 @@
 //	    event the group already handled, so effects happen exactly once on
 //	    at-least-once delivery.
 //
-// Timeout is there to add. A message whose headers disagree with its
-// subject never reaches the chain: the router dead-letters it at once.
+// Timeout is there to add: an attempt that runs out of time fails, and
+// counts. Every attempt runs the whole chain, with a fresh transaction.
+//
+// # Failures
+//
+// The Router alone decides what becomes of a message whose attempt
+// failed; this table is the policy.
+//
+//	what failed                                    what happens
+//	---------------------------------------------  -------------------------------------------------
+//	bad input (store.ErrInvalid), Permanent(err),  dead-lettered at once, nothing touched
+//	a refused message (ErrRefused, forged shard)
+//	a conflict (store.ErrWrongExpectedVersion), a  tried again after a backoff (RouterConfig.Backoff),
+//	timeout (context.DeadlineExceeded), a panic,   up to MaxAttempts (RouterConfig, Group; default 5)
+//	any other error                                in all, each try logged; then dead-lettered with
+//	                                               the error and the attempt count
+//	the infrastructure out of reach: the shard's   tried again after a backoff for as long as it
+//	database (store.ErrUnavailable), NATS          lasts, never dead-lettered: every wait is logged,
+//	(bus.ErrUnavailable), Unavailable(err)         and the partition shows as blocked, with the
+//	                                               reason, in Router.Status and Runner.Status
+//	a dead-lettered message                        the later messages of its stream in that group are
+//	                                               parked behind it, in order, not handled; other
+//	                                               streams go on (Group.SkipPastDeadLetters: they are
+//	                                               handled instead)
+//
+// Replaying the dead letter (deadletter.Queue.Replay) handles it and then
+// its parked followers, in order; discarding it (Queue.Discard) releases
+// them to the handlers or drops them too. Both are carried out by the
+// replica that owns the partition, in the partition's order (see package
+// bus/deadletter). While a message is tried again its partition waits:
+// the streams that hash to the same partition, about 1/P of them, wait
+// with it.
 //
 // # Order, scale-out and shutdown
 //
 // Each group runs on package bus/consumer, whose package doc is where the
 // rules are written down: one replica at a time handles a partition, in
 // stream order; the replicas share the partitions fairly and hand them over
-// keeping their order; a message that keeps failing holds back the later
-// messages of its partition in its group until it succeeds or is
-// dead-lettered; Router.Run and Runner.Run drain on cancel, so nothing
-// waits for AckWait to be redelivered.
+// keeping their order; Router.Run and Runner.Run drain on cancel, so
+// nothing waits for AckWait to be redelivered.
 //
 // # Watermill
 //
@@ -106,9 +127,8 @@
 //
 // # Errors
 //
-// Permanent(err), bad input (store.ErrInvalid) and refused messages
-// (ErrRefused) are dead-lettered at once; Transient(err), and errors that
-// report Temporary() or Timeout(), are retried for as long as they last;
-// anything else is retried, then dead-lettered. Configuration problems are
-// reported by NewRouter, NewRunner and Add, every one at once.
+// Configuration problems are reported by NewRouter, NewRunner and Add,
+// every one at once. What a failing handler's error leads to is the
+// failure policy above; IsPermanent and IsUnavailable say which row an
+// error falls in.
 package handlers

@@ -39,10 +39,9 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-type transientErr struct{ error }
+type unavailable struct{ error }
 
-func (t transientErr) Unwrap() error   { return t.error }
-func (t transientErr) Temporary() bool { return true }
+func (u unavailable) Unwrap() error { return u.error }
 
 // Permanent marks err as one that no retry can fix: the message is
 // dead-lettered at once.
@@ -53,14 +52,16 @@ func Permanent(err error) error {
 	return permanent{err}
 }
 
-// Transient marks err as one that trying again later may fix (a service
-// that is down): it is retried for as long as it lasts and never
-// dead-lettered.
-func Transient(err error) error {
+// Unavailable marks err as a dependency being out of reach (a service
+// that is down): the message is tried again for as long as it lasts, each
+// wait logged and the partition shown blocked, and never dead-lettered.
+// Use it for infrastructure only: an error that retrying the same message
+// cannot fix would block its partition for ever.
+func Unavailable(err error) error {
 	if err == nil {
 		return nil
 	}
-	return transientErr{err}
+	return unavailable{err}
 }
 
 // IsPermanent reports whether err can never succeed on retry: marked with
@@ -70,34 +71,14 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, ErrRefused) || errors.Is(err, store.ErrInvalid)
 }
 
-// IsTransient reports whether err is worth retrying for as long as it
-// lasts: marked with Transient, or an error in its chain reports
-// Temporary() or Timeout() true (a store or NATS that is unreachable), or
-// it is bus.ErrUnavailable. Permanent errors never are.
-func IsTransient(err error) bool {
+// IsUnavailable reports whether err is infrastructure out of reach: marked
+// with Unavailable, a store whose database cannot be reached
+// (store.ErrUnavailable), or NATS (bus.ErrUnavailable). Permanent errors
+// never are.
+func IsUnavailable(err error) bool {
 	if err == nil || IsPermanent(err) {
 		return false
 	}
-	if errors.Is(err, bus.ErrUnavailable) {
-		return true
-	}
-	var tmp interface{ Temporary() bool }
-	if errors.As(err, &tmp) && tmp.Temporary() {
-		return true
-	}
-	var to interface{ Timeout() bool }
-	return errors.As(err, &to) && to.Timeout()
+	var u unavailable
+	return errors.As(err, &u) || errors.Is(err, store.ErrUnavailable) || errors.Is(err, bus.ErrUnavailable)
 }
-
-// AttemptsError is an error after some attempts (see Retry).
-type AttemptsError struct {
-	Attempts int
-	Err      error
-}
-
-func (e *AttemptsError) Error() string {
-	return e.Err.Error() + " (after " + strconv.Itoa(e.Attempts) + " attempts)"
-}
-
-// Unwrap returns the last attempt's error.
-func (e *AttemptsError) Unwrap() error { return e.Err }

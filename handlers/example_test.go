@@ -67,7 +67,7 @@ func Example() {
 		_, err = st.Append(ctx, "Invoice-"+v.Visit, store.NoStream, ev)
 		return err
 	})
-	router, _ := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(conn, reg)})
+	router, _ := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(reg)})
 	if err := router.Add(charges); err != nil {
 		panic(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -38,8 +37,6 @@ type Message struct {
 	// Subject and Seq locate the message in JetStream.
 	Subject string
 	Seq     uint64
-
-	delivery *consumer.Delivery // nil outside a router
 }
 
 // Handler handles one message. A nil error settles it; an error is retried,
@@ -79,6 +76,13 @@ type Group struct {
 	Source string
 	// Middleware runs inside the router's chain, for this group only.
 	Middleware []Middleware
+	// MaxAttempts is how often a message that fails is tried before it is
+	// dead-lettered (0: the router's, RouterConfig.MaxAttempts).
+	MaxAttempts int
+	// SkipPastDeadLetters lets the later messages of a stream with a dead
+	// letter go on to the handlers instead of parking them behind it: for
+	// handlers that do not rely on a stream's order.
+	SkipPastDeadLetters bool
 
 	byType map[string][]named
 	names  map[string]bool
@@ -171,6 +175,9 @@ func (g *Group) validate() error {
 		if err := store.CheckName("context", g.Source); err != nil {
 			errs = append(errs, fmt.Errorf("handlers: group %q: source: %w", g.Name, err))
 		}
+	}
+	if g.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("handlers: group %q: MaxAttempts %d is negative", g.Name, g.MaxAttempts))
 	}
 	if len(g.byType) == 0 {
 		errs = append(errs, fmt.Errorf("handlers: group %q has no handlers", g.Name))

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
-	"github.com/switchyard-go/switchyard/backoff"
-	"github.com/switchyard-go/switchyard/bus"
-	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
@@ -120,7 +116,7 @@ func Inbox() Middleware {
 }
 
 // Timeout gives each attempt at most d; an attempt that runs out fails
-// with context.DeadlineExceeded (and counts as a failed attempt).
+// with context.DeadlineExceeded, which counts as a failed attempt.
 func Timeout(d time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {
@@ -129,154 +125,4 @@ func Timeout(d time.Duration) Middleware {
 			return next(ctx, m)
 		}
 	}
-}
-
-// RetryConfig configures Retry. The zero value works.
-type RetryConfig struct {
-	// Attempts is how many times a failing message is tried in process
-	// (default DefaultMaxAttempts). Transient errors (IsTransient) are
-	// retried for as long as they last and do not count; permanent ones
-	// (IsPermanent) are not retried.
-	Attempts int
-	// Backoff shapes the waits between tries (zero fields: backoff's
-	// defaults, 50ms doubling up to 5s, ±20%).
-	Backoff backoff.Config
-}
-
-// Retry tries a failing message again in process, with exponential
-// backoff, while the partition waits (order is kept). The error it gives
-// up with is an *AttemptsError counting the attempts, Message.Attempt
-// included, for DeadLetter to decide on. It stops when ctx ends.
-func Retry(cfg RetryConfig) Middleware {
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = DefaultMaxAttempts
-	}
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) error {
-			first := m.Attempt
-			counted := 0
-			for try := 0; ; try++ {
-				err := next(ctx, m)
-				if err == nil || IsPermanent(err) {
-					return err
-				}
-				if !IsTransient(err) {
-					counted++
-					if counted >= cfg.Attempts {
-						return &AttemptsError{Attempts: m.Attempt, Err: err}
-					}
-				}
-				t := time.NewTimer(cfg.Backoff.Delay(try + 1))
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return &AttemptsError{Attempts: m.Attempt, Err: err}
-				case <-t.C:
-				}
-				m.Attempt = first + try + 1
-			}
-		}
-	}
-}
-
-// Attempts is how many times m has been tried when err ends an attempt:
-// the count an *AttemptsError in err carries, or m.Attempt.
-func Attempts(m Message, err error) int {
-	var ae *AttemptsError
-	if errors.As(err, &ae) && ae.Attempts > m.Attempt {
-		return ae.Attempts
-	}
-	return m.Attempt
-}
-
-// ErrDeadLettered: the chain gave up on a message and stored it in its
-// context's dead letters; the router settles it for good. The error is a
-// *DeadLetteredError carrying the cause.
-var ErrDeadLettered = errors.New("dead-lettered")
-
-// DeadLetteredError is a message given up on: after how many attempts, and
-// why.
-type DeadLetteredError struct {
-	Attempts int
-	Err      error
-}
-
-func (e *DeadLetteredError) Error() string {
-	return fmt.Sprintf("dead-lettered after %d attempts: %v", e.Attempts, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *DeadLetteredError) Unwrap() error { return e.Err }
-
-// Is makes errors.Is(err, ErrDeadLettered) true.
-func (e *DeadLetteredError) Is(target error) bool { return target == ErrDeadLettered }
-
-// DeadLetter gives up on a message once an attempt fails with a permanent
-// error or the attempts (see Attempts) reach maxAttempts: it stores the
-// message in the dead letters of its source context (package
-// bus/deadletter: original metadata, data, subject, the error and the
-// attempt count) and returns a *DeadLetteredError. Transient errors are
-// never dead-lettered, and neither is anything while ctx is ending (a
-// draining consumer).
-//
-// Until then the error goes back to the router, which tries the message
-// again after a backoff; meanwhile the message's partition waits.
-func DeadLetter(conn *bus.Conn, maxAttempts int) Middleware {
-	dl := &deadLetters{conn: conn}
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m Message) error {
-			err := next(ctx, m)
-			if err == nil || ctx.Err() != nil || IsTransient(err) || m.delivery == nil {
-				return err
-			}
-			n := Attempts(m, err)
-			if !IsPermanent(err) && n < maxAttempts {
-				return err
-			}
-			if perr := dl.put(ctx, m, err, n); perr != nil {
-				return Transient(fmt.Errorf("%w (and dead-lettering failed: %w)", err, perr))
-			}
-			return &DeadLetteredError{Attempts: n, Err: err}
-		}
-	}
-}
-
-// deadLetters puts messages in their source context's dead letters,
-// provisioning each context's queue once.
-type deadLetters struct {
-	conn   *bus.Conn
-	mu     sync.Mutex
-	queues map[string]*deadletter.Queue // by source context
-}
-
-// queue provisions the dead-letter queue of the named context, or returns
-// the one provisioned before. Provisioning is idempotent: two callers that
-// race both provision, and neither waits for the other's round trip.
-func (d *deadLetters) queue(ctx context.Context, contextName string) (*deadletter.Queue, error) {
-	d.mu.Lock()
-	q, ok := d.queues[contextName]
-	d.mu.Unlock()
-	if ok {
-		return q, nil
-	}
-	q, err := deadletter.Provision(ctx, d.conn, contextName)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.queues == nil {
-		d.queues = make(map[string]*deadletter.Queue)
-	}
-	d.queues[contextName] = q
-	return q, nil
-}
-
-// put stores m in its source context's dead letters.
-func (d *deadLetters) put(ctx context.Context, m Message, cause error, attempts int) error {
-	q, err := d.queue(ctx, m.Source)
-	if err != nil {
-		return err
-	}
-	return q.Put(ctx, m.delivery, m.Group, cause, attempts)
 }

@@ -14,26 +14,21 @@ import (
 	"github.com/switchyard-go/switchyard/sharding"
 )
 
-// DefaultMaxAttempts is how often Defaults lets a failing message be tried
-// before it is dead-lettered.
+// DefaultMaxAttempts is how often a failing message is tried before it is
+// dead-lettered, unless RouterConfig.MaxAttempts or Group.MaxAttempts say
+// otherwise.
 const DefaultMaxAttempts = 5
 
 // Defaults is the standard chain, outermost first:
 //
-//	Trace → DeadLetter(conn, DefaultMaxAttempts) → Retry → Recover → Correlate → Shard(reg) → Inbox
+//	Trace → Recover → Correlate → Shard(reg) → Inbox
 //
-// Retry sits outside Shard so that every attempt gets a fresh transaction,
-// and Recover inside Retry so that a panic is retried like an error. With
-// reg nil, Shard and Inbox are left out: for handlers that keep no state
-// in a store.
-func Defaults(conn *bus.Conn, reg *sharding.Registry) []Middleware {
-	mws := []Middleware{
-		Trace(nil),
-		DeadLetter(conn, DefaultMaxAttempts),
-		Retry(RetryConfig{}),
-		Recover(),
-		Correlate(),
-	}
+// Every attempt runs the whole chain, so each gets its own span and a
+// fresh transaction. With reg nil, Shard and Inbox are left out: for
+// handlers that keep no state in a store. Retrying and dead-lettering are
+// the Router's (see the package doc's failure policy).
+func Defaults(reg *sharding.Registry) []Middleware {
+	mws := []Middleware{Trace(nil), Recover(), Correlate()}
 	if reg != nil {
 		mws = append(mws, Shard(reg), Inbox())
 	}
@@ -55,24 +50,55 @@ type RouterConfig struct {
 	AckWait      time.Duration
 	DrainTimeout time.Duration
 	MaxInFlight  int
-	// Backoff shapes the delay before a message whose chain failed is
-	// tried again (zero fields: backoff's defaults, 50ms doubling up to
-	// 5s, ±20%). Its partition's later messages wait meanwhile.
+	// MaxAttempts is how often a message that fails is tried before it is
+	// dead-lettered (default DefaultMaxAttempts); a group's own
+	// MaxAttempts wins.
+	MaxAttempts int
+	// Backoff shapes the waits before a failed message is tried again
+	// (zero fields: backoff's defaults, 50ms doubling up to 5s, ±20%). Its
+	// partition's later messages wait meanwhile.
 	Backoff backoff.Config
-	// Logger receives failures, dead letters and refusals (nil discards).
+	// DeadLetters gives each source context's dead-letter queue (nil: the
+	// queues of package bus/deadletter on the router's connection).
+	DeadLetters DeadLetterQueues
+	// Logger receives every retry, wait, dead letter and refusal (nil
+	// discards them).
 	Logger *slog.Logger
 }
 
+// Validate reports every problem with c at once.
+func (c RouterConfig) Validate() error {
+	var errs []error
+	if c.AckWait < 0 || c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("handlers: negative duration in RouterConfig (AckWait %v, DrainTimeout %v)", c.AckWait, c.DrainTimeout))
+	}
+	for i, mw := range c.Middleware {
+		if mw == nil {
+			errs = append(errs, fmt.Errorf("handlers: RouterConfig.Middleware[%d] is nil", i))
+		}
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxInFlight %d is negative", c.MaxInFlight))
+	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxAttempts %d is negative", c.MaxAttempts))
+	}
+	if err := c.Backoff.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.Backoff: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
 // Router runs consumer groups: for each, one durable JetStream consumer per
-// partition of its source context, the chain around its handlers, and
-// settlement of every message (ack, try again after a backoff, or dead
-// letter).
+// partition of its source context, the chain around its handlers, and the
+// failure policy: it alone decides whether a message is acknowledged,
+// tried again, parked behind its stream's dead letter or dead-lettered.
 type Router struct {
 	conn   *bus.Conn
 	cfg    RouterConfig
-	dead   *deadLetters
 	mu     sync.Mutex
 	groups []*Group
+	runs   []*groupRun
 	ready  chan struct{}
 	once   sync.Once
 }
@@ -82,28 +108,19 @@ func NewRouter(conn *bus.Conn, cfg RouterConfig) (*Router, error) {
 	if conn == nil {
 		return nil, errors.New("handlers: NewRouter: nil connection")
 	}
-	var errs []error
-	if cfg.AckWait < 0 || cfg.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("handlers: negative duration in RouterConfig (AckWait %v, DrainTimeout %v)", cfg.AckWait, cfg.DrainTimeout))
-	}
-	for i, mw := range cfg.Middleware {
-		if mw == nil {
-			errs = append(errs, fmt.Errorf("handlers: RouterConfig.Middleware[%d] is nil", i))
-		}
-	}
-	if cfg.MaxInFlight < 0 {
-		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxInFlight %d is negative", cfg.MaxInFlight))
-	}
-	if err := cfg.Backoff.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("handlers: RouterConfig.Backoff: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Router{conn: conn, cfg: cfg, dead: &deadLetters{conn: conn}, ready: make(chan struct{})}, nil
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.DeadLetters == nil {
+		cfg.DeadLetters = &deadLetters{conn: conn}
+	}
+	return &Router{conn: conn, cfg: cfg, ready: make(chan struct{})}, nil
 }
 
 // Add adds groups to r, reporting every problem with them (bad names,
@@ -149,93 +166,73 @@ func (r *Router) Run(ctx context.Context) error {
 	if len(groups) == 0 {
 		return errors.New("handlers: Run: no groups added")
 	}
-	type job struct {
-		g *Group
-		k *consumer.Group
-		h Handler
-	}
-	jobs := make([]job, 0, len(groups))
+	runs := make([]*groupRun, 0, len(groups))
 	for _, g := range groups {
-		if _, err := r.dead.queue(ctx, g.source()); err != nil {
-			return err
-		}
-		k, err := consumer.Provision(ctx, r.conn, consumer.Config{
-			Source:       g.source(),
-			Group:        g.Name,
-			Types:        g.Types(),
-			AckWait:      r.cfg.AckWait,
-			DrainTimeout: r.cfg.DrainTimeout,
-			MaxInFlight:  r.cfg.MaxInFlight,
-			Logger:       r.cfg.Logger,
-		})
+		gr, err := r.start(ctx, g)
 		if err != nil {
 			return err
 		}
-		h := Chain(Chain(g.dispatch, g.Middleware...), r.cfg.Middleware...)
-		jobs = append(jobs, job{g, k, h})
+		runs = append(runs, gr)
 	}
+	r.mu.Lock()
+	r.runs = runs
+	r.mu.Unlock()
 	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	for i, j := range jobs {
-		wg.Go(func() { errs[i] = j.k.Run(ctx, r.settle(j.g, j.h)) })
+	errs := make([]error, len(runs))
+	for i, gr := range runs {
+		wg.Go(func() { errs[i] = gr.k.Run(ctx, gr.deliver) })
 	}
 	r.once.Do(func() { close(r.ready) })
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// settle runs h on each delivery of g and settles it.
-func (r *Router) settle(g *Group, h Handler) func(ctx context.Context, d *consumer.Delivery) {
-	log := r.cfg.Logger.With("group", g.Name)
-	return func(ctx context.Context, d *consumer.Delivery) {
-		m := Message{
-			Event:     d.Event,
-			Source:    d.Address.Context,
-			Shard:     d.Address.Shard,
-			Partition: d.Address.Partition,
-			Group:     g.Name,
-			Context:   g.Context,
-			Attempt:   max(d.Delivered, 1),
-			Subject:   d.Subject,
-			Seq:       d.Seq,
-			delivery:  d,
-		}
-		if m.Source == "" {
-			m.Source = g.source()
-		}
-		if d.Err != nil {
-			// Refused before any handler runs: nothing of it is trusted.
-			err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
-			if perr := r.dead.put(ctx, m, err, m.Attempt); perr != nil {
-				log.ErrorContext(ctx, "handlers: refused message not dead-lettered; trying again", "subject", d.Subject, "seq", d.Seq, "error", err, "dead_letter_error", perr)
-				d.RetryAfter(r.cfg.Backoff.Delay(m.Attempt))
-				return
-			}
-			log.ErrorContext(ctx, "handlers: message refused and dead-lettered", "subject", d.Subject, "seq", d.Seq, "error", err)
-			_ = d.Term(err.Error())
-			return
-		}
-		err := r.run(ctx, h, m)
-		switch {
-		case err == nil:
-			_ = d.Ack()
-		case errors.Is(err, ErrDeadLettered):
-			log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "error", err)
-			_ = d.Term(err.Error())
-		default:
-			delay := r.cfg.Backoff.Delay(Attempts(m, err))
-			log.WarnContext(ctx, "handlers: message failed; trying again", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID, "attempt", Attempts(m, err), "retry_in", delay, "error", err)
-			d.RetryAfter(delay)
-		}
+// start provisions g's dead-letter queue and consumers.
+func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
+	q, err := r.cfg.DeadLetters.Queue(ctx, g.source())
+	if err != nil {
+		return nil, err
 	}
+	k, err := consumer.Provision(ctx, r.conn, consumer.Config{
+		Source:       g.source(),
+		Group:        g.Name,
+		Types:        g.Types(),
+		AckWait:      r.cfg.AckWait,
+		DrainTimeout: r.cfg.DrainTimeout,
+		MaxInFlight:  r.cfg.MaxInFlight,
+		Logger:       r.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	attempts := r.cfg.MaxAttempts
+	if g.MaxAttempts > 0 {
+		attempts = g.MaxAttempts
+	}
+	return &groupRun{r: r, g: g, k: k, q: q, h: Chain(Chain(g.dispatch, g.Middleware...), r.cfg.Middleware...),
+		log: r.cfg.Logger.With("group", g.Name), attempts: attempts, parks: !g.SkipPastDeadLetters,
+		parking: newParking(k.Partitions()), blocked: newBlocks()}, nil
 }
 
-// run runs h, turning a panic that escaped the chain into an error.
-func (r *Router) run(ctx context.Context, h Handler, m Message) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("handlers: panic outside Recover: %v", v)
-		}
-	}()
-	return h(ctx, m)
+// RouterStatus is what a Router reports: per group, the partitions that
+// wait for infrastructure to come back.
+type RouterStatus struct {
+	Groups map[string]GroupStatus
+}
+
+// GroupStatus is one group's state in this process.
+type GroupStatus struct {
+	Blocked map[int]Blocked // by partition
+}
+
+// Status reports the groups' blocked partitions.
+func (r *Router) Status() RouterStatus {
+	r.mu.Lock()
+	runs := r.runs
+	r.mu.Unlock()
+	st := RouterStatus{Groups: make(map[string]GroupStatus, len(runs))}
+	for _, gr := range runs {
+		st.Groups[gr.g.Name] = GroupStatus{Blocked: gr.blocked.list()}
+	}
+	return st
 }

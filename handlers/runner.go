@@ -21,7 +21,7 @@ type RunnerConfig struct {
 	// Relay configures every relay.
 	Relay bus.RelayConfig
 	// Router configures the handler groups' router. Its Middleware nil
-	// means Defaults(conn, reg).
+	// means Defaults(reg).
 	Router RouterConfig
 	// Logger receives the runner's log lines (nil discards them).
 	Logger *slog.Logger
@@ -57,7 +57,7 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 		cfg.Relay.Logger = cfg.Logger
 	}
 	if cfg.Router.Middleware == nil {
-		cfg.Router.Middleware = Defaults(conn, reg)
+		cfg.Router.Middleware = Defaults(reg)
 	}
 	router, err := NewRouter(conn, cfg.Router)
 	if err != nil {
@@ -112,11 +112,13 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 type RunnerStatus struct {
 	Ready  bool
 	Relays map[string]bus.RelayStatus // by "context/shard"
+	Groups map[string]GroupStatus     // by group name
 }
 
-// Status reports readiness and every relay's state.
+// Status reports readiness, every relay's state and the groups' blocked
+// partitions.
 func (r *Runner) Status() RunnerStatus {
-	s := RunnerStatus{Relays: make(map[string]bus.RelayStatus, len(r.relays))}
+	s := RunnerStatus{Relays: make(map[string]bus.RelayStatus, len(r.relays)), Groups: r.router.Status().Groups}
 	select {
 	case <-r.ready:
 		s.Ready = true

@@ -19,6 +19,16 @@ var (
 	ErrEventNotFound = errors.New("event not found")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store's database could not be reached, or the
+	// connection to it broke. Trying again once it is back may succeed.
+	// The error is a *Error.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrOutcomeUnknown: a write was sent and its answer lost (the
+	// connection broke, or ctx ended, while it was on its way), so it may
+	// have committed. Append the same events again, with the same IDs: if
+	// they were stored, the append succeeds as a replay without writing
+	// twice. Every other failed write wrote nothing. The error is a *Error.
+	ErrOutcomeUnknown = errors.New("outcome unknown: the write may have committed")
 )
 
 // WrongExpectedVersionError reports an append or link whose expected version
@@ -35,9 +45,6 @@ func (e *WrongExpectedVersionError) Error() string {
 
 // Is makes errors.Is(err, ErrWrongExpectedVersion) true.
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
-
-// Temporary reports true: a conflict is resolved by reading again and retrying.
-func (e *WrongExpectedVersionError) Temporary() bool { return true }
 
 // DuplicateEventError reports an event ID already stored at another place.
 type DuplicateEventError struct {
@@ -78,14 +85,25 @@ type Error struct {
 	Op    string
 	Store string
 	Err   error
-	// Transient is true when trying again later may succeed: the database
-	// was unreachable, shut down, out of resources, or the transaction
-	// lost a serialization conflict or a deadlock.
-	Transient bool
+	// Unavailable: the database could not be reached, shut down, ran out of
+	// resources, or the connection broke (errors.Is ErrUnavailable).
+	Unavailable bool
+	// MaybeWritten: the write may have committed (errors.Is
+	// ErrOutcomeUnknown).
+	MaybeWritten bool
 }
 
-// Temporary reports whether trying again later may succeed (see Transient).
-func (e *Error) Temporary() bool { return e.Transient }
+// Is makes errors.Is(err, ErrUnavailable) and errors.Is(err,
+// ErrOutcomeUnknown) say what the error is.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrUnavailable:
+		return e.Unavailable
+	case ErrOutcomeUnknown:
+		return e.MaybeWritten
+	}
+	return false
+}
 
 func (e *Error) Error() string { return fmt.Sprintf("store %s: %s: %v", e.Store, e.Op, e.Err) }
 

@@ -257,7 +257,8 @@ func TestRetryAfterRetriesInPlace(t *testing.T) {
 	runGroup(t, k, func(ctx context.Context, d *consumer.Delivery) {
 		n := numberOf(t, d)
 		h.add(n)
-		if n == 2 && d.Delivered < 3 {
+		if n == 2 && d.Attempt < 3 {
+			d.Attempt++
 			d.RetryAfter(20 * time.Millisecond)
 			return
 		}

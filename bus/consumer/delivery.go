@@ -26,10 +26,19 @@ type Delivery struct {
 	Header  nats.Header
 	Data    []byte
 	// Seq is the message's sequence in the context's stream. Delivered
-	// counts the times it has been handed to this group, 1 the first time:
-	// JetStream's deliveries plus the retries asked for with RetryAfter.
+	// counts JetStream's deliveries of it to this group, 1 the first time
+	// (a delivery to a replica that died counts too).
 	Seq       uint64
 	Delivered int
+	// Attempt is the caller's, to count tries with across RetryAfter: Run
+	// sets it to Delivered and does not change it after.
+	Attempt int
+	// Handover marks the first delivery of its partition that this process
+	// handles after the partition came from elsewhere (or at start): what
+	// the replica before decided about earlier messages is settled in
+	// JetStream, but not known here. Run sets it and does not change it
+	// after.
+	Handover bool
 
 	msg   jetstream.Msg
 	state settlement

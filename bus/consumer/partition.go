@@ -26,6 +26,7 @@ type partition struct {
 	last  uint64  // consumer sequence of the last delivery received
 	gaps  uint64  // deliveries that went elsewhere since we last looked
 	sure  bool    // every unacknowledged delivery is held here
+	fresh bool    // sure since the last gap: the next delivery is a hand-over
 	pinID string  // the pin our deliveries came with
 
 	// Only Run's goroutine touches these.
@@ -116,6 +117,7 @@ type held struct {
 	m         jetstream.Msg
 	seq       uint64
 	delivered int
+	handover  bool // the first handed out after the partition came from elsewhere
 }
 
 // receive takes a delivery from JetStream; it must not block.
@@ -171,6 +173,7 @@ func (pt *partition) next(ctx context.Context) *held {
 			h := pt.held[0]
 			pt.held = pt.held[1:]
 			pt.hand = h
+			h.handover, pt.fresh = pt.fresh, false
 			pt.mu.Unlock()
 			return h
 		}
@@ -208,7 +211,7 @@ func (pt *partition) makeSure(ctx context.Context) {
 				if waited {
 					pt.g.cfg.Logger.DebugContext(ctx, "consumer: deliveries held elsewhere are back", "consumer", pt.name, "held", mine)
 				}
-				pt.sure = true
+				pt.sure, pt.fresh = true, true
 				pt.mu.Unlock()
 				return
 			}
@@ -237,7 +240,8 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 		pt.mu.Unlock()
 	}()
 	m := h.m
-	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Delivered: h.delivered, msg: m}
+	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq,
+		Delivered: h.delivered, Attempt: h.delivered, Handover: h.handover, msg: m}
 	if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
 		_ = m.Ack() // another group's replay
 		return
@@ -259,7 +263,6 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 		}
 		select {
 		case <-time.After(delay):
-			d.Delivered++
 		case <-ctx.Done():
 			_ = m.Nak()
 			return

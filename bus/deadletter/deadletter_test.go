@@ -59,7 +59,7 @@ func TestQueue(t *testing.T) {
 		d     *consumer.Delivery
 		group string
 	}{{delivery(t, a, 7), "billing"}, {delivery(t, a, 7), "billing"}, {delivery(t, b, 9), "audit"}} {
-		if err := q.Put(ctx, put.d, put.group, errors.New("cannot charge"), 5); err != nil {
+		if err := q.Put(ctx, put.d, deadletter.Record{Group: put.group, Cause: errors.New("cannot charge"), Attempts: 5}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +78,9 @@ func TestQueue(t *testing.T) {
 		t.Fatalf("dead letter %+v", dl)
 	}
 
-	// Replay: back on the original subject, marked for its group.
+	// Replay: a marker on the original subject, for its group, naming the
+	// dead letter; the dead letter stays until the group's replica handles
+	// it.
 	sub, err := conn.NATS().SubscribeSync(dl.Subject)
 	if err != nil {
 		t.Fatal(err)
@@ -90,25 +92,87 @@ func TestQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Header.Get(bus.HeaderReplayGroup) != "billing" || m.Header.Get(deadletter.HeaderError) != "" {
-		t.Fatalf("replayed headers %v", m.Header)
+	if seq, action, ok := deadletter.Marker(m.Header); !ok || seq != dl.Seq || action != deadletter.ActionReplay ||
+		m.Header.Get(bus.HeaderReplayGroup) != "billing" || m.Header.Get(deadletter.HeaderError) != "" {
+		t.Fatalf("marker headers %v", m.Header)
 	}
 	if ev, _, err := bus.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}); err != nil || ev.ID != a.ID {
-		t.Fatalf("replayed message decodes to %v, %v", ev.ID, err)
+		t.Fatalf("the marker decodes to %v, %v; want the dead letter's event", ev.ID, err)
 	}
-	if _, err := q.Get(ctx, dl.Seq); !errors.Is(err, deadletter.ErrNotFound) {
-		t.Fatalf("replayed dead letter still there: %v", err)
+	if _, err := q.Get(ctx, dl.Seq); err != nil {
+		t.Fatalf("dead letter gone after Replay, before anyone handled it: %v", err)
 	}
-	if err := q.Delete(ctx, all[1].Seq); err != nil {
-		t.Fatal(err)
+	if err := q.Replay(ctx, 999); !errors.Is(err, deadletter.ErrNotFound) {
+		t.Fatalf("Replay of an unknown dead letter: %v, want ErrNotFound", err)
+	}
+	// Discard of a dead letter with nothing parked behind it: gone at once.
+	for _, l := range all {
+		if err := q.Discard(ctx, l.Seq, deadletter.DropFollowers); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := q.Delete(ctx, all[1].Seq); !errors.Is(err, deadletter.ErrNotFound) {
-		t.Fatalf("deleting twice: %v, want ErrNotFound", err)
+		t.Fatalf("deleting a discarded dead letter: %v, want ErrNotFound", err)
 	}
 	if left, err := q.List(ctx, "", 0, 10); err != nil || len(left) != 0 {
 		t.Fatalf("left: %d, %v", len(left), err)
 	}
 	if _, err := q.List(ctx, "Bad Group", 0, 10); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("bad group name: %v", err)
+	}
+}
+
+// A dead letter that parks its stream's later messages: they are kept in
+// order behind it, counted in the listing, named by Blocking, and dropped
+// together.
+func TestParking(t *testing.T) {
+	srv := natstest.Start(t, false)
+	ctx := context.Background()
+	conn, err := bus.Connect(ctx, bus.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q, err := deadletter.Provision(ctx, conn, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := event(t, "Visit-1", 3)
+	if err := q.Put(ctx, delivery(t, dead, 40), deadletter.Record{Group: "billing", Cause: errors.New("no"), Attempts: 5, ParkKey: 40}); err != nil {
+		t.Fatal(err)
+	}
+	var parked []store.Event
+	for v := int64(4); v < 7; v++ {
+		ev := event(t, "Visit-1", v)
+		parked = append(parked, ev)
+		d := delivery(t, ev, uint64(40+v))
+		for range 2 { // parking the same delivery twice stores it once
+			if err := q.Park(ctx, d, "billing", 40); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	letters, err := q.List(ctx, "billing", 0, 10)
+	if err != nil || len(letters) != 1 || letters[0].ParkKey != 40 || letters[0].Parked != 3 {
+		t.Fatalf("List = %+v, %v; want the dead letter with 3 parked behind it", letters, err)
+	}
+	got, err := q.Parked(ctx, letters[0], 0, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Parked = %d, %v", len(got), err)
+	}
+	for i, p := range got {
+		if p.Event.ID != parked[i].ID || p.StreamSeq != uint64(44+i) {
+			t.Errorf("parked %d: %s at %d, want %s at %d", i, p.Event.ID, p.StreamSeq, parked[i].ID, 44+i)
+		}
+	}
+	blocking, err := q.Blocking(ctx, "billing")
+	if err != nil || len(blocking) != 1 || blocking["Visit-1"] != 40 {
+		t.Fatalf("Blocking = %v, %v; want Visit-1 behind key 40", blocking, err)
+	}
+	if err := q.Drop(ctx, "billing", 40); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.Parked(ctx, letters[0], 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("after Drop: %d parked, %v", len(got), err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/store"
 )
 
-// A message a group gave up on, listed with its error and replayed.
+// A message a group gave up on, listed with its error, and discarded.
 func Example() {
 	dir, _ := os.MkdirTemp("", "deadletter-example")
 	defer os.RemoveAll(dir)
@@ -37,7 +37,7 @@ func Example() {
 	ev.Stream = "Visit-42"
 	m := bus.Encode(ev, "visits", "default", bus.DefaultPartitions)
 	d := &consumer.Delivery{Subject: m.Subject, Header: m.Header, Data: m.Data, Seq: 1}
-	if err := q.Put(ctx, d, "billing", errors.New("card declined"), 5); err != nil {
+	if err := q.Put(ctx, d, deadletter.Record{Group: "billing", Cause: errors.New("card declined"), Attempts: 5}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -47,7 +47,7 @@ func Example() {
 	}
 	for _, dl := range letters {
 		fmt.Println(dl.Group, dl.Subject, dl.Error, dl.Attempts)
-		if err := q.Replay(ctx, dl.Seq); err != nil {
+		if err := q.Discard(ctx, dl.Seq, deadletter.DropFollowers); err != nil {
 			log.Fatal(err)
 		}
 	}

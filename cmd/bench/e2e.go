@@ -101,10 +101,10 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	}
 
 	g := &handlers.Group{Name: "bench", Context: c.contextName}
-	mws := handlers.Defaults(consumerConn, nil)
-	chain := "Trace, DeadLetter, Retry, Recover, Correlate"
+	mws := handlers.Defaults(nil)
+	chain := "Trace, Recover, Correlate (the Router retries and dead-letters)"
 	if inbox {
-		mws = handlers.Defaults(consumerConn, reg)
+		mws = handlers.Defaults(reg)
 		chain += ", Shard, Inbox"
 		handlers.HandleMessage(g, "effect", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
 			begin(m.Event.ID)

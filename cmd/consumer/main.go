@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,7 +142,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 // health serves /healthz (the process is up) and /readyz (streams
 // provisioned, relays running, groups consuming), both with the runner's
-// status as JSON.
+// status as JSON: every relay, and the partitions that wait for the
+// infrastructure, with why.
 func health(r *handlers.Runner) http.Handler {
 	status := func(w http.ResponseWriter, ready bool) {
 		st := r.Status()
@@ -153,13 +155,24 @@ func health(r *handlers.Runner) http.Handler {
 			}
 			relays[k] = e
 		}
+		blocked := map[string]any{} // group → partition → why it waits
+		for g, gs := range st.Groups {
+			if len(gs.Blocked) == 0 {
+				continue
+			}
+			parts := map[string]any{}
+			for p, b := range gs.Blocked {
+				parts[strconv.Itoa(p)] = map[string]any{"since": b.Since.UTC().Format(time.RFC3339), "waits": b.Waits, "reason": b.Reason}
+			}
+			blocked[g] = parts
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !ready || st.Ready {
 			w.WriteHeader(http.StatusOK)
 		} else {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": relays}) //nolint:errcheck // the client went away
+		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": relays, "blocked": blocked}) //nolint:errcheck // the client went away
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })

@@ -264,7 +264,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return s.fail("commit", err)
+		return s.failWrite("commit", err, false)
 	}
 	s.commits.Notify()
 	return nil
@@ -274,22 +274,37 @@ func (s *Store) fail(op string, err error) error {
 	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &store.Error{Op: op, Store: s.name, Err: err, Transient: transient(err)}
+	return &store.Error{Op: op, Store: s.name, Err: err, Unavailable: unavailable(err)}
 }
 
-// transient tells failures worth retrying: everything but an error the
-// server reported about the statement itself, except the server's own
-// connection, resource, shutdown, serialization and deadlock errors.
-func transient(err error) bool {
+// failWrite is fail for a write that commits on its own (an append outside
+// a transaction, a commit): one sent whose answer was lost — this time, or
+// in an earlier attempt (lost) — may have committed.
+func (s *Store) failWrite(op string, err error, lost bool) error {
+	var pgErr *pgconn.PgError
+	if !lost && (errors.Is(err, store.ErrClosed) || errors.As(err, &pgErr) || pgconn.SafeToRetry(err)) {
+		return s.fail(op, err) // the server refused it, or it was never sent
+	}
+	return &store.Error{Op: op, Store: s.name, Err: err, Unavailable: unavailable(err), MaybeWritten: true}
+}
+
+// unavailable tells the database being out of reach from a statement
+// failing: the connection failed, timed out or was lost, or the server
+// reported a connection, resource or shutdown error. A serialization
+// failure or a deadlock is not: it is a conflict, worth a bounded retry.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return true // the connection failed, timed out or was lost
+		return true
 	}
 	switch pgErr.Code[:2] {
 	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
 		return true
 	}
-	return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	return false
 }
 
 // querier is what both a pool and a transaction offer.
@@ -316,6 +331,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	}
 	stmt, args := s.appendArgs(stream, expected, now, pending)
 	tx, inTx := s.Tx(ctx)
+	lost := false // an attempt whose answer was lost may have committed
 	for attempt := 0; ; attempt++ {
 		var out []store.Event
 		if inTx {
@@ -333,6 +349,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			// The events' IDs are fixed: if the lost attempt committed,
 			// the retry finds them and succeeds as a replay.
 			s.retrying(ctx, "append to "+strconv.Quote(stream), err)
+			lost = lost || !pgconn.SafeToRetry(err)
 			continue
 		}
 		var pgErr *pgconn.PgError
@@ -340,7 +357,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 			if errors.Is(err, errNoRows) {
 				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
 			}
-			return nil, s.fail("append to "+strconv.Quote(stream), err)
+			if inTx {
+				return nil, s.fail("append to "+strconv.Quote(stream), err) // the caller's commit decides
+			}
+			return nil, s.failWrite("append to "+strconv.Quote(stream), err, lost)
 		}
 		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && attempt < maxAnyRetries {
 			continue // a concurrent append took the version; Any has no expectation to break

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,7 +281,8 @@ func TestLateCommitStress(t *testing.T) {
 }
 
 // The database goes away mid-append, several times: appends fail with an
-// error, never half-written; once it is back the store works again, and
+// error, never half-written; an error that does not say the outcome is
+// unknown wrote nothing; once it is back the store works again, and
 // retrying with the same event IDs is safe.
 func TestDatabaseGoesAway(t *testing.T) {
 	base := database(t)
@@ -291,11 +293,18 @@ func TestDatabaseGoesAway(t *testing.T) {
 	proxy := pgtest.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, u.String()+"&connect_timeout=2", postgres.Config{Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_")})
+	schema := pgtest.RandomName("s_")
+	s, err := postgres.Open(ctx, u.String()+"&connect_timeout=2", postgres.Config{Context: "visits", Shard: "default", Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	direct, err := postgres.Open(ctx, base, postgres.Config{Context: "visits", Shard: "default", Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var unknown atomic.Int64
 
 	const writers = 4
 	var failures sync.Map
@@ -317,6 +326,7 @@ func TestDatabaseGoesAway(t *testing.T) {
 					evs[i].ID = uuid.Must(uuid.NewV7())
 				}
 				stream := fmt.Sprintf("w%d-b%d", w, b)
+				maybe := false // an attempt may have written the events
 				for attempt := 0; ; attempt++ {
 					actx, cancel := context.WithTimeout(ctx, 3*time.Second)
 					_, err := s.Append(actx, stream, store.NoStream, evs...)
@@ -328,6 +338,14 @@ func TestDatabaseGoesAway(t *testing.T) {
 					if !errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("append while the database was away: %T %v", err, err)
 						return
+					}
+					if errors.Is(err, store.ErrOutcomeUnknown) {
+						unknown.Add(1)
+						maybe = true
+					} else if !maybe {
+						if got, rerr := direct.Read(ctx, stream, store.Forward, 0, 10); rerr != nil || len(got) != 0 {
+							t.Errorf("%s: append failed with %v, which says nothing was written, yet the stream holds %d events (%v)", stream, err, len(got), rerr)
+						}
 					}
 					failures.Store(stream, err.Error())
 					if attempt > 100 {
@@ -368,7 +386,7 @@ func TestDatabaseGoesAway(t *testing.T) {
 	if written[0] == 0 {
 		t.Error("writer 0 wrote nothing")
 	}
-	t.Logf("%d batches failed at least once and were retried; %v written per writer", n, written)
+	t.Logf("%d batches failed at least once and were retried (%d failures of unknown outcome); %v written per writer", n, unknown.Load(), written)
 }
 
 func TestOpenCreatesDatabaseAndMigratesOnce(t *testing.T) {

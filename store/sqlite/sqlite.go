@@ -271,9 +271,7 @@ func (s *Store) fail(op string, err error) error {
 	if errors.As(err, &se) || errors.As(err, &de) || errors.As(err, &ie) || errors.Is(err, store.ErrEventNotFound) {
 		return err
 	}
-	var se2 *sqlite.Error
-	busy := errors.As(err, &se2) && (se2.Code()&0xff == 5 || se2.Code()&0xff == 6) // SQLITE_BUSY, SQLITE_LOCKED
-	return &store.Error{Op: op, Store: s.name, Err: err, Transient: busy}
+	return &store.Error{Op: op, Store: s.name, Err: err}
 }
 
 type querier interface {

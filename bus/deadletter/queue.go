@@ -22,6 +22,7 @@ const (
 	HeaderError    = "Sw-Dead-Error"    // the last error
 	HeaderAttempts = "Sw-Dead-Attempts" // how often it was tried
 	HeaderAt       = "Sw-Dead-At"       // when it was dead-lettered (RFC 3339)
+	HeaderParkKey  = "Sw-Park-Key"      // the key its stream's later messages are parked under
 )
 
 // ErrNotFound: no dead letter has the sequence asked for.
@@ -55,6 +56,12 @@ type Letter struct {
 	Header    nats.Header // the original headers (event metadata)
 	Data      []byte
 
+	// ParkKey is the key the later messages of its stream are parked
+	// under (see Park), 0 when they are not parked; Parked counts them
+	// (List fills it in).
+	ParkKey uint64
+	Parked  int
+
 	// Event is the decoded event; DecodeErr says why there is none (a
 	// refused, forged message).
 	Event     store.Event
@@ -77,50 +84,97 @@ func Provision(ctx context.Context, conn *bus.Conn, contextName string) (*Queue,
 	return &Queue{conn: conn, contextName: contextName, js: js}, nil
 }
 
-// Put stores d as given up by group after attempts tries, because of
-// cause, and waits for JetStream's ack. Putting the same delivery again
-// (after a crash before it was settled) stores it once.
-func (q *Queue) Put(ctx context.Context, d *consumer.Delivery, group string, cause error, attempts int) error {
-	if err := store.CheckName("group", group); err != nil {
+// Record says why a message is dead-lettered.
+type Record struct {
+	Group    string // the consumer group that gives up
+	Cause    error  // the last error
+	Attempts int    // how often it was tried
+	// ParkKey, when not 0, is the key the later messages of its stream are
+	// parked under (Park) until it is replayed or discarded.
+	ParkKey uint64
+	// Replaces is the dead letter this one replaces (it failed again when
+	// replayed), 0 for none.
+	Replaces uint64
+}
+
+// Put stores d as given up by r.Group and waits for JetStream's ack.
+// Putting the same delivery again (after a crash before it was settled)
+// stores it once.
+func (q *Queue) Put(ctx context.Context, d *consumer.Delivery, r Record) error {
+	if err := store.CheckName("group", r.Group); err != nil {
 		return err
 	}
-	h := make(nats.Header, len(d.Header)+6)
-	for k, v := range d.Header {
-		if k != jetstream.MsgIDHeader && k != bus.HeaderReplayGroup {
-			h[k] = v
-		}
-	}
 	msg := "(none)"
-	if cause != nil {
-		msg = cause.Error()
+	if r.Cause != nil {
+		msg = r.Cause.Error()
 	}
 	if len(msg) > 4096 {
 		msg = msg[:4096] + "…"
 	}
-	h.Set(HeaderGroup, group)
-	h.Set(HeaderSubject, d.Subject)
-	h.Set(HeaderSeq, strconv.FormatUint(d.Seq, 10))
+	id := "dead:" + r.Group + ":" + strconv.FormatUint(d.Seq, 10)
+	if r.Replaces != 0 {
+		id += ":" + strconv.FormatUint(r.Replaces, 10)
+	}
+	h := original(d, r.Group, id)
 	h.Set(HeaderError, msg)
-	h.Set(HeaderAttempts, strconv.Itoa(attempts))
-	h.Set(HeaderAt, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(jetstream.MsgIDHeader, "dead:"+group+":"+strconv.FormatUint(d.Seq, 10))
-	m := &nats.Msg{Subject: subject(q.contextName, group), Header: h, Data: d.Data}
+	h.Set(HeaderAttempts, strconv.Itoa(r.Attempts))
+	if r.ParkKey != 0 {
+		h.Set(HeaderParkKey, strconv.FormatUint(r.ParkKey, 10))
+	}
+	m := &nats.Msg{Subject: subject(q.contextName, r.Group), Header: h, Data: d.Data}
 	if _, err := q.conn.JetStream().PublishMsg(ctx, m); err != nil {
-		return &bus.Error{Op: "dead-letter message " + strconv.FormatUint(d.Seq, 10) + " of group " + group, URL: q.conn.Server(), Err: err}
+		return &bus.Error{Op: "dead-letter message " + strconv.FormatUint(d.Seq, 10) + " of group " + r.Group, URL: q.conn.Server(), Err: err}
 	}
 	return nil
 }
 
+// original is d's headers for keeping in the queue: the message's own,
+// with where it came from, when, and msgID for JetStream's
+// de-duplication.
+func original(d *consumer.Delivery, group, msgID string) nats.Header {
+	h := make(nats.Header, len(d.Header)+8)
+	for k, v := range d.Header {
+		if k != jetstream.MsgIDHeader && k != bus.HeaderReplayGroup && k != HeaderReplayOf && k != HeaderReplayAction {
+			h[k] = v
+		}
+	}
+	h.Set(HeaderGroup, group)
+	h.Set(HeaderSubject, d.Subject)
+	h.Set(HeaderSeq, strconv.FormatUint(d.Seq, 10))
+	h.Set(HeaderAt, time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set(jetstream.MsgIDHeader, msgID)
+	return h
+}
+
 // List returns up to limit dead letters of group ("" for every group) with
-// a sequence of at least from, oldest first.
+// a sequence of at least from, oldest first, each with the count of the
+// messages parked behind it.
 func (q *Queue) List(ctx context.Context, group string, from uint64, limit int) ([]Letter, error) {
-	filter := "swdlq." + q.contextName + ".>"
+	filter, parked := "swdlq."+q.contextName+".*", "swdlq."+q.contextName+".*.*"
 	if group != "" {
 		if err := store.CheckName("group", group); err != nil {
 			return nil, err
 		}
-		filter = subject(q.contextName, group)
+		filter, parked = subject(q.contextName, group), subject(q.contextName, group)+".*"
 	}
+	out, err := q.scan(ctx, filter, from, limit)
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	counts, err := q.counts(ctx, parked)
+	if err != nil {
+		return out, err
+	}
+	for i, dl := range out {
+		if dl.ParkKey != 0 {
+			out[i].Parked = counts[parkSubject(q.contextName, dl.Group, dl.ParkKey)]
+		}
+	}
+	return out, nil
+}
+
+// scan returns up to limit messages on filter from sequence from on.
+func (q *Queue) scan(ctx context.Context, filter string, from uint64, limit int) ([]Letter, error) {
 	if limit < 1 || limit > store.MaxReadLimit {
 		return nil, &store.InvalidError{Field: "limit", Value: strconv.Itoa(limit), Reason: "want 1 to " + strconv.Itoa(store.MaxReadLimit)}
 	}
@@ -139,6 +193,19 @@ func (q *Queue) List(ctx context.Context, group string, from uint64, limit int) 
 	return out, nil
 }
 
+// counts counts the messages on each subject filter matches.
+func (q *Queue) counts(ctx context.Context, filter string) (map[string]int, error) {
+	info, err := q.js.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, &bus.Error{Op: "count parked messages of " + q.contextName, URL: q.conn.Server(), Err: err}
+	}
+	out := make(map[string]int, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		out[subj] = int(n)
+	}
+	return out, nil
+}
+
 // Get returns the dead letter with sequence seq; ErrNotFound when
 // there is none.
 func (q *Queue) Get(ctx context.Context, seq uint64) (Letter, error) {
@@ -152,31 +219,10 @@ func (q *Queue) Get(ctx context.Context, seq uint64) (Letter, error) {
 	return parse(raw), nil
 }
 
-// Replay publishes dead letter seq again on its original subject, for its
-// group only (other groups pass it by), and then deletes it. It lands at the
-// end of its partition, after the events that overtook it while it was dead.
-func (q *Queue) Replay(ctx context.Context, seq uint64) error {
-	dl, err := q.Get(ctx, seq)
-	if err != nil {
-		return err
-	}
-	h := make(nats.Header, len(dl.Header))
-	for k, v := range dl.Header {
-		switch k {
-		case HeaderGroup, HeaderSubject, HeaderSeq, HeaderError, HeaderAttempts, HeaderAt, jetstream.MsgIDHeader:
-		default:
-			h[k] = v
-		}
-	}
-	h.Set(bus.HeaderReplayGroup, dl.Group)
-	h.Set(jetstream.MsgIDHeader, "replay:"+q.contextName+":"+strconv.FormatUint(seq, 10))
-	if _, err := q.conn.JetStream().PublishMsg(ctx, &nats.Msg{Subject: dl.Subject, Header: h, Data: dl.Data}); err != nil {
-		return &bus.Error{Op: "replay dead letter " + strconv.FormatUint(seq, 10) + " of " + q.contextName, URL: q.conn.Server(), Err: err}
-	}
-	return q.Delete(ctx, seq)
-}
-
-// Delete removes dead letter seq for good.
+// Delete removes the record seq — a dead letter or a parked message — for
+// good. To end a dead letter whose stream's later messages are parked
+// behind it, use Discard: the group's replica then releases or drops them
+// in order.
 func (q *Queue) Delete(ctx context.Context, seq uint64) error {
 	err := q.js.DeleteMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
@@ -206,6 +252,7 @@ func parse(raw *jetstream.RawStreamMsg) Letter {
 		Data:    raw.Data,
 	}
 	dl.StreamSeq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
+	dl.ParkKey, _ = strconv.ParseUint(h.Get(HeaderParkKey), 10, 64)
 	dl.Attempts, _ = strconv.Atoi(h.Get(HeaderAttempts))
 	dl.At, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderAt))
 	dl.Event, _, dl.DecodeErr = bus.Decode(&nats.Msg{Subject: dl.Subject, Header: h, Data: raw.Data})

@@ -1,0 +1,147 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+)
+
+// resolve carries out what marker d asks of dead letter seq: replay it
+// and then the messages parked behind it, release those, or drop them
+// all. It runs in the partition's order, so nothing of the stream comes
+// between. A failure that should be tried again leaves the marker to come
+// back (RetryAfter); what was handled is gone from the queue by then, so
+// the next try goes on where this one stopped.
+func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint64, action deadletter.Action) {
+	key, _ := strconv.ParseUint(d.Header.Get(deadletter.HeaderParkKey), 10, 64)
+	dl, err := gr.q.Get(ctx, seq)
+	switch {
+	case errors.Is(err, deadletter.ErrNotFound):
+		// Handled, discarded, or resolved by an earlier try of this marker.
+	case err != nil:
+		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot read dead letter %d: %w", seq, err))
+		return
+	case action == deadletter.ActionReplay:
+		if !gr.replayOne(ctx, d, dl, key) {
+			return
+		}
+	default:
+		if err := gr.q.Delete(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
+			gr.wait(ctx, d, d.Address.Partition, err)
+			return
+		}
+	}
+	if key != 0 && !gr.followers(ctx, d, key, action) {
+		return
+	}
+	gr.log.InfoContext(ctx, "handlers: dead letter resolved", "action", action, "dead_letter_seq", seq, "stream", d.Event.Stream)
+	_ = d.Ack()
+}
+
+// replayOne handles dead letter dl again. It reports whether to go on with
+// the messages parked behind it: not when it failed again (it is then
+// dead-lettered anew, in its place) or must be tried again.
+func (gr *groupRun) replayOne(ctx context.Context, d *consumer.Delivery, dl deadletter.Letter, key uint64) bool {
+	m := gr.message(d, dl.StreamSeq)
+	err := gr.run(ctx, m)
+	switch gr.judge(ctx, err, d.Attempt) {
+	case handled:
+		if derr := gr.q.Delete(ctx, dl.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
+			gr.wait(ctx, d, m.Partition, derr) // its effects are in; the inbox skips them next time
+			return false
+		}
+		d.Attempt = 1 // the next message's tries
+		return true
+	case waiting:
+		gr.wait(ctx, d, m.Partition, err)
+	case retrying:
+		gr.retry(ctx, d, err)
+	case givingUp:
+		orig := &consumer.Delivery{Event: dl.Event, Address: d.Address, Subject: dl.Subject, Header: dl.Header, Data: dl.Data, Seq: dl.StreamSeq}
+		gr.redeadLetter(ctx, d, orig, err, key, dl.Seq)
+	}
+	return false
+}
+
+// followers handles (release, replay) or drops the messages parked under
+// key, in order, and then lets the stream's messages through again. It
+// reports whether all of them are done with.
+func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uint64, action deadletter.Action) bool {
+	if action == deadletter.ActionDrop {
+		if err := gr.q.Drop(ctx, gr.g.Name, key); err != nil {
+			gr.wait(ctx, d, d.Address.Partition, err)
+			return false
+		}
+		gr.parking.unblock(d.Event.Stream)
+		return true
+	}
+	for {
+		page, err := gr.q.Parked(ctx, deadletter.Letter{Group: gr.g.Name, ParkKey: key}, 0, 100)
+		if err != nil {
+			gr.wait(ctx, d, d.Address.Partition, err)
+			return false
+		}
+		if len(page) == 0 {
+			gr.parking.unblock(d.Event.Stream)
+			return true
+		}
+		for _, p := range page {
+			if !gr.release(ctx, d, p, key) {
+				return false
+			}
+		}
+	}
+}
+
+// release handles p, a message parked under key, for marker d. It reports
+// whether to go on with the next.
+func (gr *groupRun) release(ctx context.Context, d *consumer.Delivery, p deadletter.Letter, key uint64) bool {
+	addr, _ := bus.ParseSubject(p.Subject) // the relay's subject: the letter decoded
+	orig := &consumer.Delivery{Event: p.Event, Address: addr, Subject: p.Subject, Header: p.Header, Data: p.Data, Seq: p.StreamSeq}
+	m := gr.message(orig, p.StreamSeq)
+	m.Attempt = max(d.Attempt, 1)
+	err := gr.run(ctx, m)
+	switch gr.judge(ctx, err, d.Attempt) {
+	case handled:
+		if derr := gr.q.Delete(ctx, p.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
+			gr.wait(ctx, d, m.Partition, derr)
+			return false
+		}
+		d.Attempt = 1
+		return true
+	case waiting:
+		gr.wait(ctx, d, m.Partition, err)
+	case retrying:
+		gr.retry(ctx, d, err)
+	case givingUp:
+		gr.redeadLetter(ctx, d, orig, err, key, p.Seq)
+	}
+	return false
+}
+
+// redeadLetter dead-letters orig, which failed again while marker d
+// resolved its dead letter, in place of record seq (the old dead letter,
+// or orig parked): the messages parked under key stay behind it, and the
+// marker is done.
+func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery, cause error, key, seq uint64) {
+	rec := deadletter.Record{Group: gr.g.Name, Cause: cause, Attempts: d.Attempt, ParkKey: key, Replaces: seq}
+	if err := gr.q.Put(ctx, orig, rec); err != nil {
+		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
+		return
+	}
+	if err := gr.q.Delete(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
+		gr.wait(ctx, d, d.Address.Partition, err)
+		return
+	}
+	if key != 0 {
+		gr.parking.block(orig.Event.Stream, key)
+	}
+	gr.log.ErrorContext(ctx, "handlers: message dead-lettered again", "subject", orig.Subject, "seq", orig.Seq,
+		"stream", orig.Event.Stream, "attempts", rec.Attempts, "error", cause)
+	_ = d.Ack()
+}
