@@ -61,7 +61,9 @@
 //	what failed                                    what happens
 //	---------------------------------------------  -------------------------------------------------
 //	bad input (store.ErrInvalid), Permanent(err),  dead-lettered at once, nothing touched
-//	a refused message (ErrRefused, forged shard)
+//	a refused message (ErrRefused, forged shard),
+//	an append to another store inside the
+//	handler's transaction (store.ErrCrossStore)
 //	a conflict (store.ErrWrongExpectedVersion), a  tried again after a backoff (RouterConfig.Backoff),
 //	timeout (context.DeadlineExceeded), a panic,   up to MaxAttempts (RouterConfig, Group; default 5)
 //	any other error                                in all, each try logged; then dead-lettered with

@@ -65,10 +65,11 @@ func Unavailable(err error) error {
 }
 
 // IsPermanent reports whether err can never succeed on retry: marked with
-// Permanent, a refused message, or bad input (store.ErrInvalid).
+// Permanent, a refused message, bad input (store.ErrInvalid), or a write
+// to another store inside the handler's transaction (store.ErrCrossStore).
 func IsPermanent(err error) bool {
 	var p permanent
-	return errors.As(err, &p) || errors.Is(err, ErrRefused) || errors.Is(err, store.ErrInvalid)
+	return errors.As(err, &p) || errors.Is(err, ErrRefused) || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrCrossStore)
 }
 
 // IsUnavailable reports whether err is infrastructure out of reach: marked

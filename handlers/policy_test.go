@@ -354,3 +354,31 @@ func TestUnavailableBlocksThePartition(t *testing.T) {
 		t.Fatalf("dead-lettered while the infrastructure was down: %+v", dls)
 	}
 }
+
+// A handler that appends to another store (another shard here) inside its
+// transaction is refused at once, naming both stores, and nothing is
+// written there; the message is dead-lettered after its one attempt.
+func TestCrossStoreAppendIsRefused(t *testing.T) {
+	f := newFixture(t, "tenant-a", "tenant-b")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	var tries atomic.Int64
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		tries.Add(1)
+		_, err := f.stores["tenant-b"].Append(ctx, "elsewhere", store.Any, mustBooked(t))
+		return err
+	})
+	newRouter(t, f, c, g)
+	f.appendTo(t, "tenant-a", "s", 0, 1)
+	dls := deadLetters(t, c, "effects", 1)
+	if !strings.Contains(dls[0].Error, "visits/tenant-b") || !strings.Contains(dls[0].Error, "visits/tenant-a") || dls[0].Attempts != 1 {
+		t.Fatalf("dead letter: %q after %d attempts; want the refusal naming both stores, after one", dls[0].Error, dls[0].Attempts)
+	}
+	if n := tries.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want once: the refusal is permanent", n)
+	}
+	if got, err := f.stores["tenant-b"].Read(context.Background(), "elsewhere", store.Forward, 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("the other store holds %d events (%v), want none", len(got), err)
+	}
+}

@@ -21,6 +21,17 @@
 // signals, its checkpoint, leadership) and [Inbox] (what the handlers'
 // exactly-once middleware needs).
 //
+// # Transactions
+//
+// A transaction belongs to its store: with a ctx that carries one store's
+// open transaction (Transact, a backend's WithTx, a handler's), an append,
+// link or transaction on any other store is refused with a
+// [*CrossStoreError] naming both, and nothing is written. No transaction
+// spans two databases: such a write would commit on its own, survive the
+// rollback and be repeated by a retry. Bounded contexts talk to each other
+// through events; for the rare write that may commit on its own, [Detach]
+// the ctx.
+//
 // # Ordering
 //
 // A stream's versions are 0, 1, 2, … without gaps. An event's [Position] is its
@@ -44,9 +55,13 @@
 // Conflicts are [ErrWrongExpectedVersion] (as [*WrongExpectedVersionError]) and
 // [ErrDuplicateEvent]; bad input is [ErrInvalid] (as [*InvalidError], naming
 // the input); a link to an event that does not exist is [ErrEventNotFound];
-// a closed store is [ErrClosed]; a database that failed is a [*Error]
-// (Temporary when trying again later may succeed). A stream with no events
-// reads as empty. Nothing is written when an error is returned.
+// a write to another store inside a transaction is [ErrCrossStore];
+// a closed store is [ErrClosed]; a database that failed is a [*Error],
+// which matches [ErrUnavailable] when the database is out of reach. A
+// write whose answer was lost matches [ErrOutcomeUnknown]: append the same
+// events again (same IDs), and a replay of what was stored succeeds
+// without writing twice; every other failed write wrote nothing. A stream
+// with no events reads as empty.
 //
 // # Concurrency
 //

@@ -29,7 +29,31 @@ var (
 	// they were stored, the append succeeds as a replay without writing
 	// twice. Every other failed write wrote nothing. The error is a *Error.
 	ErrOutcomeUnknown = errors.New("outcome unknown: the write may have committed")
+	// ErrCrossStore: a write to one store with a ctx that carries another
+	// store's open transaction. The error is a *CrossStoreError.
+	ErrCrossStore = errors.New("write to another store inside a transaction")
 )
+
+// CrossStoreError refuses a write (Op) to the store Target while ctx
+// carries an open transaction of the store Open: no transaction spans two
+// databases, so the write would commit on its own, survive the
+// transaction's rollback and be repeated by a retry. Nothing was written.
+// Write to Target in a transaction of its own (its Transact), or, for the
+// rare write that may commit on its own, with Detach(ctx). Stores are
+// named "context/shard".
+type CrossStoreError struct {
+	Op     string
+	Target string
+	Open   string
+}
+
+func (e *CrossStoreError) Error() string {
+	return fmt.Sprintf("store %s: %s refused: ctx carries an open transaction of store %s, and no transaction spans two databases (use a transaction of %s, or store.Detach(ctx) to commit it on its own)",
+		e.Target, e.Op, e.Open, e.Target)
+}
+
+// Is makes errors.Is(err, ErrCrossStore) true.
+func (e *CrossStoreError) Is(target error) bool { return target == ErrCrossStore }
 
 // WrongExpectedVersionError reports an append or link whose expected version
 // did not match. Actual is the stream's last version, -1 when it has none.

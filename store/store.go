@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/internal/opentx"
 )
 
 // Store is the event log of one (context, shard). Both backends implement it
@@ -51,3 +52,10 @@ type Store interface {
 	// Close releases the store's resources; further calls return ErrClosed.
 	Close() error
 }
+
+// Detach returns ctx without the mark of an open transaction: a write to
+// another store with it commits on its own, at once, whatever becomes of
+// the transaction (which a write to its own store still joins). It is the
+// escape hatch for the rare write that may; bounded contexts talk to each
+// other through events.
+func Detach(ctx context.Context) context.Context { return opentx.Without(ctx) }

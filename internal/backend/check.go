@@ -1,11 +1,40 @@
 package backend
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/internal/opentx"
 	"github.com/switchyard-go/switchyard/store"
 )
+
+// WithOpen returns ctx marked as carrying st's open transaction: a
+// backend calls it wherever it puts a transaction of st in a context.
+func WithOpen(ctx context.Context, st store.Store) context.Context { return opentx.With(ctx, st) }
+
+// CheckOpen refuses a write to st — verb, and the stream it writes to
+// when there is one — with a *store.CrossStoreError when ctx carries
+// another store's open transaction.
+func CheckOpen(ctx context.Context, st store.Store, verb, stream string) error {
+	o, ok := opentx.Owner(ctx)
+	if !ok || o == any(st) {
+		return nil
+	}
+	op := verb
+	if stream != "" {
+		op += " " + strconv.Quote(stream)
+	}
+	open, _ := o.(store.Store)
+	return &store.CrossStoreError{Op: op, Target: name(st), Open: name(open)}
+}
+
+func name(st store.Store) string {
+	if st == nil {
+		return "(unknown)"
+	}
+	return st.Context() + "/" + st.Shard()
+}
 
 // CheckRead checks the arguments of a stream read.
 func CheckRead(stream string, dir store.Direction, from int64, limit int) error {

@@ -237,7 +237,7 @@ type txKey struct{ s *Store }
 // join tx and commit or roll back with it. tx must belong to a connection to
 // s's database; the caller commits it.
 func (s *Store) WithTx(ctx context.Context, tx pgx.Tx) context.Context {
-	return context.WithValue(ctx, txKey{s}, tx)
+	return backend.WithOpen(context.WithValue(ctx, txKey{s}, tx), s)
 }
 
 // Tx returns the transaction of s carried by ctx, if any — inside Transact,
@@ -251,6 +251,9 @@ func (s *Store) Tx(ctx context.Context) (pgx.Tx, bool) {
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.closed.Load() {
 		return store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
+		return err
 	}
 	if _, ok := s.Tx(ctx); ok {
 		return fn(ctx)
@@ -323,6 +326,9 @@ const maxAnyRetries = 8
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "append to", stream); err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
@@ -573,6 +579,9 @@ func (s *Store) version(ctx context.Context, q querier, stream string) (int64, e
 func (s *Store) Link(ctx context.Context, stream string, expected store.ExpectedVersion, ids ...uuid.UUID) error {
 	if s.closed.Load() {
 		return store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
+		return err
 	}
 	if err := store.CheckStream(stream); err != nil {
 		return err

@@ -229,7 +229,7 @@ type txKey struct{ s *Store }
 // WithTx returns a context carrying tx (begun on DB()): appends and links to s
 // made with it join tx. The caller commits it.
 func (s *Store) WithTx(ctx context.Context, tx *sql.Tx) context.Context {
-	return context.WithValue(ctx, txKey{s}, tx)
+	return backend.WithOpen(context.WithValue(ctx, txKey{s}, tx), s)
 }
 
 // Tx returns the transaction of s carried by ctx, if any.
@@ -242,6 +242,9 @@ func (s *Store) Tx(ctx context.Context) (*sql.Tx, bool) {
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.closed.Load() {
 		return store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
+		return err
 	}
 	if _, ok := s.Tx(ctx); ok {
 		return fn(ctx)
@@ -316,6 +319,9 @@ const insertSQL = `INSERT INTO sw_events (stream, version, event_id, event_type,
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "append to", stream); err != nil {
+		return nil, err
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
@@ -430,6 +436,9 @@ func findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]bac
 func (s *Store) Link(ctx context.Context, stream string, expected store.ExpectedVersion, ids ...uuid.UUID) error {
 	if s.closed.Load() {
 		return store.ErrClosed
+	}
+	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
+		return err
 	}
 	if err := store.CheckStream(stream); err != nil {
 		return err

@@ -54,6 +54,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("ReadAllBatches", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 		t.Run("Link", func(t *testing.T) { t.Parallel(); testLink(t, b) })
 		t.Run("Transact", func(t *testing.T) { t.Parallel(); testTransact(t, b) })
+		t.Run("CrossStore", func(t *testing.T) { t.Parallel(); testCrossStore(t, b) })
 		t.Run("Metadata", func(t *testing.T) { t.Parallel(); testMetadata(t, b) })
 		t.Run("InvalidInput", func(t *testing.T) { t.Parallel(); testInvalid(t, b) })
 		t.Run("Closed", func(t *testing.T) { t.Parallel(); testClosed(t, b) })
@@ -713,5 +714,52 @@ func testRace(t *testing.T, b Backend) {
 			t.Fatalf("read all: %s version %d after %d", e.Stream, e.Version, v)
 		}
 		last[e.Stream] = e.Version
+	}
+}
+
+// A write to another store with a ctx that carries one store's open
+// transaction is refused, naming both, with nothing written: it would
+// commit on its own. With store.Detach it goes through, on its own.
+func testCrossStore(t *testing.T, b Backend) {
+	ctx := context.Background()
+	one, other := b.New(t, 0), b.New(t, 0)
+	stored := mustAppend(t, other, "linked", store.NoStream, ev(t, "Stored", nil))
+	var detached []store.Event
+	err := one.Transact(ctx, func(ctx context.Context) error {
+		if _, err := one.Append(ctx, "mine", store.NoStream, ev(t, "Mine", nil)); err != nil { // its own: fine
+			t.Errorf("append to the transaction's own store: %v", err)
+		}
+		for name, write := range map[string]func() error{
+			"append":   func() error { _, err := other.Append(ctx, "theirs", store.Any, ev(t, "Theirs", nil)); return err },
+			"link":     func() error { return other.Link(ctx, "links", store.Any, stored[0].ID) },
+			"transact": func() error { return other.Transact(ctx, func(context.Context) error { return nil }) },
+		} {
+			err := write()
+			var cross *store.CrossStoreError
+			if !errors.As(err, &cross) || !errors.Is(err, store.ErrCrossStore) || cross.Target == "" || cross.Open == "" {
+				t.Errorf("%s to another store inside a transaction: %v; want a *store.CrossStoreError", name, err)
+			}
+		}
+		var err error
+		detached, err = other.Append(store.Detach(ctx), "detached", store.NoStream, ev(t, "Detached", nil))
+		if err != nil {
+			t.Errorf("append with store.Detach: %v", err)
+		}
+		return errors.New("roll back")
+	})
+	if err == nil || err.Error() != "roll back" {
+		t.Fatalf("Transact = %v", err)
+	}
+	if got := readStream(t, other, "theirs"); len(got) != 0 {
+		t.Errorf("the refused append wrote %d events", len(got))
+	}
+	if got := readStream(t, other, "links"); len(got) != 0 {
+		t.Errorf("the refused link wrote %d entries", len(got))
+	}
+	if got := readStream(t, one, "mine"); len(got) != 0 {
+		t.Errorf("the rolled-back transaction kept %d events", len(got))
+	}
+	if got := readStream(t, other, "detached"); len(got) != 1 || got[0].ID != detached[0].ID {
+		t.Errorf("the detached append: %d events, want it committed on its own", len(got))
 	}
 }
