@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/natstest"
@@ -20,16 +22,32 @@ import (
 	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
+// shrinkPayload restarts srv with a max payload of 8 KiB while c stays
+// connected: the NATS limit drops below what the store accepted, as when a
+// server is redeployed with a smaller max_payload.
+func shrinkPayload(t *testing.T, srv *natstest.Server, c *bus.Conn) {
+	t.Helper()
+	srv.Stop()
+	srv.RestartWith(func(o *server.Options) { o.MaxPayload = 8 << 10 })
+	waitFor(t, "the connection back with the smaller max payload", func() bool {
+		return c.NATS().IsConnected() && c.NATS().MaxPayload() == 8<<10
+	})
+}
+
+// NATS's limit shrinks below what the store accepts while the relay runs:
+// an event too large for it is quarantined, and the rest flows.
 func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			srv := natstest.Start(t, false)
 			// A minute: waiting out an ack that cannot come would fail the test.
-			c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
-			st := b.open(t)
+			c := connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, ReconnectWait: 50 * time.Millisecond})
+			st := b.open(t, smallEvents)
 			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
 			run(t, r)
+			waitFor(t, "leadership", func() bool { return r.Status().Leader })
+			shrinkPayload(t, srv, c)
 			small := func(stream string) store.Event {
 				ev, _ := store.NewEvent("Small", map[string]string{"s": stream})
 				return ev
@@ -63,11 +81,28 @@ func TestOversizedEventIsQuarantinedAndTheRestFlows(t *testing.T) {
 			if q[0].EventID != huge[0].ID || q[0].Stream != "b" || q[0].Size <= 20<<10 || !strings.Contains(q[0].Reason, "over the limit") {
 				t.Fatalf("quarantined %+v", q[0])
 			}
-			if s := r.Status(); s.Quarantined != 1 || s.LastError != nil {
+			if s := r.Status(); s.Quarantined != 1 {
 				t.Fatalf("status %+v", s)
 			}
 		})
 	}
+}
+
+// A store that accepts events its NATS could not take is a mistake the
+// relay refuses at start, naming the setting and both limits.
+func TestRelayRefusesLimitsThatDoNotFit(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{MaxMsgSize: 16 << 10}})
+	st := sqliteStoreMax(t, filepath.Join(t.TempDir(), "big.db"), 16<<10)
+	r := newRelay(t, c, st, bus.RelayConfig{})
+	err := r.Run(context.Background())
+	var ce *bus.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "max_event_bytes") || !strings.Contains(err.Error(), strconv.Itoa(16<<10)) {
+		t.Fatalf("Run = %v; want a ConfigError naming max_event_bytes and the limits", err)
+	}
+	ok := newRelay(t, c, sqliteStoreMax(t, filepath.Join(t.TempDir(), "fits.db"), 16<<10-bus.EnvelopeReserve), bus.RelayConfig{})
+	run(t, ok)
+	waitFor(t, "the relay whose store fits leading", func() bool { return ok.Status().Leader })
 }
 
 // reading is a store whose ReadAll calls are counted, each with what it
@@ -275,7 +310,7 @@ func TestNATSRestartMidStream(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			srv := natstest.Start(t, true)
 			c := connect(t, srv.URL, bus.Config{ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second})
-			st := b.open(t)
+			st := b.open(t, 0)
 			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 50, Backoff: backoff.Config{Max: 200 * time.Millisecond}})
 			run(t, r)
 			var want []store.Event
@@ -455,32 +490,43 @@ func refusedBacklog(t *testing.T, st store.Store, before, after int) (small []st
 // the others up and never overtaken by them: every stream's order holds,
 // the event is quarantined, and nothing waits out AckTimeout (a minute).
 func TestTooLargeEventInARun(t *testing.T) {
-	// relaySkips: the relay knows the limit and never sends the event, so
-	// it has no answer; the batches of its run behind it are answered.
-	relaySkips := func(t *testing.T) *bus.Conn {
-		srv := natstest.Start(t, false)
-		return connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, Stream: bus.StreamConfig{MaxMsgSize: 8 << 10}})
-	}
 	for _, tc := range []struct {
-		name          string
-		conn          func(*testing.T) *bus.Conn
+		name string
+		// relaySkips: NATS's max payload shrinks while the relay runs, so
+		// the relay knows the limit and never sends the event, which has no
+		// answer; the batches of its run behind it are answered. Otherwise
+		// JetStream refuses it (lowerLimit) and ends the run there: the
+		// batches sent behind it are dropped and go out again after it.
+		relaySkips    bool
 		before, after int
 	}{
-		// JetStream refuses it and ends the run there: the batches sent
-		// behind it are dropped and go out again after it.
-		{"server refuses it", lowerLimit, 15, 35},
+		{"server refuses it", false, 15, 35},
 		// It is the backlog's last, which ends the run: JetStream refuses
 		// it before its batch sees it, so the relay ends the batch in its
 		// place.
-		{"server refuses the last", lowerLimit, 15, 0},
-		{"relay skips it", relaySkips, 15, 45},
+		{"server refuses the last", false, 15, 0},
+		{"relay skips it", true, 15, 45},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := tc.conn(t)
-			st := sqliteStore(t, filepath.Join(t.TempDir(), "large.db"))
-			want, huge := refusedBacklog(t, st, tc.before, tc.after) // after: more batches than are in flight at once
-			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
-			run(t, r)
+			st := sqliteStoreMax(t, filepath.Join(t.TempDir(), "large.db"), smallEvents)
+			var c *bus.Conn
+			var want []store.Event
+			var huge store.Event
+			var r *bus.Relay
+			if tc.relaySkips {
+				srv := natstest.Start(t, false)
+				c = connect(t, srv.URL, bus.Config{AckTimeout: time.Minute, ReconnectWait: 50 * time.Millisecond})
+				r = newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+				run(t, r)
+				waitFor(t, "leadership", func() bool { return r.Status().Leader })
+				shrinkPayload(t, srv, c)
+				want, huge = refusedBacklog(t, st, tc.before, tc.after)
+			} else {
+				c = lowerLimit(t)
+				want, huge = refusedBacklog(t, st, tc.before, tc.after) // after: more batches than are in flight at once
+				r = newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+				run(t, r)
+			}
 			waitLag0(t, r)
 			checkDelivered(t, c, want, bus.DefaultPartitions)
 			q, err := r.Quarantined(context.Background())
@@ -514,7 +560,7 @@ func (s *readFailing) ReadAll(ctx context.Context, after store.Position, limit i
 // dropped.
 func TestReadErrorMidRunKeepsOrder(t *testing.T) {
 	c := lowerLimit(t)
-	st := &readFailing{Store: sqliteStore(t, filepath.Join(t.TempDir(), "split.db")), failAt: 3}
+	st := &readFailing{Store: sqliteStoreMax(t, filepath.Join(t.TempDir(), "split.db"), smallEvents), failAt: 3}
 	want, huge := refusedBacklog(t, st, 4, 45)
 	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10, Backoff: backoff.Config{Max: 50 * time.Millisecond}})
 	run(t, r)

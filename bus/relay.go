@@ -215,6 +215,10 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.standby(ctx, local, failures.next(r.cfg.Backoff))
 				continue
 			}
+			if err := r.fits(stream); err != nil {
+				r.fail(ctx, "events the store accepts would not fit NATS", err)
+				return err
+			}
 		}
 		lease, ok, err := r.st.TryLead(ctx, r.cfg.Name)
 		if err != nil {
@@ -232,6 +236,29 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.lead(ctx, lease, stream, local, wake)
 		r.leader.Store(false)
 		lease.Release()
+	}
+	return nil
+}
+
+// EnvelopeReserve is how many bytes of NATS headers an event's message
+// may carry beyond its data and metadata: the store-owned keys (at their
+// longest) and the framing. A store whose events (store.Outbox.
+// MaxEventBytes) are within the NATS limits by this much has every event
+// it accepts delivered.
+const EnvelopeReserve = 4 << 10
+
+// fits checks that whatever the store accepts, NATS takes: the largest
+// event plus EnvelopeReserve is within the server's max payload and the
+// stream's max message size.
+func (r *Relay) fits(stream *Stream) error {
+	limit, what := int(r.conn.nc.MaxPayload()), "the NATS server's max_payload"
+	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < limit {
+		limit, what = int(stream.MaxMsgSize), "the max message size of stream "+stream.Name
+	}
+	if max := r.st.MaxEventBytes(); max+EnvelopeReserve > limit {
+		return &ConfigError{Path: "store " + r.st.Context() + "/" + r.st.Shard() + " max_event_bytes", Err: fmt.Errorf(
+			"%d bytes of data and metadata, with up to %d bytes of headers, is over the %d bytes of %s: lower max_event_bytes to %d or less, or raise the NATS limit",
+			max, EnvelopeReserve, limit, what, limit-EnvelopeReserve)}
 	}
 	return nil
 }

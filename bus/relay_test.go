@@ -35,24 +35,37 @@ func TestMain(m *testing.M) {
 
 type backend struct {
 	name string
-	open func(t *testing.T) store.Outbox
+	open func(t *testing.T, maxEventBytes int) store.Outbox
 }
 
 func backends() []backend {
 	return []backend{
-		{"postgres", func(t *testing.T) store.Outbox { return pgStore(t, pgtest.RandomName("s_")) }},
-		{"sqlite", func(t *testing.T) store.Outbox { return sqliteStore(t, filepath.Join(t.TempDir(), "default.db")) }},
+		{"postgres", func(t *testing.T, max int) store.Outbox { return pgStoreMax(t, pgtest.RandomName("s_"), max) }},
+		{"sqlite", func(t *testing.T, max int) store.Outbox {
+			return sqliteStoreMax(t, filepath.Join(t.TempDir(), "default.db"), max)
+		}},
 	}
 }
 
+// smallEvents is the event limit of the stores of the tests that shrink
+// NATS's limits: 48 KiB fits the 64 KiB they start with.
+const smallEvents = 48 << 10
+
 // pgStore opens the store of (visits, default) in schema, its own pool.
 func pgStore(t *testing.T, schema string) *postgres.Store {
+	t.Helper()
+	return pgStoreMax(t, schema, 0)
+}
+
+// pgStoreMax is pgStore taking events of up to maxEventBytes (0: the
+// default).
+func pgStoreMax(t *testing.T, schema string, maxEventBytes int) *postgres.Store {
 	t.Helper()
 	if testURL == "" {
 		pgtest.URL(t) // skips, or fails under CI=true
 		t.Fatal("test database was not created")
 	}
-	s, err := postgres.Open(context.Background(), testURL, postgres.Config{Context: "visits", Shard: "default", Schema: schema})
+	s, err := postgres.Open(context.Background(), testURL, postgres.Config{Context: "visits", Shard: "default", Schema: schema, MaxEventBytes: maxEventBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +75,14 @@ func pgStore(t *testing.T, schema string) *postgres.Store {
 
 func sqliteStore(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Config{Context: "visits", Shard: "default", Path: path, Synchronous: "normal"})
+	return sqliteStoreMax(t, path, 0)
+}
+
+// sqliteStoreMax is sqliteStore taking events of up to maxEventBytes (0:
+// the default).
+func sqliteStoreMax(t *testing.T, path string, maxEventBytes int) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Context: "visits", Shard: "default", Path: path, Synchronous: "normal", MaxEventBytes: maxEventBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +270,7 @@ func TestRelayDeliversEverythingOnceInOrder(t *testing.T) {
 			t.Parallel()
 			srv := natstest.Start(t, false)
 			c := connect(t, srv.URL, bus.Config{Stream: bus.StreamConfig{Partitions: 4}})
-			st := b.open(t)
+			st := b.open(t, 0)
 			// Some events wait in the store before the relay starts.
 			want := appendMany(t, st, "early", 10, 5)
 			r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 64})

@@ -47,6 +47,7 @@ type fixture struct {
 	prefix string
 	stores map[string]*postgres.Store
 	reg    *sharding.Registry
+	relays map[string]*bus.Relay // by shard, once relay ran
 }
 
 func newFixture(t *testing.T, shards ...string) *fixture {
@@ -98,11 +99,13 @@ func connect(t *testing.T, url string) *bus.Conn {
 // relay runs a relay for every store until the test ends.
 func (f *fixture) relay(t *testing.T, c *bus.Conn) {
 	t.Helper()
-	for _, st := range f.stores {
+	f.relays = make(map[string]*bus.Relay)
+	for shard, st := range f.stores {
 		r, err := bus.NewRelay(c, st, bus.RelayConfig{Logger: logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
+		f.relays[shard] = r
 		background(t, r.Run)
 	}
 }

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/store"
 )
@@ -380,5 +383,65 @@ func TestCrossStoreAppendIsRefused(t *testing.T) {
 	}
 	if got, err := f.stores["tenant-b"].Read(context.Background(), "elsewhere", store.Forward, 0, 10); err != nil || len(got) != 0 {
 		t.Fatalf("the other store holds %d events (%v), want none", len(got), err)
+	}
+}
+
+// sized is an event whose data plus stored metadata (the application's
+// user_id, and the correlation_id the store stamps) is n bytes.
+func sized(t *testing.T, n int) store.Event {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7())
+	md, err := json.Marshal(map[string]string{"correlation_id": id.String(), "user_id": "u-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := `"` + strings.Repeat("x", n-len(md)-2) + `"`
+	return store.Event{ID: id, Type: "Booked", Data: json.RawMessage(data), Metadata: correlation.Metadata{"user_id": "u-1"}}
+}
+
+// Events at 0.99× and 1.0× of the documented limit, with application
+// metadata, reach the handlers; one byte more is refused at append, with
+// nothing written.
+func TestTheLimitIsOneLimit(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	var seen counter
+	g := &handlers.Group{Name: "sizes", Context: "visits"}
+	handlers.HandleMessage(g, "count", "Booked", func(ctx context.Context, m handlers.Message) error {
+		seen.add(m.Event.ID)
+		return nil
+	})
+	newRouter(t, f, c, g)
+	st := f.stores["tenant-a"]
+	ctx := context.Background()
+	limit := store.DefaultMaxEventBytes
+	var want []store.Event
+	for _, n := range []int{limit * 99 / 100, limit} {
+		got, err := st.Append(ctx, fmt.Sprintf("size-%d", n), store.NoStream, sized(t, n))
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		want = append(want, got...)
+	}
+	over := sized(t, limit+1)
+	if _, err := st.Append(ctx, "size-over", store.NoStream, over); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("one byte over the limit: %v, want ErrInvalid", err)
+	}
+	if got, err := st.Read(ctx, "size-over", store.Forward, 0, 1); err != nil || len(got) != 0 {
+		t.Fatalf("the refused event was written: %d, %v", len(got), err)
+	}
+	waitFor(t, "both events handled", 20*time.Second, func() bool { return seen.len() >= 2 })
+	for _, ev := range want {
+		if seen.count(ev.ID) != 1 {
+			t.Errorf("event %s handled %d times", ev.ID, seen.count(ev.ID))
+		}
+	}
+	r, ok := f.relays["tenant-a"]
+	if !ok {
+		t.Fatal("no relay for tenant-a")
+	}
+	if q, err := r.Quarantined(ctx); err != nil || len(q) != 0 {
+		t.Fatalf("quarantined %+v, %v: an event the store took did not fit NATS", q, err)
 	}
 }

@@ -7,12 +7,12 @@ import (
 
 // Limits on names and sizes.
 const (
-	MaxNameLen           = 63      // context, shard, group and relay names
-	MaxStreamLen         = 255     // stream names
-	MaxTypeLen           = 128     // event types
-	MaxMetadataKeyLen    = 255     // metadata keys
-	DefaultMaxEventBytes = 1 << 20 // data plus metadata of one event
-	MaxReadLimit         = 10000   // events returned by one read
+	MaxNameLen           = 63            // context, shard, group and relay names
+	MaxStreamLen         = 255           // stream names
+	MaxTypeLen           = 128           // event types
+	MaxMetadataKeyLen    = 255           // metadata keys
+	DefaultMaxEventBytes = 1<<20 - 4<<10 // data plus metadata of one event: its NATS message fits NATS's default 1 MiB
+	MaxReadLimit         = 10000         // events returned by one read
 )
 
 // CheckName checks a context, shard, group or relay name (field says

@@ -36,6 +36,10 @@ type Outbox interface {
 	// when pos is its checkpoint.
 	CountAfter(ctx context.Context, pos Position) (int64, error)
 
+	// MaxEventBytes is the largest event (data plus metadata) Append
+	// accepts: the relay checks that NATS takes its message.
+	MaxEventBytes() int
+
 	// TryLead makes this process the named relay's leader for this store
 	// unless another holds it (ok is false then). Leadership lasts until
 	// Release, until the process dies, or until the lease is lost (Lost is

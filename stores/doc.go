@@ -10,7 +10,7 @@
 // with [Config.ApplyEnv]:
 //
 //	data_dir: data            # sqlite files: data/<context>/<shard>.db
-//	max_event_bytes: 1048576  # limit of one event in every store
+//	max_event_bytes: 1044480  # limit of one event in every store (the default, 1 MiB − 4 KiB)
 //	contexts:
 //	  visits:                 # backend: sqlite (the default)
 //	    shards: [default, tenant-a, tenant-b]

@@ -45,6 +45,16 @@ func Start(t testing.TB, syncAlways bool) *Server {
 // files.
 func (s *Server) Restart() {
 	s.t.Helper()
+	s.RestartWith(nil)
+}
+
+// RestartWith is Restart with the server's options changed by change (a
+// smaller max payload, say); they stay so for later restarts.
+func (s *Server) RestartWith(change func(*server.Options)) {
+	s.t.Helper()
+	if change != nil {
+		change(&s.opts)
+	}
 	opts := s.opts
 	srv, err := server.NewServer(&opts)
 	if err != nil {

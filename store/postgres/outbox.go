@@ -23,6 +23,9 @@ func (s *Store) table(name string) string {
 	return pgx.Identifier{s.cfg.Schema}.Sanitize() + "." + name
 }
 
+// MaxEventBytes is the largest event Append accepts; see store.Outbox.
+func (s *Store) MaxEventBytes() int { return s.cfg.MaxEventBytes }
+
 // Checkpoint returns relay's checkpoint; see store.Outbox.
 func (s *Store) Checkpoint(ctx context.Context, relay string) (store.Position, error) {
 	if err := s.checkRelay(relay); err != nil {

@@ -36,7 +36,7 @@ type Config struct {
 	Schema string
 
 	// MaxEventBytes limits one event's data plus metadata
-	// (default store.DefaultMaxEventBytes, 1 MiB).
+	// (default store.DefaultMaxEventBytes, 1 MiB − 4 KiB).
 	MaxEventBytes int
 
 	// CreateDatabase makes Open create the DSN's database when it does not

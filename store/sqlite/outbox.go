@@ -15,6 +15,9 @@ import (
 // Commits signals commits made through s; see store.Outbox.
 func (s *Store) Commits() (<-chan struct{}, func()) { return s.commits.Subscribe() }
 
+// MaxEventBytes is the largest event Append accepts; see store.Outbox.
+func (s *Store) MaxEventBytes() int { return s.cfg.MaxEventBytes }
+
 // Checkpoint returns relay's checkpoint; see store.Outbox.
 func (s *Store) Checkpoint(ctx context.Context, relay string) (store.Position, error) {
 	if err := s.checkRelay(relay); err != nil {
