@@ -373,3 +373,44 @@ func TestConsumerBalancesLateReplica(t *testing.T) {
 		}
 	}
 }
+
+// A replica that stops, or whose ctx ends, before anything reached it
+// leaves no partition pinned to it: the next replica handles what is
+// pending well before AckWait (the pin's time to live).
+func TestStopBeforeAnythingArrivedLeavesNoPin(t *testing.T) {
+	for _, how := range []string{"stopped at once", "ctx cancelled while starting"} {
+		t.Run(how, func(t *testing.T) {
+			srv := natstest.Start(t, false)
+			pub := connect(t, srv.URL)
+			cfg := consumer.Config{AckWait: 20 * time.Second, MaxInFlight: 8}
+			a := connect(t, srv.URL)
+			ka := group(t, a, cfg)
+			publishNumbered(t, pub, 1, 50)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			if how == "stopped at once" {
+				go func() { done <- ka.Run(ctx, func(context.Context, *consumer.Delivery) {}) }()
+				cancel()
+			} else {
+				cancel()
+				go func() { done <- ka.Run(ctx, func(context.Context, *consumer.Delivery) {}) }()
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			start := time.Now()
+			var h handled
+			runGroup(t, group(t, connect(t, srv.URL), cfg), func(ctx context.Context, d *consumer.Delivery) {
+				h.add(numberOf(t, d))
+				_ = d.Ack()
+			})
+			waitFor(t, "the other replica handling everything", func() bool { return len(h.list()) >= 50 })
+			if d := time.Since(start); d > cfg.AckWait/4 {
+				t.Errorf("the next replica took %v, close to AckWait (%v): a pin was left behind", d, cfg.AckWait)
+			}
+			if got := h.list(); !slices.Equal(got, numbers(1, 50)) {
+				t.Errorf("handled %v, want 1..50 in order", got)
+			}
+		})
+	}
+}

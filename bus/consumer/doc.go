@@ -53,8 +53,10 @@
 //
 // # Shutdown
 //
-// When Run's ctx ends it stops pulling and gives up its pins, so the other
-// replicas take the partitions over at once; it lets the deliveries being
+// When Run's ctx ends it stops pulling and gives up its pins — also a pin
+// JetStream gave a pull request of its before anything was delivered, which
+// it recognises as one no pull waits on and nothing is out under — so the
+// other replicas take the partitions over at once; it lets the deliveries being
 // handled finish (their ctx is cancelled DrainTimeout later), hands the
 // ones not started back to JetStream, and returns once every function
 // call has returned. Nothing is left to wait for AckWait.

@@ -30,8 +30,10 @@ type partition struct {
 	pinID string  // the pin our deliveries came with
 
 	// Only Run's goroutine touches these.
-	cc      jetstream.ConsumeContext // pulling, when not nil
-	resting time.Time                // given up until then
+	cc             jetstream.ConsumeContext // pulling, when not nil
+	resting        time.Time                // given up until then
+	stalePin       string                   // a pin nothing moved under in the last balance round
+	staleDelivered uint64                   // the consumer's deliveries then
 }
 
 // pull starts pulling the partition's deliveries, if it is not already.
@@ -76,6 +78,13 @@ func (pt *partition) stopPulling(wait bool) {
 // pin, if this process holds it, is given up so that another replica takes
 // the partition over at once. The delivery being handled, if any, is
 // finished and settled here; the next replica waits for it.
+//
+// The server pins a pull request before it delivers anything, and the pin
+// id only comes with a delivery: a replica that stops before anything
+// reached it does not know its pin. A pin that nobody pulls under and
+// nothing is delivered under (abandoned) is then given up too; were it a
+// live replica's between two pulls, that replica is pinned again with its
+// next one.
 func (pt *partition) release(ctx context.Context) {
 	pt.mu.Lock()
 	rest, id := pt.held, pt.pinID
@@ -84,14 +93,22 @@ func (pt *partition) release(ctx context.Context) {
 	for _, h := range rest {
 		_ = h.m.Nak()
 	}
-	if id == "" {
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if info, err := pt.jc.Info(ctx); err == nil && pinnedTo(info) == id {
+	info, err := pt.jc.Info(ctx)
+	if err != nil {
+		return
+	}
+	if pinned := pinnedTo(info); pinned != "" && (pinned == id || id == "" && abandoned(info)) {
 		_ = pt.g.stream.JetStream().UnpinConsumer(ctx, pt.name, priorityGroup)
 	}
+}
+
+// abandoned reports a pinned consumer that no pull request waits on and
+// that holds nothing unacknowledged: its pinned client is gone, or has not
+// had anything yet.
+func abandoned(info *jetstream.ConsumerInfo) bool {
+	return info.NumWaiting == 0 && info.NumAckPending == 0
 }
 
 // pinnedTo is the client the consumer's deliveries are pinned to.
