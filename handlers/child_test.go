@@ -3,10 +3,12 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
@@ -50,8 +53,18 @@ func childMain() int {
 		return fail(err)
 	}
 	defer conn.Close()
-	g := &handlers.Group{Name: "effects", Context: "visits"}
-	handlers.Handle(g, "record", "Booked", recordEffectAs(f, os.Getenv("CHILD_NAME")))
+	g := &handlers.Group{Name: "effects", Context: "visits", MaxAttempts: 2}
+	record := recordEffectAs(f, os.Getenv("CHILD_NAME"))
+	poison, slow := os.Getenv("CHILD_POISON"), os.Getenv("CHILD_SLOW") // "stream/version", "stream"
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if poison == fmt.Sprintf("%s/%d", m.Event.Stream, m.Event.Version) {
+			return errors.New("poison")
+		}
+		if slow == m.Event.Stream {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return record(ctx, v, m)
+	})
 	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: 2 * time.Second})
 	if err != nil {
 		return fail(err)
@@ -76,10 +89,11 @@ type child struct {
 	out  chan string
 }
 
-func startChild(t *testing.T, f *fixture, name string) *child {
+func startChild(t *testing.T, f *fixture, name string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_PG="+testURL, "CHILD_PREFIX="+f.prefix, "CHILD_NATS="+f.srv.URL, "CHILD_NAME="+name)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -228,4 +242,61 @@ func (f *fixture) effectsByProc(t *testing.T, shard string) []string {
 		out = append(out, strings.TrimSpace(p))
 	}
 	return out
+}
+
+// A replica parks a stream's messages behind its dead letter and is killed
+// with -9; the next one replays it and is killed in the middle of the
+// replay; the one after that finishes it. Nothing parked is lost, every
+// event has one effect, and the stream's effects come in order.
+func TestKilledWithParkedMessages(t *testing.T) {
+	f := newFixture(t, testShards...)
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	c1 := startChild(t, f, "c1", "CHILD_POISON=S/3")
+	c1.expect(t, "ready", 30*time.Second)
+	events := f.appendTo(t, "tenant-a", "S", 0, 10)
+	q, err := deadletter.Provision(context.Background(), c, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dl deadletter.Letter
+	waitFor(t, "S 4-9 parked behind S 3", 30*time.Second, func() bool {
+		got, err := q.List(context.Background(), "effects", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 {
+			dl = got[0]
+		}
+		return len(got) == 1 && got[0].Parked == 6
+	})
+	if err := c1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c1.cmd.Wait() //nolint:errcheck // killed
+	if got, err := q.List(context.Background(), "effects", 0, 10); err != nil || len(got) != 1 || got[0].Parked != 6 {
+		t.Fatalf("after the kill: %+v, %v; want the dead letter and its 6 followers", got, err)
+	}
+
+	c2 := startChild(t, f, "c2", "CHILD_SLOW=S")
+	c2.expect(t, "ready", 30*time.Second)
+	if err := q.Replay(context.Background(), dl.Seq); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replay half way", 30*time.Second, func() bool { return len(f.versions(t, "tenant-a", "effects", "S")) >= 6 })
+	if err := c2.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c2.cmd.Wait() //nolint:errcheck // killed
+	c3 := startChild(t, f, "c3")
+	c3.expect(t, "ready", 30*time.Second)
+	waitFor(t, "S handled up to 9", 30*time.Second, func() bool { return len(f.versions(t, "tenant-a", "effects", "S")) >= 10 })
+	settled(t, c, "effects")
+	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-a": events})
+	if got := f.versions(t, "tenant-a", "effects", "S"); !slices.Equal(got, upTo(0, 9)) {
+		t.Fatalf("S: handled %v, want 0..9 once each, in order", got)
+	}
+	if left, err := q.List(context.Background(), "", 0, 10); err != nil || len(left) != 0 {
+		t.Fatalf("left in the queue: %+v, %v", left, err)
+	}
 }
