@@ -50,15 +50,18 @@
 //   - The leader tails store.ReadAll in commit order from its checkpoint,
 //     publishes each batch asynchronously and waits for JetStream's acks.
 //     To a stream that allows it (AllowBatchPublish, nats-server 2.14 and
-//     later; provisioning sets it) the batches of a backlog go out as one
-//     JetStream fast batch (ADR-50) in its "fail on gap" mode, from the
-//     first batch of 4 or more events until the relay catches up: the
-//     server answers with a flow ack every few hundred events and one
-//     PubAck at the end, instead of one ack per event, and stores nothing
-//     of it after an event it refused, so no event overtakes one that was
-//     refused. To a stream without AllowBatchPublish the relay publishes
-//     event by event; one changed to refuse fast batches is noticed by the
-//     first refusal and served event by event until the process restarts.
+//     later; provisioning sets it) every batch goes out in a JetStream fast
+//     batch (ADR-50) in its "fail on gap" mode, and the batches of a
+//     backlog in one, until the relay catches up: the server answers with
+//     a flow ack every few hundred events and one PubAck at the end,
+//     instead of one ack per event, and stores nothing of it after an
+//     event it refused or lost (a stream leader that changed mid-batch),
+//     so no event is stored ahead of one sent before it. To a stream
+//     without AllowBatchPublish the relay publishes event by event, and
+//     then a publish lost on a leader change while the next one was stored
+//     would put the lost one behind it when it is sent again; one changed
+//     to refuse fast batches is noticed by the first refusal and served
+//     event by event until the process restarts.
 //   - The checkpoint, kept in the store's own database, advances only over
 //     acknowledged events; saves are coalesced (RelayConfig.SaveEvery), and
 //     what a crash leaves unsaved is published again and dropped by

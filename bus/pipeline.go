@@ -71,13 +71,13 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 }
 
 // send publishes p without waiting for its acks — in the open run, or in
-// a new one when the stream takes fast batches and p is large enough —
+// a new one when the stream takes fast batches —
 // and returns how many batches may stay in flight: none once p is the
 // last of a backlog (final) or could not be sent whole.
 func (pl *pipeline) send(p *prepared, final bool) (keep int) {
 	failed := false
 	if len(p.batch) > 0 {
-		if pl.run == nil && pl.stream.batched.Load() && len(p.batch) >= jspub.MinRun {
+		if pl.run == nil && pl.stream.batched.Load() {
 			pl.run = pl.r.conn.publisher().Run(pl.stream.Name, pl.r.cfg.BatchSize)
 		}
 		f := pl.issue(p, final)

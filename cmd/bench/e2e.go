@@ -82,7 +82,12 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	committed, acked, started := make([]atomic.Int64, c.n), make([]atomic.Int64, c.n), make([]atomic.Int64, c.n)
 	var handled, duplicates atomic.Int64
 	var lastHandled atomic.Int64
-	all := make(chan struct{})
+	// The events to handle: all, less those of poisoned streams, known once
+	// written; all is signalled whenever handled may have reached it.
+	var target atomic.Int64
+	target.Store(int64(c.n))
+	all := make(chan struct{}, 1)
+	poisoned := poisonedStreams(c)
 	t0 := time.Now()
 	begin := func(id uuid.UUID) {
 		now := int64(time.Since(t0))
@@ -95,9 +100,16 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return
 		}
 		lastHandled.Store(now)
-		if handled.Add(1) == int64(c.n) {
-			close(all)
+		if handled.Add(1) >= target.Load() {
+			signal(all)
 		}
+	}
+	refuse := func(m handlers.Message) error {
+		if poisoned[m.Event.Stream] {
+			return handlers.Permanent(errors.New("bench: poisoned stream"))
+		}
+		begin(m.Event.ID)
+		return nil
 	}
 
 	g := &handlers.Group{Name: "bench", Context: c.contextName}
@@ -107,13 +119,14 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		mws = handlers.Defaults(reg)
 		chain += ", Shard, Inbox"
 		handlers.HandleMessage(g, "effect", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
-			begin(m.Event.ID)
+			if err := refuse(m); err != nil {
+				return err
+			}
 			return effect(ctx, m)
 		})
 	} else {
 		handlers.HandleMessage(g, "noop", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
-			begin(m.Event.ID)
-			return nil
+			return refuse(m)
 		})
 	}
 	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Logger: c.log, MaxInFlight: c.inFlight})
@@ -169,27 +182,42 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		}
 	}
 
+	var skipped atomic.Int64 // events of poisoned streams
+	bad := make([]bool, c.n)
 	_, start, wall, err := writeAll(ctx, stores[0], c, load{per: 1, rate: c.rate, ids: ids, stores: stores,
-		committed: func(i int, at time.Time) { committed[i].Store(int64(at.Sub(t0))) }})
+		committed: func(i int, stream string, at time.Time) {
+			committed[i].Store(int64(at.Sub(t0)))
+			if poisoned[stream] {
+				bad[i] = true
+				skipped.Add(1)
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-all:
-	case err := <-errs:
-		return nil, fmt.Errorf("a relay or the consumer stopped: %v", err)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for the handlers: %w: %d of %d handled", ctx.Err(), handled.Load(), c.n)
+	target.Store(int64(c.n) - skipped.Load())
+	signal(all)
+	for handled.Load() < target.Load() {
+		select {
+		case <-all:
+		case err := <-errs:
+			return nil, fmt.Errorf("a relay or the consumer stopped: %v", err)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the handlers: %w: %d of %d handled", ctx.Err(), handled.Load(), target.Load())
+		}
 	}
-	lat, relayLat, deliverLat := make([]time.Duration, c.n), make([]time.Duration, c.n), make([]time.Duration, c.n)
+	var lat, relayLat, deliverLat []time.Duration
 	early := 0
-	for i := range lat {
+	for i := range c.n {
+		if bad[i] {
+			continue
+		}
 		cm, ak, st := committed[i].Load(), acked[i].Load(), started[i].Load()
 		if st < cm {
 			early++ // the handler started before the writer noted its commit
 		}
-		lat[i] = time.Duration(max(st-cm, 0))
-		relayLat[i], deliverLat[i] = time.Duration(max(ak-cm, 0)), time.Duration(max(st-ak, 0))
+		lat = append(lat, time.Duration(max(st-cm, 0)))
+		relayLat, deliverLat = append(relayLat, time.Duration(max(ak-cm, 0))), append(deliverLat, time.Duration(max(st-ak, 0)))
 	}
 	elapsed := time.Duration(lastHandled.Load()) - start.Sub(t0)
 	settings := map[string]any{
@@ -203,8 +231,9 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
 	}
+	settings["streams"], settings["poisoned_events"] = max(c.streams, c.writers), skipped.Load()
 	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
-		Handled: round(float64(c.n)/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
+		Handled: round(float64(target.Load())/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
 	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
 	// Where the time goes: commit → the relay sees JetStream's ack, and that
 	// ack → handler start (the two overlap when a handler starts before the
@@ -248,4 +277,26 @@ func effect(ctx context.Context, m handlers.Message) error {
 	}
 	_, err := st.Append(ctx, "derived-"+m.Event.Stream, store.Any, store.Event{Type: "Derived", Data: []byte(`{"ok":true}`)})
 	return err
+}
+
+// poisonedStreams are the streams whose events e2e's handler refuses: a
+// fraction c.poison of them, spread evenly.
+func poisonedStreams(c config) map[string]bool {
+	out := map[string]bool{}
+	n := max(c.streams, c.writers)
+	if c.poison <= 0 {
+		return out
+	}
+	every := max(int(1/c.poison), 1)
+	for k := 0; k < n; k += every {
+		out[fmt.Sprintf("account-%d-%d", c.rep, k)] = true
+	}
+	return out
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

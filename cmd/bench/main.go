@@ -65,8 +65,8 @@ type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
 	pgPID, natsPID, inFlight                   int
 	contextName                                string // unique per run
-	n, writers, size, shards, rep              int
-	rate                                       float64
+	n, writers, size, shards, rep, streams     int
+	rate, poison                               float64
 	relay                                      bool
 	timeout                                    time.Duration
 	log                                        *slog.Logger
@@ -118,6 +118,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.rate, "rate", 0, "events/s appended in total (0 = as fast as possible)")
 	fs.IntVar(&c.size, "size", 1024, "payload bytes")
 	fs.IntVar(&c.shards, "shards", 1, "shards")
+	fs.IntVar(&c.streams, "streams", 0, "streams the writers append to, round robin (0: one per writer)")
+	fs.Float64Var(&c.poison, "poison", 0, "e2e scenarios: the fraction of streams whose events the handler refuses (dead-lettered, their later events parked)")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
 	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
@@ -333,7 +335,7 @@ type load struct {
 	rate      float64
 	newStream bool
 	ids       []uuid.UUID
-	committed func(call int, at time.Time)
+	committed func(call int, stream string, at time.Time)
 	stores    []store.Store // writer w appends to stores[w % len] (nil: s)
 }
 
@@ -365,7 +367,16 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 			if l.stores != nil {
 				s = l.stores[w%len(l.stores)]
 			}
-			stream := fmt.Sprintf("account-%d-%d", c.rep, w)
+			// The writer's streams: w, w+W, w+2W, … below c.streams, in turn.
+			var streams []string
+			for k := w; k < max(c.streams, c.writers); k += c.writers {
+				streams = append(streams, fmt.Sprintf("account-%d-%d", c.rep, k))
+			}
+			versions := make([]int64, len(streams))
+			for k := range versions {
+				versions[k] = -1
+			}
+			stream, turn := streams[0], 0
 			version := int64(-1)
 			batch := make([]store.Event, 0, per)
 			for {
@@ -385,6 +396,8 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 					batch = append(batch, ev)
 				}
 				exp := store.NoStream
+				turn = (turn + 1) % len(streams)
+				stream, version = streams[turn], versions[turn]
 				if l.newStream {
 					stream, version = fmt.Sprintf("account-%d-%d", c.rep, i), -1
 				}
@@ -400,9 +413,9 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 				t1 := time.Now()
 				lat[i] = t1.Sub(t0)
 				if l.committed != nil {
-					l.committed(i, t1)
+					l.committed(i, stream, t1)
 				}
-				version = out[len(out)-1].Version
+				versions[turn] = out[len(out)-1].Version
 			}
 		}(w)
 	}

@@ -220,7 +220,7 @@ func latencyScenario(ctx context.Context, c config) (*result, error) {
 		return nil, err
 	}
 	_, start, wall, err := writeAll(ctx, s, c, load{per: 1, rate: c.rate, ids: ids,
-		committed: func(i int, at time.Time) { committed[i].Store(int64(at.Sub(t0))) }})
+		committed: func(i int, _ string, at time.Time) { committed[i].Store(int64(at.Sub(t0))) }})
 	if err != nil {
 		return nil, err
 	}

@@ -28,10 +28,6 @@ var (
 // a stream that does not allow them.
 const ErrCodeBatchDisabled jetstream.ErrorCode = 10205
 
-// MinRun is the fewest messages worth a run: its first message has an
-// answer of its own, and a run may need one more message to end.
-const MinRun = 4
-
 // Publisher sends batches over one connection and collects their answers.
 type Publisher struct {
 	nc     *nats.Conn

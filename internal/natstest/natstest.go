@@ -1,12 +1,15 @@
 // Package natstest runs a real nats-server with JetStream inside a test, on
-// a free loopback port, with its files in the test's temporary folder. The
-// server can be stopped and started again on the same port and files, as a
-// restart of NATS looks to its clients.
+// a free loopback port, with its files in the test's temporary folder — or
+// a cluster of them joined by routes ([StartCluster]). A server can be
+// stopped and started again on the same port and files, as a restart of
+// NATS looks to its clients.
 package natstest
 
 import (
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,16 +24,22 @@ type Server struct {
 	URL  string
 }
 
-// Start starts a server; it stops when t ends. syncAlways makes JetStream
-// fsync every write, as production should.
-func Start(t testing.TB, syncAlways bool) *Server {
+// freePort returns a loopback port nothing listens on.
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts a server; it stops when t ends. syncAlways makes JetStream
+// fsync every write, as production should.
+func Start(t testing.TB, syncAlways bool) *Server {
+	t.Helper()
+	port := freePort(t)
 	s := &Server{t: t, opts: server.Options{
 		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(),
 		SyncAlways: syncAlways, NoSigs: true, NoLog: true,
@@ -55,16 +64,30 @@ func (s *Server) RestartWith(change func(*server.Options)) {
 	if change != nil {
 		change(&s.opts)
 	}
+	s.start(true)
+}
+
+// start starts the server; with wait, until it takes connections.
+func (s *Server) start(wait bool) {
+	s.t.Helper()
 	opts := s.opts
 	srv, err := server.NewServer(&opts)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(20 * time.Second) {
+	s.srv = srv
+	if wait {
+		s.ready()
+	}
+}
+
+// ready waits until the server takes connections.
+func (s *Server) ready() {
+	s.t.Helper()
+	if !s.srv.ReadyForConnections(20 * time.Second) {
 		s.t.Fatal("nats-server did not start")
 	}
-	s.srv = srv
 }
 
 // Stop stops the server; clients see their connection drop.
@@ -74,4 +97,71 @@ func (s *Server) Stop() {
 		s.srv.WaitForShutdown()
 		s.srv = nil
 	}
+}
+
+// Cluster is servers joined into one JetStream cluster.
+type Cluster struct {
+	Servers []*Server
+	URL     string // every server's client URL, comma-separated
+}
+
+// StartCluster starts n servers (n-1 of them must be up for JetStream to
+// have a quorum) joined by routes on loopback, named n0, n1, …; they stop
+// when t ends. It returns once JetStream has a meta leader.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	ports, routes := make([]int, n), make([]*url.URL, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes[i] = &url.URL{Scheme: "nats", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+	}
+	c := &Cluster{}
+	var urls []string
+	for i := range n {
+		cport, _ := strconv.Atoi(routes[i].Port())
+		s := &Server{t: t, opts: server.Options{
+			ServerName: "n" + strconv.Itoa(i), Host: "127.0.0.1", Port: ports[i],
+			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+			Cluster: server.ClusterOpts{Name: "sw", Host: "127.0.0.1", Port: cport},
+			Routes:  routes,
+		}}
+		s.URL = "nats://127.0.0.1:" + strconv.Itoa(ports[i])
+		urls = append(urls, s.URL)
+		c.Servers = append(c.Servers, s)
+	}
+	for _, s := range c.Servers {
+		s.start(false)
+		t.Cleanup(s.Stop)
+	}
+	for _, s := range c.Servers {
+		s.ready()
+	}
+	c.URL = strings.Join(urls, ",")
+	c.waitForLeader()
+	return c
+}
+
+// waitForLeader waits until JetStream has a meta leader.
+func (c *Cluster) waitForLeader() {
+	c.Servers[0].t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, s := range c.Servers {
+			if s.srv != nil && s.srv.JetStreamIsLeader() {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Servers[0].t.Fatal("the cluster has no JetStream meta leader")
+}
+
+// Server returns the server named name.
+func (c *Cluster) Server(name string) *Server {
+	for _, s := range c.Servers {
+		if s.opts.ServerName == name {
+			return s
+		}
+	}
+	return nil
 }
