@@ -50,9 +50,10 @@
 //   - The leader tails store.ReadAll in commit order from its checkpoint,
 //     publishes each batch asynchronously and waits for JetStream's acks.
 //     To a stream that allows it (AllowBatchPublish, nats-server 2.14 and
-//     later; provisioning sets it) every batch goes out in a JetStream fast
-//     batch (ADR-50) in its "fail on gap" mode, and the batches of a
-//     backlog in one, until the relay catches up: the server answers with
+//     later; provisioning sets it) every batch of two events or more goes
+//     out in a JetStream fast batch (ADR-50) in its "fail on gap" mode, and
+//     the batches of a backlog in one, until the relay catches up (a lone
+//     event is settled before anything follows it): the server answers with
 //     a flow ack every few hundred events and one PubAck at the end,
 //     instead of one ack per event, and stores nothing of it after an
 //     event it refused or lost (a stream leader that changed mid-batch),

@@ -71,13 +71,15 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 }
 
 // send publishes p without waiting for its acks — in the open run, or in
-// a new one when the stream takes fast batches —
+// a new one when the stream takes fast batches and p has two events or
+// more (a lone event is settled before anything follows it, so it cannot
+// be overtaken, and goes faster on its own) —
 // and returns how many batches may stay in flight: none once p is the
 // last of a backlog (final) or could not be sent whole.
 func (pl *pipeline) send(p *prepared, final bool) (keep int) {
 	failed := false
 	if len(p.batch) > 0 {
-		if pl.run == nil && pl.stream.batched.Load() {
+		if pl.run == nil && pl.stream.batched.Load() && len(p.batch) > 1 {
 			pl.run = pl.r.conn.publisher().Run(pl.stream.Name, pl.r.cfg.BatchSize)
 		}
 		f := pl.issue(p, final)

@@ -71,7 +71,7 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 	if d.Handover && !gr.reload(ctx, d) {
 		return
 	}
-	if key, ok := gr.parking.behind(d.Event.Stream); ok {
+	if key, ok := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream}); ok {
 		gr.park(ctx, d, key)
 		return
 	}
@@ -155,7 +155,7 @@ func (gr *groupRun) giveUp(ctx context.Context, d *consumer.Delivery, cause erro
 		return
 	}
 	if rec.ParkKey != 0 {
-		gr.parking.block(d.Event.Stream, rec.ParkKey)
+		gr.parking.block(streamOf{d.Address.Shard, d.Event.Stream}, rec.ParkKey)
 	}
 	gr.blocked.clear(d.Address.Partition)
 	gr.log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,

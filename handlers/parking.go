@@ -6,58 +6,65 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/correlation"
 )
 
 // parking knows which streams of a group have a dead letter that their
-// later messages are parked behind, and its park key. Only the replica
-// that owns a stream's partition changes its entry (it dead-letters,
-// parks, replays); a replica that takes a partition over reloads the
-// partition's entries from the dead-letter queue first.
+// later messages are parked behind, and its park key. A stream is one
+// store's: the same name in another shard is another stream. Only the
+// replica that owns a stream's partition changes its entry (it
+// dead-letters, parks, replays); a replica that takes a partition over
+// reloads the partition's entries from the dead-letter queue first.
 type parking struct {
 	partitions int
 	mu         sync.RWMutex
-	keys       map[string]uint64 // stream → park key
+	keys       map[streamOf]uint64 // → park key
 }
+
+// streamOf names a stream of the source context: its shard and name.
+type streamOf struct{ shard, stream string }
 
 func newParking(partitions int) *parking {
-	return &parking{partitions: partitions, keys: make(map[string]uint64)}
+	return &parking{partitions: partitions, keys: make(map[streamOf]uint64)}
 }
 
-// behind returns the park key of stream's dead letter, if it has one.
-func (p *parking) behind(stream string) (uint64, bool) {
+// behind returns the park key of s's dead letter, if it has one.
+func (p *parking) behind(s streamOf) (uint64, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	key, ok := p.keys[stream]
+	key, ok := p.keys[s]
 	return key, ok
 }
 
-// block parks stream's later messages behind the dead letter with key.
-func (p *parking) block(stream string, key uint64) {
+// block parks s's later messages behind the dead letter with key.
+func (p *parking) block(s streamOf, key uint64) {
 	p.mu.Lock()
-	p.keys[stream] = key
+	p.keys[s] = key
 	p.mu.Unlock()
 }
 
-// unblock lets stream's messages through again.
-func (p *parking) unblock(stream string) {
+// unblock lets s's messages through again.
+func (p *parking) unblock(s streamOf) {
 	p.mu.Lock()
-	delete(p.keys, stream)
+	delete(p.keys, s)
 	p.mu.Unlock()
 }
 
-// reload replaces the entries of partition's streams with those of
-// blocking (stream → park key, for every partition).
-func (p *parking) reload(partition int, blocking map[string]uint64) {
+// reload replaces the entries of partition's streams with those the dead
+// letters in blocking stand for (of every partition).
+func (p *parking) reload(partition int, blocking []deadletter.Letter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for stream := range p.keys {
-		if bus.Partition(stream, p.partitions) == partition {
-			delete(p.keys, stream)
+	for s := range p.keys {
+		if bus.Partition(s.stream, p.partitions) == partition {
+			delete(p.keys, s)
 		}
 	}
-	for stream, key := range blocking {
-		if bus.Partition(stream, p.partitions) == partition {
-			p.keys[stream] = key
+	for _, dl := range blocking {
+		s := streamOf{dl.Event.Metadata.Get(correlation.Shard), dl.Event.Stream}
+		if _, seen := p.keys[s]; !seen && bus.Partition(s.stream, p.partitions) == partition {
+			p.keys[s] = dl.ParkKey
 		}
 	}
 }

@@ -445,3 +445,34 @@ func TestTheLimitIsOneLimit(t *testing.T) {
 		t.Fatalf("quarantined %+v, %v: an event the store took did not fit NATS", q, err)
 	}
 }
+
+// A stream is its store's: a dead letter of S in one shard parks S's later
+// messages there, not those of the S of another shard.
+func TestParkingIsPerStore(t *testing.T) {
+	f := newFixture(t, "tenant-a", "tenant-b")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	record := recordEffect(f)
+	g := &handlers.Group{Name: "effects", Context: "visits", MaxAttempts: 1}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if m.Shard == "tenant-a" && m.Event.Version == 0 {
+			return errors.New("tenant-a's S v0 fails")
+		}
+		return record(ctx, v, m)
+	})
+	newRouter(t, f, c, g)
+	f.appendTo(t, "tenant-a", "S", 0, 3)
+	b := f.appendTo(t, "tenant-b", "S", 0, 3)
+	waitFor(t, "tenant-b's S", 20*time.Second, func() bool { return len(f.versions(t, "tenant-b", "effects", "S")) >= 3 })
+	dls := deadLetters(t, c, "effects", 1)
+	q, _ := deadletter.Provision(context.Background(), c, "visits")
+	waitFor(t, "tenant-a's S 1-2 parked", 20*time.Second, func() bool {
+		got, _ := q.List(context.Background(), "effects", 0, 10)
+		return len(got) == 1 && got[0].Parked == 2
+	})
+	settled(t, c, "effects")
+	if len(f.versions(t, "tenant-a", "effects", "S")) != 0 || dls[0].Event.Metadata.Get(correlation.Shard) != "tenant-a" {
+		t.Fatalf("tenant-a's S handled %v, dead letter of shard %q", f.versions(t, "tenant-a", "effects", "S"), dls[0].Event.Metadata.Get(correlation.Shard))
+	}
+	f.checkEffects(t, "effects", map[string][]store.Event{"tenant-b": b})
+}

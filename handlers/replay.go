@@ -77,7 +77,7 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			gr.wait(ctx, d, d.Address.Partition, err)
 			return false
 		}
-		gr.parking.unblock(d.Event.Stream)
+		gr.parking.unblock(streamOf{d.Address.Shard, d.Event.Stream})
 		return true
 	}
 	for {
@@ -87,7 +87,7 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			return false
 		}
 		if len(page) == 0 {
-			gr.parking.unblock(d.Event.Stream)
+			gr.parking.unblock(streamOf{d.Address.Shard, d.Event.Stream})
 			return true
 		}
 		for _, p := range page {
@@ -139,7 +139,7 @@ func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery
 		return
 	}
 	if key != 0 {
-		gr.parking.block(orig.Event.Stream, key)
+		gr.parking.block(streamOf{orig.Address.Shard, orig.Event.Stream}, key)
 	}
 	gr.log.ErrorContext(ctx, "handlers: message dead-lettered again", "subject", orig.Subject, "seq", orig.Seq,
 		"stream", orig.Event.Stream, "attempts", rec.Attempts, "error", cause)

@@ -166,8 +166,8 @@ func TestParking(t *testing.T) {
 		}
 	}
 	blocking, err := q.Blocking(ctx, "billing")
-	if err != nil || len(blocking) != 1 || blocking["Visit-1"] != 40 {
-		t.Fatalf("Blocking = %v, %v; want Visit-1 behind key 40", blocking, err)
+	if err != nil || len(blocking) != 1 || blocking[0].Event.Stream != "Visit-1" || blocking[0].ParkKey != 40 {
+		t.Fatalf("Blocking = %+v, %v; want Visit-1's dead letter, park key 40", blocking, err)
 	}
 	if err := q.Drop(ctx, "billing", 40); err != nil {
 		t.Fatal(err)

@@ -42,18 +42,18 @@ func (q *Queue) Parked(ctx context.Context, dl Letter, from uint64, limit int) (
 	return q.scan(ctx, parkSubject(q.contextName, dl.Group, dl.ParkKey), from, limit)
 }
 
-// Blocking returns, for the streams whose later messages group parks, the
-// park key of the dead letter they are parked behind.
-func (q *Queue) Blocking(ctx context.Context, group string) (map[string]uint64, error) {
-	out := make(map[string]uint64)
+// Blocking returns the dead letters of group whose streams' later
+// messages are parked behind them, oldest first.
+func (q *Queue) Blocking(ctx context.Context, group string) ([]Letter, error) {
+	var out []Letter
 	for from := uint64(1); ; {
 		page, err := q.List(ctx, group, from, store.MaxReadLimit)
 		if err != nil {
 			return nil, err
 		}
 		for _, dl := range page {
-			if _, seen := out[dl.Event.Stream]; !seen && dl.ParkKey != 0 && dl.DecodeErr == nil {
-				out[dl.Event.Stream] = dl.ParkKey
+			if dl.ParkKey != 0 && dl.DecodeErr == nil {
+				out = append(out, dl)
 			}
 		}
 		if len(page) < store.MaxReadLimit {
