@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
-	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
@@ -255,21 +254,8 @@ func TestKilledWithParkedMessages(t *testing.T) {
 	c1 := startChild(t, f, "c1", "CHILD_POISON=S/3")
 	c1.expect(t, "ready", 30*time.Second)
 	events := f.appendTo(t, "tenant-a", "S", 0, 10)
-	q, err := deadletter.Provision(context.Background(), c, "visits")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dl deadletter.Letter
-	waitFor(t, "S 4-9 parked behind S 3", 30*time.Second, func() bool {
-		got, err := q.List(context.Background(), "effects", 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) == 1 {
-			dl = got[0]
-		}
-		return len(got) == 1 && got[0].Parked == 6
-	})
+	q, dls := parked(t, c, "effects", 1, 6, "S 4-9 parked behind S 3")
+	dl := dls[0]
 	if err := c1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,24 @@ func sharing(stream, prefix string, n int) []string {
 	return out
 }
 
+// parked waits until group has letters dead letters, each with each
+// messages parked behind it, and returns them.
+func parked(t *testing.T, c *bus.Conn, group string, letters, each int, what string) (*deadletter.Queue, []deadletter.Letter) {
+	t.Helper()
+	q, err := deadletter.Provision(context.Background(), c, "visits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []deadletter.Letter
+	waitFor(t, what, 30*time.Second, func() bool {
+		if got, err = q.List(context.Background(), group, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == letters && !slices.ContainsFunc(got, func(dl deadletter.Letter) bool { return dl.Parked != each })
+	})
+	return q, got
+}
+
 // appendTo appends n Booked events to stream of shard, versions from on.
 func (f *fixture) appendTo(t *testing.T, shard, stream string, from, n int) []store.Event {
 	t.Helper()
@@ -194,21 +212,8 @@ func TestDeadLetterKeepsStreamOrder(t *testing.T) {
 		f.appendTo(t, "tenant-a", s, 0, 3)
 	}
 
-	q, err := deadletter.Provision(context.Background(), c, "visits")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dl deadletter.Letter
-	waitFor(t, "6 messages parked behind the dead letter", 20*time.Second, func() bool {
-		got, err := q.List(context.Background(), "effects", 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) == 1 {
-			dl = got[0]
-		}
-		return len(got) == 1 && got[0].Parked == 6
-	})
+	q, dls := parked(t, c, "effects", 1, 6, "6 messages parked behind the dead letter")
+	dl := dls[0]
 	waitFor(t, "the neighbours", 20*time.Second, func() bool { return len(f.effects(t, "tenant-a", "effects")) >= 3+3*len(others) })
 	settled(t, c, "effects")
 	if got := f.versions(t, "tenant-a", "effects", "S"); !slices.Equal(got, upTo(0, 2)) {
@@ -261,18 +266,7 @@ func TestDiscardReleasesOrDrops(t *testing.T) {
 	newRouter(t, f, c, g)
 	f.appendTo(t, "tenant-a", "release", 0, 4)
 	f.appendTo(t, "tenant-a", "drop", 0, 4)
-	q, err := deadletter.Provision(context.Background(), c, "visits")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "both dead letters with 2 parked each", 20*time.Second, func() bool {
-		got, err := q.List(context.Background(), "effects", 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(got) == 2 && got[0].Parked == 2 && got[1].Parked == 2
-	})
-	dls, _ := q.List(context.Background(), "effects", 0, 10)
+	q, dls := parked(t, c, "effects", 2, 2, "both dead letters with 2 parked each")
 	for _, dl := range dls {
 		how := deadletter.ReleaseFollowers
 		if dl.Event.Stream == "drop" {
@@ -464,12 +458,7 @@ func TestParkingIsPerStore(t *testing.T) {
 	f.appendTo(t, "tenant-a", "S", 0, 3)
 	b := f.appendTo(t, "tenant-b", "S", 0, 3)
 	waitFor(t, "tenant-b's S", 20*time.Second, func() bool { return len(f.versions(t, "tenant-b", "effects", "S")) >= 3 })
-	dls := deadLetters(t, c, "effects", 1)
-	q, _ := deadletter.Provision(context.Background(), c, "visits")
-	waitFor(t, "tenant-a's S 1-2 parked", 20*time.Second, func() bool {
-		got, _ := q.List(context.Background(), "effects", 0, 10)
-		return len(got) == 1 && got[0].Parked == 2
-	})
+	_, dls := parked(t, c, "effects", 1, 2, "tenant-a's S 1-2 parked")
 	settled(t, c, "effects")
 	if len(f.versions(t, "tenant-a", "effects", "S")) != 0 || dls[0].Event.Metadata.Get(correlation.Shard) != "tenant-a" {
 		t.Fatalf("tenant-a's S handled %v, dead letter of shard %q", f.versions(t, "tenant-a", "effects", "S"), dls[0].Event.Metadata.Get(correlation.Shard))

@@ -27,7 +27,7 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot read dead letter %d: %w", seq, err))
 		return
 	case action == deadletter.ActionReplay:
-		if !gr.replayOne(ctx, d, dl, key) {
+		if !gr.again(ctx, d, dl, key) {
 			return
 		}
 	default:
@@ -41,31 +41,6 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 	}
 	gr.log.InfoContext(ctx, "handlers: dead letter resolved", "action", action, "dead_letter_seq", seq, "stream", d.Event.Stream)
 	_ = d.Ack()
-}
-
-// replayOne handles dead letter dl again. It reports whether to go on with
-// the messages parked behind it: not when it failed again (it is then
-// dead-lettered anew, in its place) or must be tried again.
-func (gr *groupRun) replayOne(ctx context.Context, d *consumer.Delivery, dl deadletter.Letter, key uint64) bool {
-	m := gr.message(d, dl.StreamSeq)
-	err := gr.run(ctx, m)
-	switch gr.judge(ctx, err, d.Attempt) {
-	case handled:
-		if derr := gr.q.Delete(ctx, dl.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, m.Partition, derr) // its effects are in; the inbox skips them next time
-			return false
-		}
-		d.Attempt = 1 // the next message's tries
-		return true
-	case waiting:
-		gr.wait(ctx, d, m.Partition, err)
-	case retrying:
-		gr.retry(ctx, d, err)
-	case givingUp:
-		orig := &consumer.Delivery{Event: dl.Event, Address: d.Address, Subject: dl.Subject, Header: dl.Header, Data: dl.Data, Seq: dl.StreamSeq}
-		gr.redeadLetter(ctx, d, orig, err, key, dl.Seq)
-	}
-	return false
 }
 
 // followers handles (release, replay) or drops the messages parked under
@@ -91,25 +66,28 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			return true
 		}
 		for _, p := range page {
-			if !gr.release(ctx, d, p, key) {
+			if !gr.again(ctx, d, p, key) {
 				return false
 			}
 		}
 	}
 }
 
-// release handles p, a message parked under key, for marker d. It reports
-// whether to go on with the next.
-func (gr *groupRun) release(ctx context.Context, d *consumer.Delivery, p deadletter.Letter, key uint64) bool {
-	addr, _ := bus.ParseSubject(p.Subject) // the relay's subject: the letter decoded
-	orig := &consumer.Delivery{Event: p.Event, Address: addr, Subject: p.Subject, Header: p.Header, Data: p.Data, Seq: p.StreamSeq}
-	m := gr.message(orig, p.StreamSeq)
+// again handles rec — the dead letter, or a message parked behind it —
+// once more for marker d. Handled, it is removed from the queue, and the
+// next message's tries start over; failing for good, it is dead-lettered
+// anew in rec's place, with the messages parked under key behind it. It
+// reports whether to go on with the next message.
+func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadletter.Letter, key uint64) bool {
+	addr, _ := bus.ParseSubject(rec.Subject) // the relay's subject: the letter decoded
+	orig := &consumer.Delivery{Event: rec.Event, Address: addr, Subject: rec.Subject, Header: rec.Header, Data: rec.Data, Seq: rec.StreamSeq}
+	m := gr.message(orig, rec.StreamSeq)
 	m.Attempt = max(d.Attempt, 1)
 	err := gr.run(ctx, m)
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
-		if derr := gr.q.Delete(ctx, p.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, m.Partition, derr)
+		if derr := gr.q.Delete(ctx, rec.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
+			gr.wait(ctx, d, m.Partition, derr) // its effects are in: the inbox skips them next time
 			return false
 		}
 		d.Attempt = 1
@@ -119,7 +97,7 @@ func (gr *groupRun) release(ctx context.Context, d *consumer.Delivery, p deadlet
 	case retrying:
 		gr.retry(ctx, d, err)
 	case givingUp:
-		gr.redeadLetter(ctx, d, orig, err, key, p.Seq)
+		gr.redeadLetter(ctx, d, orig, err, key, rec.Seq)
 	}
 	return false
 }

@@ -36,17 +36,17 @@ func event(t *testing.T, stream string, version int64) store.Event {
 	return ev
 }
 
-// Dead letters keep everything about the message, list by group, replay
-// onto the original subject for their group only, and go once replayed or
-// deleted; putting the same delivery twice stores it once.
-func TestQueue(t *testing.T) {
+// queue connects to a server of the test's own and provisions the visits
+// stream and its dead-letter queue.
+func queue(t *testing.T) (*bus.Conn, *deadletter.Queue) {
+	t.Helper()
 	srv := natstest.Start(t, false)
 	ctx := context.Background()
 	conn, err := bus.Connect(ctx, bus.Config{URL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	if _, err := conn.ProvisionStream(ctx, "visits"); err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,16 @@ func TestQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn, q
+}
+
+// Dead letters keep everything about the message, list by group, are
+// replayed by a marker on the original subject for their group only, and
+// go once discarded or deleted; putting the same delivery twice stores it
+// once.
+func TestQueue(t *testing.T) {
+	ctx := context.Background()
+	conn, q := queue(t)
 	a, b := event(t, "Visit-1", 0), event(t, "Visit-2", 4)
 	for _, put := range []struct {
 		d     *consumer.Delivery
@@ -126,17 +136,8 @@ func TestQueue(t *testing.T) {
 // order behind it, counted in the listing, named by Blocking, and dropped
 // together.
 func TestParking(t *testing.T) {
-	srv := natstest.Start(t, false)
 	ctx := context.Background()
-	conn, err := bus.Connect(ctx, bus.Config{URL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	q, err := deadletter.Provision(ctx, conn, "visits")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, q := queue(t)
 	dead := event(t, "Visit-1", 3)
 	if err := q.Put(ctx, delivery(t, dead, 40), deadletter.Record{Group: "billing", Cause: errors.New("no"), Attempts: 5, ParkKey: 40}); err != nil {
 		t.Fatal(err)

@@ -24,22 +24,27 @@ type Server struct {
 	URL  string
 }
 
-// freePort returns a loopback port nothing listens on.
-func freePort(t testing.TB) int {
+// freePorts returns n distinct loopback ports nothing listens on: each is
+// held until all are found, so that none is handed out twice.
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // Start starts a server; it stops when t ends. syncAlways makes JetStream
 // fsync every write, as production should.
 func Start(t testing.TB, syncAlways bool) *Server {
 	t.Helper()
-	port := freePort(t)
+	port := freePorts(t, 1)[0]
 	s := &Server{t: t, opts: server.Options{
 		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(),
 		SyncAlways: syncAlways, NoSigs: true, NoLog: true,
@@ -110,10 +115,10 @@ type Cluster struct {
 // when t ends. It returns once JetStream has a meta leader.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	ports, routes := make([]int, n), make([]*url.URL, n)
+	free := freePorts(t, 2*n)
+	ports, routes := free[:n], make([]*url.URL, n)
 	for i := range n {
-		ports[i] = freePort(t)
-		routes[i] = &url.URL{Scheme: "nats", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+		routes[i] = &url.URL{Scheme: "nats", Host: "127.0.0.1:" + strconv.Itoa(free[n+i])}
 	}
 	c := &Cluster{}
 	var urls []string
