@@ -72,21 +72,23 @@ func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 
 // send publishes p without waiting for its acks — in the open run, or in
 // a new one when the stream takes fast batches and p has two events or
-// more (a lone event is settled before anything follows it, so it cannot
-// be overtaken, and goes faster on its own) —
-// and returns how many batches may stay in flight: none once p is the
-// last of a backlog (final) or could not be sent whole.
+// more — and returns how many batches may stay in flight: none once p is
+// the last of a backlog (final), could not be sent whole, or is a lone
+// event sent on its own (settled before anything follows it, nothing can
+// overtake it; and alone it goes faster than in a fast batch).
 func (pl *pipeline) send(p *prepared, final bool) (keep int) {
-	failed := false
+	failed, lone := false, false
 	if len(p.batch) > 0 {
-		if pl.run == nil && pl.stream.batched.Load() && len(p.batch) > 1 {
+		batched := pl.stream.batched.Load()
+		if pl.run == nil && batched && len(p.batch) > 1 {
 			pl.run = pl.r.conn.publisher().Run(pl.stream.Name, pl.r.cfg.BatchSize)
 		}
+		lone = pl.run == nil && batched
 		f := pl.issue(p, final)
 		pl.flights = append(pl.flights, f)
 		failed = f.err != nil
 	}
-	if final || failed {
+	if final || failed || lone {
 		pl.endRun() // final: its last event ended it already, unless not sent
 		return 0
 	}

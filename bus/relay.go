@@ -241,11 +241,12 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // EnvelopeReserve is how many bytes of NATS headers an event's message
-// may carry beyond its data and metadata: the store-owned keys (at their
-// longest) and the framing. A store whose events (store.Outbox.
+// may carry beyond its data and metadata: the store-owned keys at their
+// longest (under 1 KiB) and, once the event is dead-lettered, the dead
+// letter's own (its error, up to 4 KiB, among them). A store whose events (store.Outbox.
 // MaxEventBytes) are within the NATS limits by this much has every event
 // it accepts delivered.
-const EnvelopeReserve = 4 << 10
+const EnvelopeReserve = 8 << 10
 
 // fits checks that whatever the store accepts, NATS takes: the largest
 // event plus EnvelopeReserve is within the server's max payload and the

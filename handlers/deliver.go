@@ -59,6 +59,9 @@ func (gr *groupRun) judge(ctx context.Context, err error, attempt int) verdict {
 // dead-lettered, a message of a stream with a dead letter parked behind
 // it, and any other tried and settled by the failure policy.
 func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
+	if d.Handover && !gr.reload(ctx, d) {
+		return
+	}
 	if seq, action, ok := deadletter.Marker(d.Header); ok {
 		gr.resolve(ctx, d, seq, action)
 		return
@@ -66,9 +69,6 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 	if d.Err != nil {
 		err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
 		gr.giveUp(ctx, d, err, deadletter.Record{Group: gr.g.Name, Cause: err, Attempts: d.Attempt})
-		return
-	}
-	if d.Handover && !gr.reload(ctx, d) {
 		return
 	}
 	if key, ok := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream}); ok {
@@ -186,10 +186,10 @@ func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) 
 func (gr *groupRun) reload(ctx context.Context, d *consumer.Delivery) bool {
 	blocking, err := gr.q.Blocking(ctx, gr.g.Name)
 	if err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		gr.wait(ctx, d, d.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
 		return false
 	}
-	gr.parking.reload(d.Address.Partition, blocking)
+	gr.parking.reload(d.Partition, blocking)
 	d.Handover = false
 	return true
 }

@@ -95,8 +95,8 @@
 //
 // # Watermill
 //
-// [Watermill] puts a watermill message.HandlerMiddleware (Timeout, Retry,
-// CorrelationID, Recoverer, a poison queue, your own) in a chain. For each
+// [Watermill] puts a watermill message.HandlerMiddleware (Timeout,
+// CorrelationID, Recoverer, your own) in a chain. For each
 // message the middleware sees a fresh *message.Message (UUID = the event's
 // ID, Payload = its data, Metadata = a copy of its metadata, context = the
 // chain's ctx). The rest of the chain runs with the watermill message's
@@ -108,10 +108,9 @@
 // transaction. The middleware is applied once, when the chain is built, so
 // one that keeps state per handler (a Deduplicator, a CircuitBreaker)
 // keeps it across messages. Messages it produces are dropped: a handler's
-// events go to its store, and from there through the relay. Watermill's
-// own middleware knows nothing of Permanent and Transient: give
-// middleware.Retry a ShouldRetry that returns !handlers.IsPermanent(p.Err),
-// or use this package's Retry.
+// events go to its store, and from there through the relay. Retrying and
+// dead-lettering stay the Router's: a watermill Retry or poison queue in
+// the chain would be a second owner.
 //
 // The other way round, [WatermillHandler] runs a Switchyard handler and its
 // chain under a watermill message.Router, on messages whose metadata holds

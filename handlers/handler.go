@@ -31,7 +31,7 @@ type Message struct {
 	Context string
 
 	// Attempt counts the tries of this message by this group, 1 the first
-	// time: redeliveries and in-process retries (Retry) both count.
+	// time: JetStream's deliveries and the Router's tries again both count.
 	Attempt int
 
 	// Subject and Seq locate the message in JetStream.

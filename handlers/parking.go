@@ -44,10 +44,13 @@ func (p *parking) block(s streamOf, key uint64) {
 	p.mu.Unlock()
 }
 
-// unblock lets s's messages through again.
-func (p *parking) unblock(s streamOf) {
+// unblock lets s's messages through again, if the dead letter with key
+// still stands for it.
+func (p *parking) unblock(s streamOf, key uint64) {
 	p.mu.Lock()
-	delete(p.keys, s)
+	if p.keys[s] == key {
+		delete(p.keys, s)
+	}
 	p.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/switchyard-go/switchyard/bus"
@@ -22,7 +23,14 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 	dl, err := gr.q.Get(ctx, seq)
 	switch {
 	case errors.Is(err, deadletter.ErrNotFound):
-		// Handled, discarded, or resolved by an earlier try of this marker.
+		// Handled, discarded, or resolved by an earlier try of this
+		// marker: go on with what is parked. Unless the dead letter failed
+		// again when replayed and one in its place stands for the stream:
+		// then this marker is stale.
+		if stale, err := gr.replaced(ctx, key); err != nil || stale {
+			gr.ackStale(ctx, d, seq, err)
+			return
+		}
 	case err != nil:
 		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot read dead letter %d: %w", seq, err))
 		return
@@ -31,7 +39,7 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 			return
 		}
 	default:
-		if err := gr.q.Delete(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
+		if err := gr.q.Remove(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
 			gr.wait(ctx, d, d.Address.Partition, err)
 			return
 		}
@@ -39,7 +47,29 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 	if key != 0 && !gr.followers(ctx, d, key, action) {
 		return
 	}
+	gr.blocked.clear(d.Address.Partition)
 	gr.log.InfoContext(ctx, "handlers: dead letter resolved", "action", action, "dead_letter_seq", seq, "stream", d.Event.Stream)
+	_ = d.Ack()
+}
+
+// replaced reports whether a dead letter of the group parks its stream
+// under key: one that took the place of a dead letter that failed again.
+func (gr *groupRun) replaced(ctx context.Context, key uint64) (bool, error) {
+	if key == 0 {
+		return false, nil
+	}
+	blocking, err := gr.q.Blocking(ctx, gr.g.Name)
+	return slices.ContainsFunc(blocking, func(dl deadletter.Letter) bool { return dl.ParkKey == key }), err
+}
+
+// ackStale settles marker d, whose dead letter seq was replaced, or waits
+// when that could not be told (err).
+func (gr *groupRun) ackStale(ctx context.Context, d *consumer.Delivery, seq uint64, err error) {
+	if err != nil {
+		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		return
+	}
+	gr.log.InfoContext(ctx, "handlers: marker of a dead letter replaced since; nothing to do", "dead_letter_seq", seq, "stream", d.Event.Stream)
 	_ = d.Ack()
 }
 
@@ -52,8 +82,7 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			gr.wait(ctx, d, d.Address.Partition, err)
 			return false
 		}
-		gr.parking.unblock(streamOf{d.Address.Shard, d.Event.Stream})
-		return true
+		return gr.done(ctx, d, key)
 	}
 	for {
 		page, err := gr.q.Parked(ctx, deadletter.Letter{Group: gr.g.Name, ParkKey: key}, 0, 100)
@@ -62,8 +91,7 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			return false
 		}
 		if len(page) == 0 {
-			gr.parking.unblock(streamOf{d.Address.Shard, d.Event.Stream})
-			return true
+			return gr.done(ctx, d, key)
 		}
 		for _, p := range page {
 			if !gr.again(ctx, d, p, key) {
@@ -71,6 +99,28 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 			}
 		}
 	}
+}
+
+// done lets the stream of marker d through again once nothing is parked
+// under key: a dead letter left with the key (it replaced one, and a crash
+// kept its predecessor too) stands for nothing now and goes.
+func (gr *groupRun) done(ctx context.Context, d *consumer.Delivery, key uint64) bool {
+	blocking, err := gr.q.Blocking(ctx, gr.g.Name)
+	if err != nil {
+		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		return false
+	}
+	for _, dl := range blocking {
+		if dl.ParkKey != key {
+			continue
+		}
+		if err := gr.q.Remove(ctx, dl.Seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
+			gr.wait(ctx, d, d.Address.Partition, err)
+			return false
+		}
+	}
+	gr.parking.unblock(streamOf{d.Address.Shard, d.Event.Stream}, key)
+	return true
 }
 
 // again handles rec — the dead letter, or a message parked behind it —
@@ -86,7 +136,7 @@ func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadlet
 	err := gr.run(ctx, m)
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
-		if derr := gr.q.Delete(ctx, rec.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
+		if derr := gr.q.Remove(ctx, rec.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
 			gr.wait(ctx, d, m.Partition, derr) // its effects are in: the inbox skips them next time
 			return false
 		}
@@ -112,7 +162,7 @@ func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery
 		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
 		return
 	}
-	if err := gr.q.Delete(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
+	if err := gr.q.Remove(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
 		gr.wait(ctx, d, d.Address.Partition, err)
 		return
 	}

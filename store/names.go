@@ -11,7 +11,7 @@ const (
 	MaxStreamLen         = 255           // stream names
 	MaxTypeLen           = 128           // event types
 	MaxMetadataKeyLen    = 255           // metadata keys
-	DefaultMaxEventBytes = 1<<20 - 4<<10 // data plus metadata of one event: its NATS message fits NATS's default 1 MiB
+	DefaultMaxEventBytes = 1<<20 - 8<<10 // data plus metadata of one event: its NATS message, dead-lettered too, fits NATS's default 1 MiB
 	MaxReadLimit         = 10000         // events returned by one read
 )
 

@@ -10,7 +10,7 @@
 // with [Config.ApplyEnv]:
 //
 //	data_dir: data            # sqlite files: data/<context>/<shard>.db
-//	max_event_bytes: 1044480  # limit of one event in every store (the default, 1 MiB − 4 KiB)
+//	max_event_bytes: 1040384  # limit of one event in every store (the default, 1 MiB − 8 KiB)
 //	contexts:
 //	  visits:                 # backend: sqlite (the default)
 //	    shards: [default, tenant-a, tenant-b]

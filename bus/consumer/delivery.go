@@ -25,6 +25,9 @@ type Delivery struct {
 	Subject string
 	Header  nats.Header
 	Data    []byte
+	// Partition is the partition whose consumer delivered it (Address says
+	// the same, when the subject parses).
+	Partition int
 	// Seq is the message's sequence in the context's stream. Delivered
 	// counts JetStream's deliveries of it to this group, 1 the first time
 	// (a delivery to a replica that died counts too).

@@ -61,6 +61,11 @@
 // ones not started back to JetStream, and returns once every function
 // call has returned. Nothing is left to wait for AckWait.
 //
+// A dead letter's replay or discard travels as a marker on its original
+// subject (package bus/deadletter); Run passes by the markers of other
+// groups, and hands a group its own like any delivery, for it to carry
+// out.
+//
 // # Concurrency
 //
 // Run calls its function concurrently for different partitions, never for

@@ -89,7 +89,7 @@ func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Deliver
 	defer stopTaking()
 	parts := make([]*partition, len(g.cons))
 	for p, jc := range g.cons {
-		parts[p] = &partition{g: g, jc: jc, name: DurableName(g.cfg.Group, p), wake: make(chan struct{}, 1)}
+		parts[p] = &partition{g: g, jc: jc, index: p, name: DurableName(g.cfg.Group, p), wake: make(chan struct{}, 1)}
 	}
 	var workers sync.WaitGroup
 	for _, pt := range parts {

@@ -15,10 +15,11 @@ import (
 
 // partition is one partition's deliveries in this process.
 type partition struct {
-	g    *Group
-	jc   jetstream.Consumer
-	name string
-	wake chan struct{}
+	g     *Group
+	jc    jetstream.Consumer
+	index int
+	name  string
+	wake  chan struct{}
 
 	mu    sync.Mutex
 	held  []*held // received, not yet handled, in stream order
@@ -30,10 +31,8 @@ type partition struct {
 	pinID string  // the pin our deliveries came with
 
 	// Only Run's goroutine touches these.
-	cc             jetstream.ConsumeContext // pulling, when not nil
-	resting        time.Time                // given up until then
-	stalePin       string                   // a pin nothing moved under in the last balance round
-	staleDelivered uint64                   // the consumer's deliveries then
+	cc      jetstream.ConsumeContext // pulling, when not nil
+	resting time.Time                // given up until then
 }
 
 // pull starts pulling the partition's deliveries, if it is not already.
@@ -81,10 +80,9 @@ func (pt *partition) stopPulling(wait bool) {
 //
 // The server pins a pull request before it delivers anything, and the pin
 // id only comes with a delivery: a replica that stops before anything
-// reached it does not know its pin. A pin that nobody pulls under and
-// nothing is delivered under (abandoned) is then given up too; were it a
-// live replica's between two pulls, that replica is pinned again with its
-// next one.
+// reached it does not know its pin. A pin that nothing is out under
+// (abandoned) is then given up too; were it a live replica's, that replica
+// is pinned again with its next pull.
 func (pt *partition) release(ctx context.Context) {
 	pt.mu.Lock()
 	rest, id := pt.held, pt.pinID
@@ -104,11 +102,12 @@ func (pt *partition) release(ctx context.Context) {
 	}
 }
 
-// abandoned reports a pinned consumer that no pull request waits on and
-// that holds nothing unacknowledged: its pinned client is gone, or has not
-// had anything yet.
+// abandoned reports a pinned consumer that holds nothing unacknowledged:
+// the pin may be this process's, which never learned its id. Given up
+// while another replica is pinned, the pin goes to that replica's next
+// pull again.
 func abandoned(info *jetstream.ConsumerInfo) bool {
-	return info.NumWaiting == 0 && info.NumAckPending == 0
+	return info.NumAckPending == 0
 }
 
 // pinnedTo is the client the consumer's deliveries are pinned to.
@@ -153,7 +152,8 @@ func (pt *partition) receive(m jetstream.Msg) {
 		pt.gaps++
 	}
 	pt.last = md.Sequence.Consumer
-	if id := m.Headers().Get("Nats-Pin-Id"); id != "" {
+	if ids := m.Headers().Values("Nats-Pin-Id"); len(ids) > 0 && ids[len(ids)-1] != "" {
+		id := ids[len(ids)-1] // the server's own comes last
 		pt.pinID = id
 	}
 	i, found := slices.BinarySearchFunc(pt.held, h.seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
@@ -257,10 +257,15 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 		pt.mu.Unlock()
 	}()
 	m := h.m
-	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq,
+	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Partition: pt.index,
 		Delivered: h.delivered, Attempt: h.delivered, Handover: h.handover, msg: m}
 	if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
 		_ = m.Ack() // another group's replay
+		if h.handover {
+			pt.mu.Lock()
+			pt.fresh = true // the next delivery is the hand-over
+			pt.mu.Unlock()
+		}
 		return
 	}
 	d.Event, d.Address, d.Err = bus.Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})

@@ -31,7 +31,10 @@
 // So nothing of the stream can come between, and a replica that dies half
 // way leaves the rest to the one that takes over.
 //
-// Nothing leaves a queue but that way, or by [Queue.Delete] of one record.
+// Nothing leaves a queue but that way, or by [Queue.Delete] of a dead
+// letter nothing is parked behind. A parked message, or a dead letter that
+// parks its stream, is [ErrParked] to Replay, Discard and Delete of itself:
+// it ends with its dead letter.
 //
 // A missing sequence is [ErrNotFound]; NATS failing is a *bus.Error; a bad
 // name is a *store.InvalidError. A Queue is safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,8 +26,19 @@ const (
 	HeaderParkKey  = "Sw-Park-Key"      // the key its stream's later messages are parked under
 )
 
-// ErrNotFound: no dead letter has the sequence asked for.
-var ErrNotFound = errors.New("dead letter not found")
+// Errors of a Queue besides *bus.Error and *store.InvalidError.
+var (
+	// ErrNotFound: no record has the sequence asked for.
+	ErrNotFound = errors.New("dead letter not found")
+	// ErrParked: the sequence is a message parked behind a dead letter, or
+	// a dead letter with messages parked behind it, which only Replay and
+	// Discard of the dead letter end.
+	ErrParked = errors.New("parked behind a dead letter")
+)
+
+// headerPinID is the pin a delivery of a pinned consumer carries: the
+// server's, for that delivery only.
+const headerPinID = "Nats-Pin-Id"
 
 // StreamName is the stream of the named context's dead letters,
 // SW_<CONTEXT>_DLQ over swdlq.<context>.<group>.
@@ -36,8 +48,9 @@ func subject(contextName, group string) string { return "swdlq." + contextName +
 
 // Queue is one context's dead-letter stream: the messages its consumer
 // groups gave up on, each with its original subject, headers and data, the
-// error and the number of attempts. Nothing leaves it but by Replay or
-// Delete.
+// error and the number of attempts, and the messages parked behind them.
+// Nothing leaves it but by Replay, Discard or Delete (and Remove, which
+// the replica carrying out a marker calls).
 type Queue struct {
 	conn        *bus.Conn
 	contextName string
@@ -58,9 +71,11 @@ type Letter struct {
 
 	// ParkKey is the key the later messages of its stream are parked
 	// under (see Park), 0 when they are not parked; Parked counts them
-	// (List fills it in).
-	ParkKey uint64
-	Parked  int
+	// (List fills it in). IsParked says the record is itself a message
+	// parked behind the dead letter with ParkKey (as Parked lists them).
+	ParkKey  uint64
+	Parked   int
+	IsParked bool
 
 	// Event is the decoded event; DecodeErr says why there is none (a
 	// refused, forged message).
@@ -134,7 +149,9 @@ func (q *Queue) Put(ctx context.Context, d *consumer.Delivery, r Record) error {
 func original(d *consumer.Delivery, group, msgID string) nats.Header {
 	h := make(nats.Header, len(d.Header)+8)
 	for k, v := range d.Header {
-		if k != jetstream.MsgIDHeader && k != bus.HeaderReplayGroup && k != HeaderReplayOf && k != HeaderReplayAction {
+		switch k {
+		case jetstream.MsgIDHeader, bus.HeaderReplayGroup, HeaderReplayOf, HeaderReplayAction, headerPinID:
+		default:
 			h[k] = v
 		}
 	}
@@ -219,11 +236,25 @@ func (q *Queue) Get(ctx context.Context, seq uint64) (Letter, error) {
 	return parse(raw), nil
 }
 
-// Delete removes the record seq — a dead letter or a parked message — for
-// good. To end a dead letter whose stream's later messages are parked
-// behind it, use Discard: the group's replica then releases or drops them
+// Delete removes dead letter seq for good. A dead letter that parks its
+// stream's later messages, and a message parked behind one, are ErrParked:
+// Discard the dead letter, and its group's replica releases or drops them
 // in order.
 func (q *Queue) Delete(ctx context.Context, seq uint64) error {
+	dl, err := q.Get(ctx, seq)
+	if err != nil {
+		return err
+	}
+	if dl.ParkKey != 0 {
+		return fmt.Errorf("deadletter: record %d of %s: %w: discard its dead letter", seq, q.contextName, ErrParked)
+	}
+	return q.Remove(ctx, seq)
+}
+
+// Remove removes record seq without the checks of Delete: what the
+// replica carrying out a marker calls as it goes. Applications call
+// Replay, Discard or Delete.
+func (q *Queue) Remove(ctx context.Context, seq uint64) error {
 	err := q.js.DeleteMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
 		// The server answers a deletion of a missing message with a
@@ -253,6 +284,7 @@ func parse(raw *jetstream.RawStreamMsg) Letter {
 	}
 	dl.StreamSeq, _ = strconv.ParseUint(h.Get(HeaderSeq), 10, 64)
 	dl.ParkKey, _ = strconv.ParseUint(h.Get(HeaderParkKey), 10, 64)
+	dl.IsParked = strings.Count(raw.Subject, ".") > 2 // swdlq.<context>.<group>.<park key>
 	dl.Attempts, _ = strconv.Atoi(h.Get(HeaderAttempts))
 	dl.At, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderAt))
 	dl.Event, _, dl.DecodeErr = bus.Decode(&nats.Msg{Subject: dl.Subject, Header: h, Data: raw.Data})

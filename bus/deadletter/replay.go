@@ -51,7 +51,7 @@ const (
 // A dead letter that does not exist is ErrNotFound; a refused message,
 // which would only be refused again, cannot be replayed.
 func (q *Queue) Replay(ctx context.Context, seq uint64) error {
-	dl, err := q.Get(ctx, seq)
+	dl, err := q.deadLetter(ctx, seq)
 	if err != nil {
 		return err
 	}
@@ -66,12 +66,12 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) error {
 // the group's replica, in the partition's order, as for Replay). A dead
 // letter with nothing parked behind it is removed at once.
 func (q *Queue) Discard(ctx context.Context, seq uint64, followers Followers) error {
-	dl, err := q.Get(ctx, seq)
+	dl, err := q.deadLetter(ctx, seq)
 	if err != nil {
 		return err
 	}
 	if dl.ParkKey == 0 {
-		return q.Delete(ctx, seq)
+		return q.Remove(ctx, seq)
 	}
 	action := ActionRelease
 	if followers == DropFollowers {
@@ -80,13 +80,24 @@ func (q *Queue) Discard(ctx context.Context, seq uint64, followers Followers) er
 	return q.mark(ctx, dl, action)
 }
 
+// deadLetter returns the dead letter seq: ErrParked for a message parked
+// behind one.
+func (q *Queue) deadLetter(ctx context.Context, seq uint64) (Letter, error) {
+	dl, err := q.Get(ctx, seq)
+	if err == nil && dl.IsParked {
+		err = fmt.Errorf("deadletter: record %d of %s is a message parked behind dead letter with park key %d: %w: replay or discard that dead letter",
+			seq, q.contextName, dl.ParkKey, ErrParked)
+	}
+	return dl, err
+}
+
 // mark publishes the marker asking dl's group for action; it carries
 // dl's park key, so that the followers are found after dl is gone.
 func (q *Queue) mark(ctx context.Context, dl Letter, action Action) error {
 	h := make(nats.Header, len(dl.Header)+3)
 	for k, v := range dl.Header {
 		switch k {
-		case HeaderGroup, HeaderSubject, HeaderSeq, HeaderError, HeaderAttempts, HeaderAt, jetstream.MsgIDHeader:
+		case HeaderGroup, HeaderSubject, HeaderSeq, HeaderError, HeaderAttempts, HeaderAt, jetstream.MsgIDHeader, headerPinID:
 		default:
 			h[k] = v
 		}

@@ -36,7 +36,7 @@ type Config struct {
 	Schema string
 
 	// MaxEventBytes limits one event's data plus metadata
-	// (default store.DefaultMaxEventBytes, 1 MiB − 4 KiB).
+	// (default store.DefaultMaxEventBytes, 1 MiB − 8 KiB).
 	MaxEventBytes int
 
 	// CreateDatabase makes Open create the DSN's database when it does not
@@ -112,7 +112,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		}
 	}
 	if err != nil {
-		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err}
+		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err, Unavailable: unavailable(err)}
 	}
 	s, err := New(ctx, pool, cfg)
 	if err != nil {
@@ -274,10 +274,15 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 }
 
 func (s *Store) fail(op string, err error) error {
-	if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, store.ErrClosed):
+		return err
+	case unavailable(err):
+		return &store.Error{Op: op, Store: s.name, Err: err, Unavailable: true}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	return &store.Error{Op: op, Store: s.name, Err: err, Unavailable: unavailable(err)}
+	return &store.Error{Op: op, Store: s.name, Err: err}
 }
 
 // failWrite is fail for a write that commits on its own (an append outside
@@ -292,22 +297,38 @@ func (s *Store) failWrite(op string, err error, lost bool) error {
 }
 
 // unavailable tells the database being out of reach from a statement
-// failing: the connection failed, timed out or was lost, or the server
-// reported a connection, resource or shutdown error. A serialization
-// failure or a deadlock is not: it is a conflict, worth a bounded retry.
+// failing: no connection could be made (whatever stopped it, a timeout
+// too), the connection broke, or the server reported a connection,
+// resource or shutdown error. A serialization failure or a deadlock is
+// not: it is a conflict, worth a bounded retry; nor is ctx ending while a
+// statement ran.
 func unavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return true
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+			return true
+		}
+		return false
 	}
-	switch pgErr.Code[:2] {
-	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
-		return true
-	}
-	return false
+	return broken(err)
+}
+
+// broken reports the connection failing under a statement: a network
+// error, the server closing the connection, or a failure pgconn knows
+// happened before anything was sent.
+func broken(err error) bool {
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.As(err, &connErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
 }
 
 // querier is what both a pool and a transaction offer.
@@ -397,10 +418,7 @@ func connectionLost(ctx context.Context, err error) bool {
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin shutdown, crash, cannot connect now
 	}
-	var netErr net.Error
-	var connErr *pgconn.ConnectError
-	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.As(err, &connErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+	return broken(err)
 }
 
 // appendInTx appends inside the caller's transaction under a savepoint, in

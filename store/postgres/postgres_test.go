@@ -562,3 +562,45 @@ func TestQueryExecModes(t *testing.T) {
 		})
 	}
 }
+
+// The database out of reach is ErrUnavailable, for an append, a
+// transaction and opening a store — also when ctx runs out while
+// connecting — and a statement's own failure is not.
+func TestUnreachableIsUnavailable(t *testing.T) {
+	base := database(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := pgtest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, u.String(), postgres.Config{Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "s", store.NoStream, event(t, "A")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "s", store.NoStream, event(t, "A"))
+	if !errors.Is(err, store.ErrWrongExpectedVersion) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a conflict: %v; want ErrWrongExpectedVersion, not ErrUnavailable", err)
+	}
+	proxy.Cut()
+	defer proxy.Restore()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	for name, op := range map[string]func() error{
+		"append":   func() error { _, err := s.Append(short, "t", store.Any, event(t, "B")); return err },
+		"transact": func() error { return s.Transact(short, func(context.Context) error { return nil }) },
+		"open": func() error {
+			_, err := postgres.Open(short, u.String(), postgres.Config{Context: "visits", Shard: "other"})
+			return err
+		},
+	} {
+		if err := op(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with the database out of reach: %v; want ErrUnavailable", name, err)
+		}
+	}
+}

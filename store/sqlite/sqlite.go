@@ -35,7 +35,7 @@ type Config struct {
 	Path string
 
 	// MaxEventBytes limits one event's data plus metadata
-	// (default store.DefaultMaxEventBytes, 1 MiB − 4 KiB).
+	// (default store.DefaultMaxEventBytes, 1 MiB − 8 KiB).
 	MaxEventBytes int
 
 	// Synchronous is SQLite's synchronous setting: "full" (the default: a
