@@ -255,15 +255,7 @@ func TestDiscardReleasesOrDrops(t *testing.T) {
 	f := newFixture(t, "tenant-a")
 	c := connect(t, f.srv.URL)
 	f.relay(t, c)
-	record := recordEffect(f)
-	g := &handlers.Group{Name: "effects", Context: "visits", MaxAttempts: 1}
-	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
-		if m.Event.Version == 1 {
-			return errors.New("v1 fails")
-		}
-		return record(ctx, v, m)
-	})
-	newRouter(t, f, c, g)
+	newRouter(t, f, c, failing(f, "effects", func(m handlers.Message) bool { return m.Event.Version == 1 }))
 	f.appendTo(t, "tenant-a", "release", 0, 4)
 	f.appendTo(t, "tenant-a", "drop", 0, 4)
 	q, dls := parked(t, c, "effects", 2, 2, "both dead letters with 2 parked each")
@@ -294,14 +286,8 @@ func TestSkipPastDeadLetters(t *testing.T) {
 	f := newFixture(t, "tenant-a")
 	c := connect(t, f.srv.URL)
 	f.relay(t, c)
-	record := recordEffect(f)
-	g := &handlers.Group{Name: "effects", Context: "visits", MaxAttempts: 1, SkipPastDeadLetters: true}
-	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
-		if m.Event.Version == 1 {
-			return errors.New("v1 fails")
-		}
-		return record(ctx, v, m)
-	})
+	g := failing(f, "effects", func(m handlers.Message) bool { return m.Event.Version == 1 })
+	g.SkipPastDeadLetters = true
 	newRouter(t, f, c, g)
 	f.appendTo(t, "tenant-a", "s", 0, 4)
 	dls := deadLetters(t, c, "effects", 1)

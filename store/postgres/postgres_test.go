@@ -280,18 +280,26 @@ func TestLateCommitStress(t *testing.T) {
 	t.Logf("%d events from %d writers, tail saw %d", total, writers, len(tl.seen))
 }
 
-// The database goes away mid-append, several times: appends fail with an
-// error, never half-written; an error that does not say the outcome is
-// unknown wrote nothing; once it is back the store works again, and
-// retrying with the same event IDs is safe.
-func TestDatabaseGoesAway(t *testing.T) {
-	base := database(t)
+// viaProxy puts a proxy the test can cut before the server of base, and
+// returns it and base's URL through it.
+func viaProxy(t *testing.T, base string) (*pgtest.Proxy, *url.URL) {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := pgtest.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
+	return proxy, u
+}
+
+// The database goes away mid-append, several times: appends fail with an
+// error, never half-written; an error that does not say the outcome is
+// unknown wrote nothing; once it is back the store works again, and
+// retrying with the same event IDs is safe.
+func TestDatabaseGoesAway(t *testing.T) {
+	base := database(t)
+	proxy, u := viaProxy(t, base)
 	ctx := context.Background()
 	schema := pgtest.RandomName("s_")
 	s, err := postgres.Open(ctx, u.String()+"&connect_timeout=2", postgres.Config{Context: "visits", Shard: "default", Schema: schema})
@@ -567,13 +575,7 @@ func TestQueryExecModes(t *testing.T) {
 // transaction and opening a store — also when ctx runs out while
 // connecting — and a statement's own failure is not.
 func TestUnreachableIsUnavailable(t *testing.T) {
-	base := database(t)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := pgtest.NewProxy(t, u.Host)
-	u.Host = proxy.Addr()
+	proxy, u := viaProxy(t, database(t))
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, u.String(), postgres.Config{Context: "visits", Shard: "default", Schema: pgtest.RandomName("s_")})
 	if err != nil {
