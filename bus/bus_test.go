@@ -134,11 +134,12 @@ func TestDecodeRefusesForgedHeaders(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	err := bus.Config{
-		Embedded: bus.Embedded{SyncInterval: "sometimes", Port: 70000},
-		Stream:   bus.StreamConfig{Partitions: -1, Storage: "tape", Duplicates: time.Hour, MaxAge: time.Minute},
-		Contexts: map[string]bus.StreamConfig{"Bad Name": {}},
+		Embedded:   bus.Embedded{SyncInterval: "sometimes", Port: 70000},
+		Stream:     bus.StreamConfig{Partitions: -1, Storage: "tape", Duplicates: time.Hour, MaxAge: time.Minute},
+		Contexts:   map[string]bus.StreamConfig{"Bad Name": {}},
+		APITimeout: -time.Second,
 	}.Validate()
-	for _, want := range []string{"Embedded.SyncInterval", "Embedded.Port", "Stream.Partitions", "Stream.Storage", "Stream.Duplicates", `Contexts["Bad Name"]`} {
+	for _, want := range []string{"Embedded.SyncInterval", "Embedded.Port", "Stream.Partitions", "Stream.Storage", "Stream.Duplicates", `Contexts["Bad Name"]`, "APITimeout"} {
 		if err == nil || !strings.Contains(err.Error(), "bus: config "+want+":") {
 			t.Errorf("Validate() = %v; want it to name %s", err, want)
 		}

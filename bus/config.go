@@ -38,6 +38,11 @@ type Config struct {
 	// (default 5s).
 	AckTimeout time.Duration
 
+	// APITimeout bounds a JetStream API request (creating a stream or a
+	// consumer, asking for its state) whose context has no deadline
+	// (default 5s). A replicated cluster under load may need longer.
+	APITimeout time.Duration
+
 	// Logger receives connection events (nil discards them).
 	Logger *slog.Logger
 }
@@ -116,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = 5 * time.Second
+	}
+	if c.APITimeout == 0 {
+		c.APITimeout = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -203,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckTimeout < 0 {
 		bad("AckTimeout", "%v is negative", c.AckTimeout)
+	}
+	if c.APITimeout < 0 {
+		bad("APITimeout", "%v is negative", c.APITimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -109,7 +109,7 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, &Error{Op: "connect", URL: c.url, Err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 	c.nc = nc
-	c.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(maxPending))
+	c.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.APITimeout), jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(maxPending))
 	if err != nil {
 		c.Close()
 		return nil, &Error{Op: "jetstream", URL: c.url, Err: err}

@@ -26,7 +26,10 @@ func TestNATSClusterNodeGoesDown(t *testing.T) {
 	ctx := context.Background()
 	connect := func() *bus.Conn {
 		c, err := bus.Connect(ctx, bus.Config{URL: cl.URL, Stream: bus.StreamConfig{Replicas: 3},
-			ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second, Logger: logger(t)})
+			ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second, Logger: logger(t),
+			// Three replicas on two loaded cores can take longer than 5s to
+			// agree on a new consumer.
+			APITimeout: 30 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,10 @@
 // other replicas take the partitions over at once; it lets the deliveries being
 // handled finish (their ctx is cancelled DrainTimeout later), hands the
 // ones not started back to JetStream, and returns once every function
-// call has returned. Nothing is left to wait for AckWait.
+// call has returned. Nothing is left to wait for AckWait, but for one
+// window: what JetStream sends to a pull request after Run withdrew it (a
+// stop within moments of a pull) reaches no one and comes back after
+// AckWait. Run with ctx already done pulls nothing.
 //
 // A dead letter's replay or discard travels as a marker on its original
 // subject (package bus/deadletter); Run passes by the markers of other

@@ -81,8 +81,13 @@ func (g *Group) Partitions() int { return len(g.cons) }
 // time, in stream order, and the next only once the one before is acked or
 // terminated. The package doc says how order survives a change of hands,
 // how replicas share the partitions, and how Run drains when ctx ends: it
-// returns once every fn has returned.
+// returns once every fn has returned. Run with ctx already done starts
+// nothing and returns nil.
 func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
+	if ctx.Err() != nil {
+		// Pulling now would only strand what JetStream sends meanwhile.
+		return nil
+	}
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	taking, stopTaking := context.WithCancel(ctx)
