@@ -206,14 +206,13 @@ func (c Config) Validate() error {
 		}
 		errs = append(errs, sc.validate(path))
 	}
-	if c.ReconnectWait < 0 {
-		bad("ReconnectWait", "%v is negative", c.ReconnectWait)
-	}
-	if c.AckTimeout < 0 {
-		bad("AckTimeout", "%v is negative", c.AckTimeout)
-	}
-	if c.APITimeout < 0 {
-		bad("APITimeout", "%v is negative", c.APITimeout)
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"ReconnectWait", c.ReconnectWait}, {"AckTimeout", c.AckTimeout}, {"APITimeout", c.APITimeout}} {
+		if d.v < 0 {
+			bad(d.field, "%v is negative", d.v)
+		}
 	}
 	return errors.Join(errs...)
 }
