@@ -59,7 +59,7 @@ func TestNATSClusterNodeGoesDown(t *testing.T) {
 		background(t, r.Run)
 		select {
 		case <-r.Ready():
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatal("router not ready")
 		}
 	}

@@ -146,19 +146,39 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// waitForLeader waits until JetStream has a meta leader.
+// waitForLeader waits until JetStream has a meta leader that counts every
+// server as a peer with current stats, and every server is current with it:
+// before that, creating a replicated stream can wait out a Raft election or
+// two (4-9 s each).
 func (c *Cluster) waitForLeader() {
 	c.Servers[0].t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, s := range c.Servers {
-			if s.srv != nil && s.srv.JetStreamIsLeader() {
-				return
-			}
+		if c.ready() {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.Servers[0].t.Fatal("the cluster has no JetStream meta leader")
+	c.Servers[0].t.Fatal("the cluster has no JetStream meta leader with every server current")
+}
+
+// ready reports whether the cluster's JetStream is ready for replicated
+// streams (see waitForLeader).
+func (c *Cluster) ready() bool {
+	peers, up := 0, 0
+	for _, s := range c.Servers {
+		if s.srv == nil {
+			continue
+		}
+		up++
+		if s.srv.JetStreamIsLeader() {
+			peers = len(s.srv.JetStreamClusterPeers())
+		}
+		if !s.srv.JetStreamIsCurrent() {
+			return false
+		}
+	}
+	return peers == up && up > 0
 }
 
 // Server returns the server named name.
