@@ -44,7 +44,8 @@ const (
 )
 
 // WithDefaults returns c with its zero (or refused) fields set to their
-// defaults and a negative Jitter as none.
+// defaults; a negative Jitter stays none. Applying it twice changes
+// nothing more.
 func (c Config) WithDefaults() Config {
 	if c.Initial <= 0 {
 		c.Initial = DefaultInitial
@@ -56,11 +57,8 @@ func (c Config) WithDefaults() Config {
 	if c.Multiplier < 1 {
 		c.Multiplier = DefaultMultiplier
 	}
-	switch {
-	case c.Jitter == 0 || c.Jitter > 1:
+	if c.Jitter == 0 || c.Jitter > 1 {
 		c.Jitter = DefaultJitter
-	case c.Jitter < 0:
-		c.Jitter = 0
 	}
 	return c
 }

@@ -61,3 +61,12 @@ func TestValidate(t *testing.T) {
 		t.Errorf("zero Config: %v", err)
 	}
 }
+
+func TestWithDefaultsTwiceKeepsNoJitter(t *testing.T) {
+	cfg := backoff.Config{Initial: 10 * time.Millisecond, Jitter: -1}.WithDefaults().WithDefaults()
+	for range 20 {
+		if got := cfg.Delay(1); got != 10*time.Millisecond {
+			t.Fatalf("Delay(1) = %v after WithDefaults twice; want exactly 10ms (no jitter)", got)
+		}
+	}
+}

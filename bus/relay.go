@@ -75,7 +75,6 @@ func (c *RelayConfig) setDefaults(conn *Conn) {
 	if c.SaveEvery == 0 {
 		c.SaveEvery = 50 * time.Millisecond
 	}
-	c.Backoff = c.Backoff.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = conn.cfg.Logger
 	}
