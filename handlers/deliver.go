@@ -20,8 +20,7 @@ type groupRun struct {
 	q        *deadletter.Queue
 	h        Handler
 	log      *slog.Logger
-	attempts int  // tries before a message is dead-lettered
-	parks    bool // the later messages of a dead letter's stream wait behind it
+	attempts int // tries before a message is dead-lettered
 	parking  *parking
 	blocked  *blocks
 }
@@ -62,8 +61,8 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 	if d.Handover && !gr.reload(ctx, d) {
 		return
 	}
-	if seq, action, ok := deadletter.Marker(d.Header); ok {
-		gr.resolve(ctx, d, seq, action)
+	if req, ok := deadletter.Marker(d.Header); ok {
+		gr.resolve(ctx, d, req)
 		return
 	}
 	if d.Err != nil {
@@ -75,28 +74,26 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 		gr.park(ctx, d, key)
 		return
 	}
-	m := gr.message(d, d.Seq)
-	err := gr.run(ctx, m)
+	err := gr.run(ctx, gr.message(d))
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
-		gr.blocked.clear(m.Partition)
+		gr.blocked.clear(d.Partition)
 		_ = d.Ack()
 	case waiting:
-		gr.wait(ctx, d, m.Partition, err)
+		gr.wait(ctx, d, err)
 	case retrying:
 		gr.retry(ctx, d, err)
 	case givingUp:
 		rec := deadletter.Record{Group: gr.g.Name, Cause: err, Attempts: d.Attempt}
-		if gr.parks {
+		if !gr.g.SkipPastDeadLetters { // the later messages of its stream wait behind it
 			rec.ParkKey = d.Seq
 		}
 		gr.giveUp(ctx, d, err, rec)
 	}
 }
 
-// message is the Message of d for the group's handlers, at seq in the
-// source's stream.
-func (gr *groupRun) message(d *consumer.Delivery, seq uint64) Message {
+// message is the Message of d for the group's handlers.
+func (gr *groupRun) message(d *consumer.Delivery) Message {
 	m := Message{
 		Event:     d.Event,
 		Source:    d.Address.Context,
@@ -106,7 +103,7 @@ func (gr *groupRun) message(d *consumer.Delivery, seq uint64) Message {
 		Context:   gr.g.Context,
 		Attempt:   max(d.Attempt, 1),
 		Subject:   d.Subject,
-		Seq:       seq,
+		Seq:       d.Seq,
 	}
 	if m.Source == "" {
 		m.Source = gr.g.source()
@@ -138,11 +135,11 @@ func (gr *groupRun) retry(ctx context.Context, d *consumer.Delivery, err error) 
 // retrying the message cannot change. Every wait is logged, and the
 // partition shows as blocked in the router's status until a message of it
 // goes through.
-func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, partition int, err error) {
-	waits := gr.blocked.set(partition, err)
+func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, err error) {
+	waits := gr.blocked.set(d.Partition, err)
 	delay := gr.r.cfg.Backoff.Delay(waits)
 	gr.log.WarnContext(ctx, "handlers: infrastructure unavailable; partition blocked, trying again", "subject", d.Subject, "seq", d.Seq,
-		"partition", partition, "waits", waits, "retry_in", delay, "error", err)
+		"partition", d.Partition, "waits", waits, "retry_in", delay, "error", err)
 	d.RetryAfter(delay)
 }
 
@@ -151,13 +148,13 @@ func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, partition in
 // d waits and is tried again.
 func (gr *groupRun) giveUp(ctx context.Context, d *consumer.Delivery, cause error, rec deadletter.Record) {
 	if err := gr.q.Put(ctx, d, rec); err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
+		gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
 		return
 	}
 	if rec.ParkKey != 0 {
 		gr.parking.block(streamOf{d.Address.Shard, d.Event.Stream}, rec.ParkKey)
 	}
-	gr.blocked.clear(d.Address.Partition)
+	gr.blocked.clear(d.Partition)
 	gr.log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
 		"stream", d.Event.Stream, "attempts", rec.Attempts, "parks_followers", rec.ParkKey != 0, "error", cause)
 	_ = d.Term(cause.Error())
@@ -171,10 +168,10 @@ func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) 
 		return
 	}
 	if err := gr.q.Park(ctx, d, gr.g.Name, key); err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot park: %w", err))
+		gr.wait(ctx, d, fmt.Errorf("cannot park: %w", err))
 		return
 	}
-	gr.blocked.clear(d.Address.Partition)
+	gr.blocked.clear(d.Partition)
 	gr.log.InfoContext(ctx, "handlers: message parked behind its stream's dead letter", "subject", d.Subject, "seq", d.Seq,
 		"stream", d.Event.Stream, "stream_version", d.Event.Version, "dead_letter_seq", key)
 	_ = d.Term("parked behind the dead letter of stream " + strconv.Quote(d.Event.Stream))
@@ -186,7 +183,7 @@ func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) 
 func (gr *groupRun) reload(ctx context.Context, d *consumer.Delivery) bool {
 	blocking, err := gr.q.Blocking(ctx, gr.g.Name)
 	if err != nil {
-		gr.wait(ctx, d, d.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		gr.wait(ctx, d, fmt.Errorf("cannot list the dead letters: %w", err))
 		return false
 	}
 	gr.parking.reload(d.Partition, blocking)

@@ -121,8 +121,8 @@
 // payload, Metadata = every metadata key, Source and Shard from context and
 // shard, Attempt 1 (watermill does not count redeliveries), ctx = the
 // message's context. Partition, Subject and Seq, which are JetStream's, stay
-// zero, and DeadLetter, which needs a JetStream delivery, passes errors
-// through. The Group type registers handlers for a Router; to run typed
+// zero; retries and dead letters are watermill's (the Router's policy
+// needs a JetStream delivery). The Group type registers handlers for a Router; to run typed
 // handlers under watermill, build the handler with Chain over your own
 // dispatch.
 //

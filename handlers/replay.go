@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
@@ -18,8 +17,8 @@ import (
 // between. A failure that should be tried again leaves the marker to come
 // back (RetryAfter); what was handled is gone from the queue by then, so
 // the next try goes on where this one stopped.
-func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint64, action deadletter.Action) {
-	key, _ := strconv.ParseUint(d.Header.Get(deadletter.HeaderParkKey), 10, 64)
+func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, req deadletter.Request) {
+	seq, action, key := req.Seq, req.Action, req.ParkKey
 	dl, err := gr.q.Get(ctx, seq)
 	switch {
 	case errors.Is(err, deadletter.ErrNotFound):
@@ -32,7 +31,7 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 			return
 		}
 	case err != nil:
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot read dead letter %d: %w", seq, err))
+		gr.wait(ctx, d, fmt.Errorf("cannot read dead letter %d: %w", seq, err))
 		return
 	case action == deadletter.ActionReplay:
 		if !gr.again(ctx, d, dl, key) {
@@ -40,14 +39,14 @@ func (gr *groupRun) resolve(ctx context.Context, d *consumer.Delivery, seq uint6
 		}
 	default:
 		if err := gr.q.Remove(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, d.Address.Partition, err)
+			gr.wait(ctx, d, err)
 			return
 		}
 	}
 	if key != 0 && !gr.followers(ctx, d, key, action) {
 		return
 	}
-	gr.blocked.clear(d.Address.Partition)
+	gr.blocked.clear(d.Partition)
 	gr.log.InfoContext(ctx, "handlers: dead letter resolved", "action", action, "dead_letter_seq", seq, "stream", d.Event.Stream)
 	_ = d.Ack()
 }
@@ -66,7 +65,7 @@ func (gr *groupRun) replaced(ctx context.Context, key uint64) (bool, error) {
 // when that could not be told (err).
 func (gr *groupRun) ackStale(ctx context.Context, d *consumer.Delivery, seq uint64, err error) {
 	if err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		gr.wait(ctx, d, fmt.Errorf("cannot list the dead letters: %w", err))
 		return
 	}
 	gr.log.InfoContext(ctx, "handlers: marker of a dead letter replaced since; nothing to do", "dead_letter_seq", seq, "stream", d.Event.Stream)
@@ -79,15 +78,15 @@ func (gr *groupRun) ackStale(ctx context.Context, d *consumer.Delivery, seq uint
 func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uint64, action deadletter.Action) bool {
 	if action == deadletter.ActionDrop {
 		if err := gr.q.Drop(ctx, gr.g.Name, key); err != nil {
-			gr.wait(ctx, d, d.Address.Partition, err)
+			gr.wait(ctx, d, err)
 			return false
 		}
 		return gr.done(ctx, d, key)
 	}
 	for {
-		page, err := gr.q.Parked(ctx, deadletter.Letter{Group: gr.g.Name, ParkKey: key}, 0, 100)
+		page, err := gr.q.Parked(ctx, gr.g.Name, key, 0, 100)
 		if err != nil {
-			gr.wait(ctx, d, d.Address.Partition, err)
+			gr.wait(ctx, d, err)
 			return false
 		}
 		if len(page) == 0 {
@@ -107,7 +106,7 @@ func (gr *groupRun) followers(ctx context.Context, d *consumer.Delivery, key uin
 func (gr *groupRun) done(ctx context.Context, d *consumer.Delivery, key uint64) bool {
 	blocking, err := gr.q.Blocking(ctx, gr.g.Name)
 	if err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot list the dead letters: %w", err))
+		gr.wait(ctx, d, fmt.Errorf("cannot list the dead letters: %w", err))
 		return false
 	}
 	for _, dl := range blocking {
@@ -115,7 +114,7 @@ func (gr *groupRun) done(ctx context.Context, d *consumer.Delivery, key uint64) 
 			continue
 		}
 		if err := gr.q.Remove(ctx, dl.Seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, d.Address.Partition, err)
+			gr.wait(ctx, d, err)
 			return false
 		}
 	}
@@ -130,20 +129,19 @@ func (gr *groupRun) done(ctx context.Context, d *consumer.Delivery, key uint64) 
 // reports whether to go on with the next message.
 func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadletter.Letter, key uint64) bool {
 	addr, _ := bus.ParseSubject(rec.Subject) // the relay's subject: the letter decoded
-	orig := &consumer.Delivery{Event: rec.Event, Address: addr, Subject: rec.Subject, Header: rec.Header, Data: rec.Data, Seq: rec.StreamSeq}
-	m := gr.message(orig, rec.StreamSeq)
-	m.Attempt = max(d.Attempt, 1)
-	err := gr.run(ctx, m)
+	orig := &consumer.Delivery{Event: rec.Event, Address: addr, Subject: rec.Subject, Header: rec.Header, Data: rec.Data,
+		Seq: rec.StreamSeq, Attempt: d.Attempt}
+	err := gr.run(ctx, gr.message(orig))
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
 		if derr := gr.q.Remove(ctx, rec.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, m.Partition, derr) // its effects are in: the inbox skips them next time
+			gr.wait(ctx, d, derr) // its effects are in: the inbox skips them next time
 			return false
 		}
 		d.Attempt = 1
 		return true
 	case waiting:
-		gr.wait(ctx, d, m.Partition, err)
+		gr.wait(ctx, d, err)
 	case retrying:
 		gr.retry(ctx, d, err)
 	case givingUp:
@@ -159,11 +157,11 @@ func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadlet
 func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery, cause error, key, seq uint64) {
 	rec := deadletter.Record{Group: gr.g.Name, Cause: cause, Attempts: d.Attempt, ParkKey: key, Replaces: seq}
 	if err := gr.q.Put(ctx, orig, rec); err != nil {
-		gr.wait(ctx, d, d.Address.Partition, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
+		gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
 		return
 	}
 	if err := gr.q.Remove(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
-		gr.wait(ctx, d, d.Address.Partition, err)
+		gr.wait(ctx, d, err)
 		return
 	}
 	if key != 0 {

@@ -176,7 +176,7 @@ func TestParkedRecordsAreEndedByTheirDeadLetter(t *testing.T) {
 	startRouter(t, f, c, 2*time.Second, failing(f, "effects", func(m handlers.Message) bool { return m.Event.Version == 1 }))
 	f.appendTo(t, "tenant-a", "S", 0, 4)
 	q, dls := parked(t, c, "effects", 1, 2, "S v1 dead, v2 and v3 parked")
-	ps, err := q.Parked(context.Background(), dls[0], 0, 10)
+	ps, err := q.Parked(context.Background(), dls[0].Group, dls[0].ParkKey, 0, 10)
 	if err != nil || len(ps) != 2 || !ps[0].IsParked || dls[0].IsParked {
 		t.Fatalf("Parked = %+v, %v", ps, err)
 	}

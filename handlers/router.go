@@ -210,7 +210,7 @@ func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 		attempts = g.MaxAttempts
 	}
 	return &groupRun{r: r, g: g, k: k, q: q, h: Chain(Chain(g.dispatch, g.Middleware...), r.cfg.Middleware...),
-		log: r.cfg.Logger.With("group", g.Name), attempts: attempts, parks: !g.SkipPastDeadLetters,
+		log: r.cfg.Logger.With("group", g.Name), attempts: attempts,
 		parking: newParking(k.Partitions()), blocked: newBlocks()}, nil
 }
 

@@ -14,6 +14,11 @@ import (
 // pulls in; the server pins each partition's consumer to one client of it.
 const priorityGroup = "sw"
 
+// HeaderPinID is the pin JetStream puts on a delivery of a pinned
+// consumer: the server's, for that delivery only, so a message stored
+// again (a dead letter) must not keep it.
+const HeaderPinID = "Nats-Pin-Id"
+
 // Group is a consumer group's share of its source context's stream in this
 // process. Build it with Provision and start it with Run.
 type Group struct {

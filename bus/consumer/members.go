@@ -42,12 +42,12 @@ func (g *Group) join(ctx context.Context) *membership {
 }
 
 // publish refreshes this process's entry: it owns owned partitions.
-func (m *membership) publish(ctx context.Context, owned int) bool {
-	if m == nil {
-		return false
+// A failed put is retried at the next balance; meanwhile the entry
+// expires and the others count this process out.
+func (m *membership) publish(ctx context.Context, owned int) {
+	if m != nil {
+		_, _ = m.kv.Put(ctx, m.key, []byte(strconv.Itoa(owned)))
 	}
-	_, err := m.kv.Put(ctx, m.key, []byte(strconv.Itoa(owned)))
-	return err == nil
 }
 
 // others lists how many partitions each other member owns.

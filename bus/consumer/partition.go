@@ -97,17 +97,12 @@ func (pt *partition) release(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if pinned := pinnedTo(info); pinned != "" && (pinned == id || id == "" && abandoned(info)) {
+	// A pin nothing is out under may be this process's, which never learned
+	// its id; given up while another replica is pinned, it goes to that
+	// replica's next pull again.
+	if pinned := pinnedTo(info); pinned != "" && (pinned == id || id == "" && info.NumAckPending == 0) {
 		_ = pt.g.stream.JetStream().UnpinConsumer(ctx, pt.name, priorityGroup)
 	}
-}
-
-// abandoned reports a pinned consumer that holds nothing unacknowledged:
-// the pin may be this process's, which never learned its id. Given up
-// while another replica is pinned, the pin goes to that replica's next
-// pull again.
-func abandoned(info *jetstream.ConsumerInfo) bool {
-	return info.NumAckPending == 0
 }
 
 // pinnedTo is the client the consumer's deliveries are pinned to.
@@ -133,7 +128,6 @@ type held struct {
 	m         jetstream.Msg
 	seq       uint64
 	delivered int
-	handover  bool // the first handed out after the partition came from elsewhere
 }
 
 // receive takes a delivery from JetStream; it must not block.
@@ -152,9 +146,8 @@ func (pt *partition) receive(m jetstream.Msg) {
 		pt.gaps++
 	}
 	pt.last = md.Sequence.Consumer
-	if ids := m.Headers().Values("Nats-Pin-Id"); len(ids) > 0 && ids[len(ids)-1] != "" {
-		id := ids[len(ids)-1] // the server's own comes last
-		pt.pinID = id
+	if ids := m.Headers().Values(HeaderPinID); len(ids) > 0 && ids[len(ids)-1] != "" {
+		pt.pinID = ids[len(ids)-1] // the server's own comes last
 	}
 	i, found := slices.BinarySearchFunc(pt.held, h.seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
 	if found {
@@ -190,7 +183,6 @@ func (pt *partition) next(ctx context.Context) *held {
 			h := pt.held[0]
 			pt.held = pt.held[1:]
 			pt.hand = h
-			h.handover, pt.fresh = pt.fresh, false
 			pt.mu.Unlock()
 			return h
 		}
@@ -258,16 +250,14 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 	}()
 	m := h.m
 	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Partition: pt.index,
-		Delivered: h.delivered, Attempt: h.delivered, Handover: h.handover, msg: m}
+		Delivered: h.delivered, Attempt: h.delivered, msg: m}
 	if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
-		_ = m.Ack() // another group's replay
-		if h.handover {
-			pt.mu.Lock()
-			pt.fresh = true // the next delivery is the hand-over
-			pt.mu.Unlock()
-		}
+		_ = m.Ack() // another group's replay: the next delivery may be the hand-over
 		return
 	}
+	pt.mu.Lock()
+	d.Handover, pt.fresh = pt.fresh, false
+	pt.mu.Unlock()
 	d.Event, d.Address, d.Err = bus.Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
 	for {
 		d.state = unsettled

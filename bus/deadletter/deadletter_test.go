@@ -102,7 +102,7 @@ func TestQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq, action, ok := deadletter.Marker(m.Header); !ok || seq != dl.Seq || action != deadletter.ActionReplay ||
+	if req, ok := deadletter.Marker(m.Header); !ok || req.Seq != dl.Seq || req.Action != deadletter.ActionReplay ||
 		m.Header.Get(bus.HeaderReplayGroup) != "billing" || m.Header.Get(deadletter.HeaderError) != "" {
 		t.Fatalf("marker headers %v", m.Header)
 	}
@@ -157,7 +157,7 @@ func TestParking(t *testing.T) {
 	if err != nil || len(letters) != 1 || letters[0].ParkKey != 40 || letters[0].Parked != 3 {
 		t.Fatalf("List = %+v, %v; want the dead letter with 3 parked behind it", letters, err)
 	}
-	got, err := q.Parked(ctx, letters[0], 0, 10)
+	got, err := q.Parked(ctx, letters[0].Group, letters[0].ParkKey, 0, 10)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("Parked = %d, %v", len(got), err)
 	}
@@ -173,7 +173,7 @@ func TestParking(t *testing.T) {
 	if err := q.Drop(ctx, "billing", 40); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := q.Parked(ctx, letters[0], 0, 10); err != nil || len(got) != 0 {
+	if got, err := q.Parked(ctx, letters[0].Group, letters[0].ParkKey, 0, 10); err != nil || len(got) != 0 {
 		t.Fatalf("after Drop: %d parked, %v", len(got), err)
 	}
 }

@@ -33,21 +33,25 @@ func (q *Queue) Park(ctx context.Context, d *consumer.Delivery, group string, ke
 	return nil
 }
 
-// Parked returns up to limit messages parked behind dl, from sequence from
-// on, in the order they were parked.
-func (q *Queue) Parked(ctx context.Context, dl Letter, from uint64, limit int) ([]Letter, error) {
-	if dl.ParkKey == 0 {
+// Parked returns up to limit messages parked by group under key (a dead
+// letter's ParkKey), from sequence from on, in the order they were parked.
+func (q *Queue) Parked(ctx context.Context, group string, key uint64, from uint64, limit int) ([]Letter, error) {
+	if key == 0 {
 		return nil, nil
 	}
-	return q.scan(ctx, parkSubject(q.contextName, dl.Group, dl.ParkKey), from, limit)
+	return q.scan(ctx, parkSubject(q.contextName, group, key), from, limit)
 }
 
 // Blocking returns the dead letters of group whose streams' later
-// messages are parked behind them, oldest first.
+// messages are parked behind them, oldest first. Unlike List, it does not
+// count what is parked.
 func (q *Queue) Blocking(ctx context.Context, group string) ([]Letter, error) {
+	if err := store.CheckName("group", group); err != nil {
+		return nil, err
+	}
 	var out []Letter
 	for from := uint64(1); ; {
-		page, err := q.List(ctx, group, from, store.MaxReadLimit)
+		page, err := q.scan(ctx, subject(q.contextName, group), from, store.MaxReadLimit)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
+	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -35,10 +36,6 @@ var (
 	// Discard of the dead letter end.
 	ErrParked = errors.New("parked behind a dead letter")
 )
-
-// headerPinID is the pin a delivery of a pinned consumer carries: the
-// server's, for that delivery only.
-const headerPinID = "Nats-Pin-Id"
 
 // StreamName is the stream of the named context's dead letters,
 // SW_<CONTEXT>_DLQ over swdlq.<context>.<group>.
@@ -150,7 +147,7 @@ func original(d *consumer.Delivery, group, msgID string) nats.Header {
 	h := make(nats.Header, len(d.Header)+8)
 	for k, v := range d.Header {
 		switch k {
-		case jetstream.MsgIDHeader, bus.HeaderReplayGroup, HeaderReplayOf, HeaderReplayAction, headerPinID:
+		case jetstream.MsgIDHeader, bus.HeaderReplayGroup, HeaderReplayOf, HeaderReplayAction, consumer.HeaderPinID:
 		default:
 			h[k] = v
 		}
@@ -184,7 +181,7 @@ func (q *Queue) List(ctx context.Context, group string, from uint64, limit int) 
 	}
 	for i, dl := range out {
 		if dl.ParkKey != 0 {
-			out[i].Parked = counts[parkSubject(q.contextName, dl.Group, dl.ParkKey)]
+			out[i].Parked = int(counts[parkSubject(q.contextName, dl.Group, dl.ParkKey)])
 		}
 	}
 	return out, nil
@@ -192,8 +189,8 @@ func (q *Queue) List(ctx context.Context, group string, from uint64, limit int) 
 
 // scan returns up to limit messages on filter from sequence from on.
 func (q *Queue) scan(ctx context.Context, filter string, from uint64, limit int) ([]Letter, error) {
-	if limit < 1 || limit > store.MaxReadLimit {
-		return nil, &store.InvalidError{Field: "limit", Value: strconv.Itoa(limit), Reason: "want 1 to " + strconv.Itoa(store.MaxReadLimit)}
+	if err := backend.CheckLimit(limit); err != nil {
+		return nil, err
 	}
 	var out []Letter
 	for seq := max(from, 1); len(out) < limit; {
@@ -211,16 +208,12 @@ func (q *Queue) scan(ctx context.Context, filter string, from uint64, limit int)
 }
 
 // counts counts the messages on each subject filter matches.
-func (q *Queue) counts(ctx context.Context, filter string) (map[string]int, error) {
+func (q *Queue) counts(ctx context.Context, filter string) (map[string]uint64, error) {
 	info, err := q.js.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return nil, &bus.Error{Op: "count parked messages of " + q.contextName, URL: q.conn.Server(), Err: err}
 	}
-	out := make(map[string]int, len(info.State.Subjects))
-	for subj, n := range info.State.Subjects {
-		out[subj] = int(n)
-	}
-	return out, nil
+	return info.State.Subjects, nil
 }
 
 // Get returns the dead letter with sequence seq; ErrNotFound when

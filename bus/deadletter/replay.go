@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 )
 
 // Headers of a marker: a message on a dead letter's original subject that
@@ -97,7 +98,7 @@ func (q *Queue) mark(ctx context.Context, dl Letter, action Action) error {
 	h := make(nats.Header, len(dl.Header)+3)
 	for k, v := range dl.Header {
 		switch k {
-		case HeaderGroup, HeaderSubject, HeaderSeq, HeaderError, HeaderAttempts, HeaderAt, jetstream.MsgIDHeader, headerPinID:
+		case HeaderGroup, HeaderSubject, HeaderSeq, HeaderError, HeaderAttempts, HeaderAt, jetstream.MsgIDHeader, consumer.HeaderPinID:
 		default:
 			h[k] = v
 		}
@@ -112,19 +113,27 @@ func (q *Queue) mark(ctx context.Context, dl Letter, action Action) error {
 	return nil
 }
 
-// Marker reads a marker's request from a message's headers: the dead
-// letter's sequence and the action; ok is false when h is no marker.
-func Marker(h nats.Header) (seq uint64, action Action, ok bool) {
+// Request is what a marker asks of its group.
+type Request struct {
+	Seq     uint64 // the dead letter's sequence in the queue
+	Action  Action
+	ParkKey uint64 // what its stream's later messages are parked under (0: none)
+}
+
+// Marker reads a marker's request from a message's headers; ok is false
+// when h is no marker.
+func Marker(h nats.Header) (r Request, ok bool) {
 	s := h.Get(HeaderReplayOf)
 	if s == "" {
-		return 0, "", false
+		return Request{}, false
 	}
 	seq, err := strconv.ParseUint(s, 10, 64)
-	action = Action(h.Get(HeaderReplayAction))
+	action := Action(h.Get(HeaderReplayAction))
 	switch action {
 	case ActionReplay, ActionRelease, ActionDrop:
 	default:
-		return 0, "", false
+		return Request{}, false
 	}
-	return seq, action, err == nil
+	key, _ := strconv.ParseUint(h.Get(HeaderParkKey), 10, 64)
+	return Request{Seq: seq, Action: action, ParkKey: key}, err == nil
 }

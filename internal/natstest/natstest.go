@@ -123,11 +123,10 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	c := &Cluster{}
 	var urls []string
 	for i := range n {
-		cport, _ := strconv.Atoi(routes[i].Port())
 		s := &Server{t: t, opts: server.Options{
 			ServerName: "n" + strconv.Itoa(i), Host: "127.0.0.1", Port: ports[i],
 			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "sw", Host: "127.0.0.1", Port: cport},
+			Cluster: server.ClusterOpts{Name: "sw", Host: "127.0.0.1", Port: free[n+i]},
 			Routes:  routes,
 		}}
 		s.URL = "nats://127.0.0.1:" + strconv.Itoa(ports[i])
