@@ -191,3 +191,11 @@ func TestStreamProvisioning(t *testing.T) {
 		t.Fatal(bus.StreamName("front-desk"))
 	}
 }
+
+// The store's default limit and the relay's reserve must fit NATS's
+// default max payload, or a store with defaults cannot start its relay.
+func TestDefaultLimitsAgree(t *testing.T) {
+	if got, natsDefault := store.DefaultMaxEventBytes+bus.EnvelopeReserve, 1<<20; got > natsDefault {
+		t.Errorf("DefaultMaxEventBytes + EnvelopeReserve = %d, over NATS's default max payload %d", got, natsDefault)
+	}
+}

@@ -206,12 +206,22 @@ func (c Config) Validate() error {
 		}
 		errs = append(errs, sc.validate(path))
 	}
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{{"ReconnectWait", c.ReconnectWait}, {"AckTimeout", c.AckTimeout}, {"APITimeout", c.APITimeout}} {
-		if d.v < 0 {
-			bad(d.field, "%v is negative", d.v)
+	errs = append(errs, negative("", setting{"ReconnectWait", c.ReconnectWait}, setting{"AckTimeout", c.AckTimeout}, setting{"APITimeout", c.APITimeout}))
+	return errors.Join(errs...)
+}
+
+// setting is a duration a configuration sets, with its field's name.
+type setting struct {
+	field string
+	d     time.Duration
+}
+
+// negative reports each setting that is negative, its path prefix+field.
+func negative(prefix string, ss ...setting) error {
+	var errs []error
+	for _, s := range ss {
+		if s.d < 0 {
+			errs = append(errs, &ConfigError{Path: prefix + s.field, Err: fmt.Errorf("%v is negative", s.d)})
 		}
 	}
 	return errors.Join(errs...)
@@ -233,14 +243,9 @@ func (c StreamConfig) validate(path string) error {
 	default:
 		bad("Storage", `%q: want "file" or "memory"`, c.Storage)
 	}
-	if c.Duplicates < 0 {
-		bad("Duplicates", "%v is negative", c.Duplicates)
-	}
+	errs = append(errs, negative(path+".", setting{"Duplicates", c.Duplicates}, setting{"MaxAge", c.MaxAge}))
 	if c.MaxMsgSize < 0 {
 		bad("MaxMsgSize", "%d is negative", c.MaxMsgSize)
-	}
-	if c.MaxAge < 0 {
-		bad("MaxAge", "%v is negative", c.MaxAge)
 	}
 	if c.MaxAge > 0 && c.Duplicates > c.MaxAge {
 		bad("Duplicates", "%v is longer than MaxAge %v", c.Duplicates, c.MaxAge)

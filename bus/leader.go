@@ -198,7 +198,7 @@ func (l *leader) waitForCommits(ctx context.Context, found int) bool {
 	if l.recheck > 0 && l.recheck < poll {
 		poll = l.recheck
 	}
-	resetTimer(l.idle, poll)
+	l.idle.Reset(poll) // a tick not received is dropped (Go 1.23 timers)
 	l.woken = true
 	select {
 	case <-ctx.Done():
@@ -228,15 +228,4 @@ func (l *leader) sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// resetTimer makes t fire after d, dropping a tick it has not delivered.
-func resetTimer(t *time.Timer, d time.Duration) {
-	if !t.Stop() {
-		select {
-		case <-t.C:
-		default:
-		}
-	}
-	t.Reset(d)
 }

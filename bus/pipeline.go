@@ -57,12 +57,10 @@ type prepared struct {
 // prepare builds the messages of batch.
 func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 	p := &prepared{batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
-	p.limit = int(r.conn.nc.MaxPayload())
-	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < p.limit {
-		p.limit = int(stream.MaxMsgSize)
-	}
+	p.limit, _ = r.conn.msgLimit(stream)
+	contextName, shard := r.st.Context(), r.st.Shard()
 	for i := range batch {
-		p.msgs[i], p.sizes[i] = message(&batch[i], r.st.Context(), r.st.Shard(), stream.Partitions)
+		p.msgs[i], p.sizes[i] = message(&batch[i], contextName, shard, stream.Partitions)
 		// The message has them now: a backlog in flight is thousands of
 		// maps for the garbage collector to scan.
 		batch[i].Data, batch[i].Metadata = nil, nil
@@ -113,7 +111,7 @@ func (pl *pipeline) issue(p *prepared, final bool) *flight {
 	defer f.acks.Seal()
 	last := -1 // the last message sent: the run ends on it when final
 	if pl.run != nil && final {
-		for i := range p.msgs {
+		for i := len(p.msgs) - 1; i >= 0 && last < 0; i-- {
 			if p.sizes[i] <= p.limit {
 				last = i
 			}
@@ -212,27 +210,26 @@ func (pl *pipeline) settleFlight(ctx context.Context, f *flight) (n int, quarant
 	outcome := pl.wait(ctx, f)
 	done := f.issued
 	var ackErr error
-	tooLarge := make(map[int]string)
+	var bad []tooLarge
 	for i := 0; i < f.issued; i++ {
 		if f.sizes[i] > f.limit {
-			tooLarge[i] = "message of " + strconv.Itoa(f.sizes[i]) + " bytes is over the limit of " + strconv.Itoa(f.limit) + " bytes"
+			bad = append(bad, tooLarge{i, "message of " + strconv.Itoa(f.sizes[i]) + " bytes is over the limit of " + strconv.Itoa(f.limit) + " bytes"})
 			continue
 		}
 		if err := outcome[i]; err != nil {
 			if jspub.IsTooLarge(err) {
-				tooLarge[i] = err.Error()
+				bad = append(bad, tooLarge{i, err.Error()})
 				continue
 			}
-			if i < done {
-				done, ackErr = i, err
-			}
+			done, ackErr = i, err
+			break
 		}
 	}
 	if f.err != nil && done == f.issued {
 		// Issuing stopped at the event after the last one issued.
 		ackErr = f.err
 	}
-	quarantined = pl.quarantine(ctx, f, done, tooLarge)
+	quarantined = pl.quarantine(ctx, f, done, bad)
 	if apiErr := (*jetstream.APIError)(nil); errors.As(ackErr, &apiErr) && apiErr.ErrorCode == jspub.ErrCodeBatchDisabled {
 		// The stream was changed to refuse fast batches: publish one by one.
 		pl.stream.batched.Store(false)
@@ -243,25 +240,26 @@ func (pl *pipeline) settleFlight(ctx context.Context, f *flight) (n int, quarant
 	return done, quarantined, nil
 }
 
-// quarantine sets aside the events among the first done of f that
-// JetStream cannot take (tooLarge: why, by index) and counts the others
-// as published.
-func (pl *pipeline) quarantine(ctx context.Context, f *flight, done int, tooLarge map[int]string) []store.Quarantined {
+// tooLarge is an event of a flight JetStream cannot take, and why.
+type tooLarge struct {
+	i      int
+	reason string
+}
+
+// quarantine sets aside the events of f JetStream cannot take, all among
+// the first done, and counts the others of those as published.
+func (pl *pipeline) quarantine(ctx context.Context, f *flight, done int, bad []tooLarge) []store.Quarantined {
 	var out []store.Quarantined
 	start := 0
 	now := time.Now().UTC()
-	for i := 0; i < done; i++ {
-		reason, bad := tooLarge[i]
-		if !bad {
-			continue
-		}
-		ev := f.batch[i]
+	for _, b := range bad {
+		i, ev := b.i, f.batch[b.i]
 		out = append(out, store.Quarantined{EventID: ev.ID, Type: ev.Type, Stream: ev.Stream, Version: ev.Version,
-			Position: ev.Position, Size: f.sizes[i], Reason: reason, At: now})
+			Position: ev.Position, Size: f.sizes[i], Reason: b.reason, At: now})
 		pl.r.log.LogAttrs(ctx, slog.LevelError, "event quarantined: JetStream cannot take it; the events behind it go on",
 			slog.String("event_id", ev.ID.String()), slog.String("event_type", ev.Type), slog.String("stream", ev.Stream),
 			slog.Int64("stream_version", ev.Version), slog.String("position", ev.Position.String()),
-			slog.Int("size", f.sizes[i]), slog.String("reason", reason))
+			slog.Int("size", f.sizes[i]), slog.String("reason", b.reason))
 		pl.r.acked(f.batch[start:i])
 		start = i + 1
 	}

@@ -91,11 +91,7 @@ func (c RelayConfig) Validate() error {
 	if c.BatchSize < 0 || c.BatchSize > 10000 {
 		errs = append(errs, &ConfigError{Path: "RelayConfig.BatchSize", Err: fmt.Errorf("%d: want 1 to 10000", c.BatchSize)})
 	}
-	for field, d := range map[string]time.Duration{"IdlePoll": c.IdlePoll, "LeaderRetry": c.LeaderRetry, "SaveEvery": c.SaveEvery} {
-		if d < 0 {
-			errs = append(errs, &ConfigError{Path: "RelayConfig." + field, Err: fmt.Errorf("%v is negative", d)})
-		}
-	}
+	errs = append(errs, negative("RelayConfig.", setting{"IdlePoll", c.IdlePoll}, setting{"LeaderRetry", c.LeaderRetry}, setting{"SaveEvery", c.SaveEvery}))
 	if err := c.Backoff.Validate(); err != nil {
 		errs = append(errs, &ConfigError{Path: "RelayConfig.Backoff", Err: err})
 	}
@@ -251,16 +247,22 @@ const EnvelopeReserve = 8 << 10
 // event plus EnvelopeReserve is within the server's max payload and the
 // stream's max message size.
 func (r *Relay) fits(stream *Stream) error {
-	limit, what := int(r.conn.nc.MaxPayload()), "the NATS server's max_payload"
-	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < limit {
-		limit, what = int(stream.MaxMsgSize), "the max message size of stream "+stream.Name
-	}
+	limit, what := r.conn.msgLimit(stream)
 	if max := r.st.MaxEventBytes(); max+EnvelopeReserve > limit {
 		return &ConfigError{Path: "store " + r.st.Context() + "/" + r.st.Shard() + " max_event_bytes", Err: fmt.Errorf(
 			"%d bytes of data and metadata, with up to %d bytes of headers, is over the %d bytes of %s: lower max_event_bytes to %d or less, or raise the NATS limit",
 			max, EnvelopeReserve, limit, what, limit-EnvelopeReserve)}
 	}
 	return nil
+}
+
+// msgLimit is the largest message stream takes, and what sets it.
+func (c *Conn) msgLimit(stream *Stream) (limit int, what string) {
+	limit, what = int(c.nc.MaxPayload()), "the NATS server's max_payload"
+	if stream.MaxMsgSize > 0 && int(stream.MaxMsgSize) < limit {
+		limit, what = int(stream.MaxMsgSize), "the max message size of stream "+stream.Name
+	}
+	return limit, what
 }
 
 // standby waits d, forwarding this process's commits to the leader as

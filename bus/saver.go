@@ -64,22 +64,28 @@ func (s *saver) loop() {
 		}
 		if err := s.flush(context.Background()); err != nil {
 			s.r.fail(context.Background(), "cannot save the checkpoint", err)
-			select {
-			case <-s.stopped: // the last try, on the way out
-				s.flush(context.Background())
+			if s.pause(failed.next(s.r.cfg.Backoff)) {
 				return
-			case <-time.After(failed.next(s.r.cfg.Backoff)):
 			}
 			signal(s.kick)
 			continue
 		}
 		failed.reset()
-		select {
-		case <-s.stopped:
-			s.flush(context.Background())
+		if s.pause(s.r.cfg.SaveEvery) {
 			return
-		case <-time.After(s.r.cfg.SaveEvery):
 		}
+	}
+}
+
+// pause waits d; stopped meanwhile, it saves once more, on the way out,
+// and reports true.
+func (s *saver) pause(d time.Duration) (stopped bool) {
+	select {
+	case <-s.stopped:
+		s.flush(context.Background())
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

@@ -231,7 +231,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
 	}
-	settings["streams"], settings["poisoned_events"] = max(c.streams, c.writers), skipped.Load()
+	settings["streams"], settings["poisoned_events"] = c.streamCount(), skipped.Load()
 	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
 		Handled: round(float64(target.Load())/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
 	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
@@ -283,13 +283,13 @@ func effect(ctx context.Context, m handlers.Message) error {
 // fraction c.poison of them, spread evenly.
 func poisonedStreams(c config) map[string]bool {
 	out := map[string]bool{}
-	n := max(c.streams, c.writers)
+	n := c.streamCount()
 	if c.poison <= 0 {
 		return out
 	}
 	every := max(int(1/c.poison), 1)
 	for k := 0; k < n; k += every {
-		out[fmt.Sprintf("account-%d-%d", c.rep, k)] = true
+		out[c.streamName(k)] = true
 	}
 	return out
 }

@@ -72,6 +72,13 @@ type config struct {
 	log                                        *slog.Logger
 }
 
+// streamCount is how many streams the writers append to: c.streams, and at
+// least one per writer.
+func (c config) streamCount() int { return max(c.streams, c.writers) }
+
+// streamName is the name of stream k of this repetition.
+func (c config) streamName(k int) string { return fmt.Sprintf("account-%d-%d", c.rep, k) }
+
 // result is one JSON line; field names follow ../shared/BENCH.md.
 type result struct {
 	Scenario string             `json:"scenario"`
@@ -369,15 +376,14 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 			}
 			// The writer's streams: w, w+W, w+2W, … below c.streams, in turn.
 			var streams []string
-			for k := w; k < max(c.streams, c.writers); k += c.writers {
-				streams = append(streams, fmt.Sprintf("account-%d-%d", c.rep, k))
+			for k := w; k < c.streamCount(); k += c.writers {
+				streams = append(streams, c.streamName(k))
 			}
 			versions := make([]int64, len(streams))
 			for k := range versions {
 				versions[k] = -1
 			}
-			stream, turn := streams[0], 0
-			version := int64(-1)
+			turn := 0
 			batch := make([]store.Event, 0, per)
 			for {
 				i := int(next.Add(1)) - 1
@@ -397,9 +403,9 @@ func writeAll(ctx context.Context, s store.Store, c config, l load) (lat []time.
 				}
 				exp := store.NoStream
 				turn = (turn + 1) % len(streams)
-				stream, version = streams[turn], versions[turn]
+				stream, version := streams[turn], versions[turn]
 				if l.newStream {
-					stream, version = fmt.Sprintf("account-%d-%d", c.rep, i), -1
+					stream, version = c.streamName(i), -1
 				}
 				if version >= 0 {
 					exp = store.Exact(version)

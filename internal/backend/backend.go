@@ -75,7 +75,8 @@ func stamp(ctx context.Context, ev store.Event, maxBytes int) (Pending, error) {
 	if err != nil {
 		return Pending{}, err
 	}
-	md := make(correlation.Metadata, len(ev.Metadata)+4)
+	// Room for what Stamp and envelope.Complete add: a dozen keys.
+	md := make(correlation.Metadata, len(ev.Metadata)+12)
 	for k, v := range ev.Metadata {
 		if !envelope.IsOwned(k) {
 			md[k] = v

@@ -25,16 +25,10 @@ func CheckOpen(ctx context.Context, st store.Store, verb, stream string) error {
 	if stream != "" {
 		op += " " + strconv.Quote(stream)
 	}
-	open, _ := o.(store.Store)
-	return &store.CrossStoreError{Op: op, Target: name(st), Open: name(open)}
+	return &store.CrossStoreError{Op: op, Target: name(st), Open: name(o.(store.Store))} // WithOpen marks a store.Store
 }
 
-func name(st store.Store) string {
-	if st == nil {
-		return "(unknown)"
-	}
-	return st.Context() + "/" + st.Shard()
-}
+func name(st store.Store) string { return st.Context() + "/" + st.Shard() }
 
 // CheckRead checks the arguments of a stream read.
 func CheckRead(stream string, dir store.Direction, from int64, limit int) error {
@@ -66,8 +60,14 @@ func CheckExpected(e store.ExpectedVersion) error {
 	return nil
 }
 
-// CheckIDs checks the IDs of a link.
-func CheckIDs(stream string, ids []uuid.UUID) error {
+// CheckLink checks the arguments of a link.
+func CheckLink(stream string, expected store.ExpectedVersion, ids []uuid.UUID) error {
+	if err := store.CheckStream(stream); err != nil {
+		return err
+	}
+	if err := CheckExpected(expected); err != nil {
+		return err
+	}
 	if len(ids) == 0 {
 		return &store.InvalidError{Field: "event ids", Value: stream, Reason: "nothing to link"}
 	}

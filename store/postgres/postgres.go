@@ -290,7 +290,7 @@ func (s *Store) fail(op string, err error) error {
 // in an earlier attempt (lost) — may have committed.
 func (s *Store) failWrite(op string, err error, lost bool) error {
 	var pgErr *pgconn.PgError
-	if !lost && (errors.Is(err, store.ErrClosed) || errors.As(err, &pgErr) || pgconn.SafeToRetry(err)) {
+	if !lost && (errors.As(err, &pgErr) || pgconn.SafeToRetry(err)) {
 		return s.fail(op, err) // the server refused it, or it was never sent
 	}
 	return &store.Error{Op: op, Store: s.name, Err: err, Unavailable: unavailable(err), MaybeWritten: true}
@@ -601,13 +601,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
 		return err
 	}
-	if err := store.CheckStream(stream); err != nil {
-		return err
-	}
-	if err := backend.CheckExpected(expected); err != nil {
-		return err
-	}
-	if err := backend.CheckIDs(stream, ids); err != nil {
+	if err := backend.CheckLink(stream, expected, ids); err != nil {
 		return err
 	}
 	return s.Transact(ctx, func(ctx context.Context) error {

@@ -440,13 +440,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
 		return err
 	}
-	if err := store.CheckStream(stream); err != nil {
-		return err
-	}
-	if err := backend.CheckExpected(expected); err != nil {
-		return err
-	}
-	if err := backend.CheckIDs(stream, ids); err != nil {
+	if err := backend.CheckLink(stream, expected, ids); err != nil {
 		return err
 	}
 	err := s.inWriteTx(ctx, func(q querier) error {
