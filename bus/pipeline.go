@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/internal/jspub"
 	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxFlights is how many batches may await their acks at once.
@@ -44,6 +45,7 @@ type flight struct {
 	acks   *jspub.Batch // nil: nothing was sent
 	issued int          // events handled before issuing stopped
 	err    error        // why issuing stopped early
+	span   trace.Span   // publishing it
 }
 
 // prepared is a batch read from the log with its messages built.
@@ -52,12 +54,16 @@ type prepared struct {
 	msgs  []*nats.Msg
 	sizes []int
 	limit int // the largest message the stream takes
+	// parents are the trace contexts of the first events, for the
+	// batch's span to link to.
+	parents []string
 }
 
 // prepare builds the messages of batch.
 func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 	p := &prepared{batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
 	p.limit, _ = r.conn.msgLimit(stream)
+	p.parents = parents(batch)
 	contextName, shard := r.st.Context(), r.st.Shard()
 	for i := range batch {
 		p.msgs[i], p.sizes[i] = message(&batch[i], contextName, shard, stream.Partitions)
@@ -97,7 +103,7 @@ func (pl *pipeline) send(p *prepared, final bool) (keep int) {
 // last batch. The connection does not reconnect until the flight is
 // settled: a batch's messages all travel on one connection.
 func (pl *pipeline) issue(p *prepared, final bool) *flight {
-	f := &flight{prepared: p}
+	f := &flight{prepared: p, span: pl.r.tel.startBatch(p)}
 	conn := pl.r.conn
 	if !conn.begin() {
 		f.err = &Error{Op: "publish", URL: conn.url, Err: ErrUnavailable}
@@ -198,7 +204,12 @@ func (pl *pipeline) wait(ctx context.Context, f *flight) []error {
 func (pl *pipeline) discard(ctx context.Context, f *flight) {
 	defer pl.r.conn.end()
 	pl.wait(ctx, f)
+	endBatch(f.span, 0, 0, errDiscarded)
 }
+
+// errDiscarded ends the span of a batch discarded after a failure before
+// it: its events go out again.
+var errDiscarded = errors.New("discarded after an earlier batch failed; published again")
 
 // settleFlight waits for f's acks. n is how many events, from the start,
 // are done (acknowledged, or quarantined); the caller goes on after them,
@@ -235,9 +246,10 @@ func (pl *pipeline) settleFlight(ctx context.Context, f *flight) (n int, quarant
 		pl.stream.batched.Store(false)
 	}
 	if ackErr != nil {
-		return done, quarantined, &Error{Op: "publish", URL: pl.r.conn.url, Err: ackErr}
+		err = &Error{Op: "publish", URL: pl.r.conn.url, Err: ackErr}
 	}
-	return done, quarantined, nil
+	endBatch(f.span, done, len(quarantined), err)
+	return done, quarantined, err
 }
 
 // tooLarge is an event of a flight JetStream cannot take, and why.
@@ -265,5 +277,8 @@ func (pl *pipeline) quarantine(ctx context.Context, f *flight, done int, bad []t
 	}
 	pl.r.acked(f.batch[start:done])
 	pl.r.quarantined.Add(uint64(len(out)))
+	if len(out) > 0 {
+		pl.r.tel.quarantined.Add(ctx, int64(len(out)), pl.r.tel.set)
+	}
 	return out
 }

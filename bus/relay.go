@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/switchyard-go/switchyard/backoff"
 	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RelayConfig configures a Relay. The zero value works.
@@ -50,6 +52,12 @@ type RelayConfig struct {
 
 	// Logger receives the relay's log lines (nil: the Conn's logger).
 	Logger *slog.Logger
+
+	// TracerProvider receives a span per batch published, linked to the
+	// events' trace contexts; MeterProvider the events published and
+	// quarantined and the lag (nil: the global providers).
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 
 	// Acked, when set, is called from the relay's goroutine with each run of
 	// events JetStream acknowledged, in log order (quarantined ones left
@@ -108,6 +116,7 @@ type Relay struct {
 	st   store.Outbox
 	cfg  RelayConfig
 	log  *slog.Logger
+	tel  *relayTelemetry
 
 	leader      atomic.Bool
 	published   atomic.Uint64
@@ -124,7 +133,7 @@ func NewRelay(conn *Conn, st store.Outbox, cfg RelayConfig) (*Relay, error) {
 		return nil, err
 	}
 	cfg.setDefaults(conn)
-	r := &Relay{conn: conn, st: st, cfg: cfg}
+	r := &Relay{conn: conn, st: st, cfg: cfg, tel: newRelayTelemetry(cfg, st)}
 	r.log = cfg.Logger.With(slog.String("relay", cfg.Name), slog.String("context", st.Context()), slog.String("shard", st.Shard()))
 	return r, nil
 }
@@ -197,6 +206,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		return &Error{Op: "subscribe to wake-ups", URL: r.conn.url, Err: err}
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // best effort on the way out
+	defer r.tel.observeLag(r)()
 	var stream *Stream
 	var failures failures
 	for ctx.Err() == nil {
@@ -289,6 +299,7 @@ func (r *Relay) acked(evs []store.Event) {
 		return
 	}
 	r.published.Add(uint64(len(evs)))
+	r.tel.published.Add(context.Background(), int64(len(evs)), r.tel.set)
 	if r.cfg.Acked != nil {
 		r.cfg.Acked(evs)
 	}

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/internal/instrument"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // groupRun is one group's handling in this process: its chain, the
@@ -54,9 +58,10 @@ func (gr *groupRun) judge(ctx context.Context, err error, attempt int) verdict {
 	return retrying
 }
 
-// deliver handles d: a marker is resolved, a refused message
-// dead-lettered, a message of a stream with a dead letter parked behind
-// it, and any other tried and settled by the failure policy.
+// deliver handles d: a marker is resolved; a message is tried in its
+// consumer span (see traced): refused, it is dead-lettered; of a stream
+// with a dead letter, parked behind it; otherwise tried and settled by the
+// failure policy.
 func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 	if d.Handover && !gr.reload(ctx, d) {
 		return
@@ -65,31 +70,61 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 		gr.resolve(ctx, d, req)
 		return
 	}
+	m := gr.message(d)
+	gr.traced(ctx, m, func(ctx context.Context) string { return gr.handle(ctx, d, m) })
+}
+
+// traced runs step, one attempt at m, in m's consumer span, and records
+// the outcome step returns on the span and in the handling duration.
+func (gr *groupRun) traced(ctx context.Context, m Message, step func(ctx context.Context) string) {
+	tel := gr.r.tel
+	ctx, span := startProcess(ctx, tel.tracer, m)
+	defer span.End()
+	start := time.Now()
+	outcome := step(ctx)
+	span.SetAttributes(instrument.Outcome.String(outcome))
+	tel.duration.Record(ctx, time.Since(start).Seconds(), tel.set(m.Group, m.Event.Type, instrument.Outcome, outcome))
+}
+
+// handle tries d, or dead-letters or parks it without trying, and returns
+// the outcome.
+func (gr *groupRun) handle(ctx context.Context, d *consumer.Delivery, m Message) string {
 	if d.Err != nil {
 		err := &SecurityError{Subject: d.Subject, Reason: "headers disagree with the subject or do not decode", Err: d.Err}
-		gr.giveUp(ctx, d, err, deadletter.Record{Group: gr.g.Name, Cause: err, Attempts: d.Attempt})
-		return
+		return gr.giveUp(ctx, d, err, deadletter.Record{Group: gr.g.Name, Cause: err, Attempts: d.Attempt})
 	}
 	if key, ok := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream}); ok {
-		gr.park(ctx, d, key)
-		return
+		return gr.park(ctx, d, key)
 	}
-	err := gr.run(ctx, gr.message(d))
+	dup, err := gr.run(ctx, m)
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
 		gr.blocked.clear(d.Partition)
 		_ = d.Ack()
+		return gr.handled(ctx, m, dup)
 	case waiting:
-		gr.wait(ctx, d, err)
+		return gr.wait(ctx, d, err)
 	case retrying:
-		gr.retry(ctx, d, err)
+		return gr.retry(ctx, d, err)
 	case givingUp:
 		rec := deadletter.Record{Group: gr.g.Name, Cause: err, Attempts: d.Attempt}
 		if !gr.g.SkipPastDeadLetters { // the later messages of its stream wait behind it
 			rec.ParkKey = d.Seq
 		}
-		gr.giveUp(ctx, d, err, rec)
+		return gr.giveUp(ctx, d, err, rec)
 	}
+	fail(trace.SpanFromContext(ctx), err)
+	return outcomeDraining
+}
+
+// handled returns the outcome of an attempt at m that went through: dup
+// when the inbox skipped it.
+func (gr *groupRun) handled(ctx context.Context, m Message, dup bool) string {
+	if !dup {
+		return outcomeHandled
+	}
+	gr.r.tel.duplicates.Add(ctx, 1, gr.r.tel.set(m.Group, "", "", ""))
+	return outcomeDuplicate
 }
 
 // message is the Message of d for the group's handlers.
@@ -111,23 +146,29 @@ func (gr *groupRun) message(d *consumer.Delivery) Message {
 	return m
 }
 
-// run runs the chain once, turning a panic that escaped it into an error.
-func (gr *groupRun) run(ctx context.Context, m Message) (err error) {
+// run runs the chain once, turning a panic that escaped it into an error;
+// dup reports that the Inbox skipped the message as handled already.
+func (gr *groupRun) run(ctx context.Context, m Message) (dup bool, err error) {
+	a := &attempt{}
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("handlers: panic outside Recover: %v", v)
 		}
+		dup = a.duplicate && err == nil
 	}()
-	return gr.h(ctx, m)
+	return false, gr.h(context.WithValue(ctx, attemptKey{}, a), m)
 }
 
 // retry tries d again after a backoff: a failure that counts.
-func (gr *groupRun) retry(ctx context.Context, d *consumer.Delivery, err error) {
+func (gr *groupRun) retry(ctx context.Context, d *consumer.Delivery, err error) string {
 	delay := gr.r.cfg.Backoff.Delay(d.Attempt)
 	gr.log.WarnContext(ctx, "handlers: message failed; trying again", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
 		"attempt", d.Attempt, "max_attempts", gr.attempts, "retry_in", delay, "error", err)
+	gr.note(ctx, d, err, outcomeRetry, attribute.Int("attempt", d.Attempt), attribute.String("retry_in", delay.String()))
+	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "failure"))
 	d.Attempt++
 	d.RetryAfter(delay)
+	return outcomeRetry
 }
 
 // wait tries d again after a backoff without counting an attempt: what
@@ -135,46 +176,72 @@ func (gr *groupRun) retry(ctx context.Context, d *consumer.Delivery, err error) 
 // retrying the message cannot change. Every wait is logged, and the
 // partition shows as blocked in the router's status until a message of it
 // goes through.
-func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, err error) {
+func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, err error) string {
 	waits := gr.blocked.set(d.Partition, err)
 	delay := gr.r.cfg.Backoff.Delay(waits)
 	gr.log.WarnContext(ctx, "handlers: infrastructure unavailable; partition blocked, trying again", "subject", d.Subject, "seq", d.Seq,
 		"partition", d.Partition, "waits", waits, "retry_in", delay, "error", err)
+	gr.note(ctx, d, err, outcomeWait, attribute.Int("waits", waits), attribute.String("retry_in", delay.String()))
+	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "unavailable"))
 	d.RetryAfter(delay)
+	return outcomeWait
+}
+
+// note records on the attempt's span that it failed with err and what
+// comes of it.
+func (gr *groupRun) note(ctx context.Context, d *consumer.Delivery, err error, what string, attrs ...attribute.KeyValue) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	fail(span, err)
+	span.AddEvent(what, trace.WithAttributes(append(attrs, attribute.Int64("seq", int64(d.Seq)))...))
 }
 
 // giveUp dead-letters d with rec, and with rec.ParkKey parks the later
 // messages of its stream behind it. When the dead letter cannot be stored,
 // d waits and is tried again.
-func (gr *groupRun) giveUp(ctx context.Context, d *consumer.Delivery, cause error, rec deadletter.Record) {
+func (gr *groupRun) giveUp(ctx context.Context, d *consumer.Delivery, cause error, rec deadletter.Record) string {
 	if err := gr.q.Put(ctx, d, rec); err != nil {
-		gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
-		return
+		return gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
 	}
 	if rec.ParkKey != 0 {
 		gr.parking.block(streamOf{d.Address.Shard, d.Event.Stream}, rec.ParkKey)
 	}
 	gr.blocked.clear(d.Partition)
-	gr.log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
-		"stream", d.Event.Stream, "attempts", rec.Attempts, "parks_followers", rec.ParkKey != 0, "error", cause)
+	gr.deadLettered(ctx, d, cause, rec)
 	_ = d.Term(cause.Error())
+	return outcomeDeadLetter
+}
+
+// deadLettered logs, counts and notes on the span that d was dead-lettered
+// with rec.
+func (gr *groupRun) deadLettered(ctx context.Context, d *consumer.Delivery, cause error, rec deadletter.Record) {
+	gr.log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
+		"stream", d.Event.Stream, "attempts", rec.Attempts, "parks_followers", rec.ParkKey != 0, "replaces", rec.Replaces, "error", cause)
+	gr.note(ctx, d, cause, outcomeDeadLetter, attribute.Int("attempts", rec.Attempts), attribute.Bool("parks_followers", rec.ParkKey != 0))
+	gr.r.tel.deadLetters.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, "", ""))
 }
 
 // park parks d behind the dead letter of its stream, whose park key is
 // key.
-func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) {
+func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) string {
 	if d.Seq == key { // the dead letter itself, delivered again after a crash
 		_ = d.Term("dead-lettered already")
-		return
+		return outcomeDeadLetter
 	}
 	if err := gr.q.Park(ctx, d, gr.g.Name, key); err != nil {
-		gr.wait(ctx, d, fmt.Errorf("cannot park: %w", err))
-		return
+		return gr.wait(ctx, d, fmt.Errorf("cannot park: %w", err))
 	}
 	gr.blocked.clear(d.Partition)
 	gr.log.InfoContext(ctx, "handlers: message parked behind its stream's dead letter", "subject", d.Subject, "seq", d.Seq,
 		"stream", d.Event.Stream, "stream_version", d.Event.Version, "dead_letter_seq", key)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(outcomeParked, trace.WithAttributes(attribute.Int64("dead_letter_seq", int64(key))))
+	}
+	gr.r.tel.parked.Add(ctx, 1, gr.r.tel.set(gr.g.Name, "", "", ""))
 	_ = d.Term("parked behind the dead letter of stream " + strconv.Quote(d.Event.Stream))
+	return outcomeParked
 }
 
 // reload learns, on a hand-over, which streams of d's partition have a

@@ -31,11 +31,11 @@
 // # The chain
 //
 // Middleware is func(Handler) Handler; in a chain the first listed is the
-// outermost. Defaults gives the standard one:
+// outermost. Defaults gives the standard one, which runs inside the
+// Router's consumer span (see Telemetry):
 //
-//		Trace → Recover → Correlate → Shard → Inbox → handlers
+//		Recover → Correlate → Shard → Inbox → handlers
 //
-//	  - Trace: a consumer span, child of the message's traceparent.
 //	  - Recover: a panic becomes a *PanicError with the stack.
 //	  - Correlate: what the handler appends gets correlation_id = the
 //	    message's, causation_id = its event_id, and its tenant and
@@ -52,6 +52,29 @@
 //
 // Timeout is there to add: an attempt that runs out of time fails, and
 // counts. Every attempt runs the whole chain, with a fresh transaction.
+//
+// # Telemetry
+//
+// The Router runs every attempt at a message in a consumer span, "<group>
+// process <event type>", child of the trace context the event carries
+// (the span of the append that stored it), so one trace follows a chain
+// across processes; what the handler appends is stamped with it in turn.
+// The span carries the messaging attributes (messaging.system "nats",
+// messaging.destination.name the subject, messaging.message.id the
+// event_id, messaging.consumer.group.name) and switchyard.context, .shard,
+// .stream, .event_type, .correlation_id, .causation_id, and
+// switchyard.outcome: handled, duplicate (the Inbox skipped it), retry,
+// wait, dead_letter, parked or draining. A retry, a wait, a dead letter
+// and a parking are events on the span, with the error as its status.
+// Logs of the attempt are written with the span's ctx.
+//
+// Metrics, to RouterConfig.MeterProvider: messaging.process.duration (by
+// group, event type and outcome), switchyard.handler.retries (by
+// switchyard.reason: failure or unavailable), switchyard.handler.dead_letters,
+// switchyard.handler.parked, switchyard.inbox.duplicates,
+// switchyard.consumer.partitions.owned and
+// switchyard.consumer.oldest_unhandled.age (seconds: the lag to page on).
+// Trace puts the same span around chains run outside a Router.
 //
 // # Failures
 //

@@ -26,6 +26,9 @@ import (
 var testURL string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(traceChildEnv) != "" {
+		os.Exit(traceChildMain())
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
@@ -263,13 +266,15 @@ type counter struct {
 	n  map[uuid.UUID]int
 }
 
-func (c *counter) add(id uuid.UUID) {
+// add counts a call for id and returns how many there were.
+func (c *counter) add(id uuid.UUID) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n == nil {
 		c.n = map[uuid.UUID]int{}
 	}
 	c.n[id]++
+	return c.n[id]
 }
 
 // count is how often id was counted.

@@ -108,6 +108,9 @@ func Inbox() Middleware {
 			}
 			first, err := in.MarkHandled(ctx, m.Group, m.Event.ID)
 			if err != nil || !first {
+				if err == nil {
+					noteDuplicate(ctx) // counted by the Router
+				}
 				return err
 			}
 			return next(ctx, m)

@@ -123,51 +123,60 @@ func (gr *groupRun) done(ctx context.Context, d *consumer.Delivery, key uint64) 
 }
 
 // again handles rec — the dead letter, or a message parked behind it —
-// once more for marker d. Handled, it is removed from the queue, and the
-// next message's tries start over; failing for good, it is dead-lettered
-// anew in rec's place, with the messages parked under key behind it. It
-// reports whether to go on with the next message.
-func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadletter.Letter, key uint64) bool {
+// once more for marker d, in its own consumer span. Handled, it is removed
+// from the queue, and the next message's tries start over; failing for
+// good, it is dead-lettered anew in rec's place, with the messages parked
+// under key behind it. It reports whether to go on with the next message.
+func (gr *groupRun) again(ctx context.Context, d *consumer.Delivery, rec deadletter.Letter, key uint64) (goOn bool) {
 	addr, _ := bus.ParseSubject(rec.Subject) // the relay's subject: the letter decoded
 	orig := &consumer.Delivery{Event: rec.Event, Address: addr, Subject: rec.Subject, Header: rec.Header, Data: rec.Data,
 		Seq: rec.StreamSeq, Attempt: d.Attempt}
-	err := gr.run(ctx, gr.message(orig))
+	m := gr.message(orig)
+	gr.traced(ctx, m, func(ctx context.Context) string {
+		var outcome string
+		goOn, outcome = gr.replay(ctx, d, orig, m, rec.Seq, key)
+		return outcome
+	})
+	return goOn
+}
+
+// replay tries orig, dead letter or parked record seq, once for marker d,
+// and settles it by the failure policy.
+func (gr *groupRun) replay(ctx context.Context, d, orig *consumer.Delivery, m Message, seq, key uint64) (bool, string) {
+	dup, err := gr.run(ctx, m)
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
-		if derr := gr.q.Remove(ctx, rec.Seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
-			gr.wait(ctx, d, derr) // its effects are in: the inbox skips them next time
-			return false
+		if derr := gr.q.Remove(ctx, seq); derr != nil && !errors.Is(derr, deadletter.ErrNotFound) {
+			return false, gr.wait(ctx, d, derr) // its effects are in: the inbox skips them next time
 		}
 		d.Attempt = 1
-		return true
+		return true, gr.handled(ctx, m, dup)
 	case waiting:
-		gr.wait(ctx, d, err)
+		return false, gr.wait(ctx, d, err)
 	case retrying:
-		gr.retry(ctx, d, err)
+		return false, gr.retry(ctx, d, err)
 	case givingUp:
-		gr.redeadLetter(ctx, d, orig, err, key, rec.Seq)
+		return false, gr.redeadLetter(ctx, d, orig, err, key, seq)
 	}
-	return false
+	return false, outcomeDraining
 }
 
 // redeadLetter dead-letters orig, which failed again while marker d
 // resolved its dead letter, in place of record seq (the old dead letter,
 // or orig parked): the messages parked under key stay behind it, and the
 // marker is done.
-func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery, cause error, key, seq uint64) {
+func (gr *groupRun) redeadLetter(ctx context.Context, d, orig *consumer.Delivery, cause error, key, seq uint64) string {
 	rec := deadletter.Record{Group: gr.g.Name, Cause: cause, Attempts: d.Attempt, ParkKey: key, Replaces: seq}
 	if err := gr.q.Put(ctx, orig, rec); err != nil {
-		gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
-		return
+		return gr.wait(ctx, d, fmt.Errorf("cannot dead-letter: %w (after: %v)", err, cause))
 	}
 	if err := gr.q.Remove(ctx, seq); err != nil && !errors.Is(err, deadletter.ErrNotFound) {
-		gr.wait(ctx, d, err)
-		return
+		return gr.wait(ctx, d, err)
 	}
 	if key != 0 {
 		gr.parking.block(streamOf{orig.Address.Shard, orig.Event.Stream}, key)
 	}
-	gr.log.ErrorContext(ctx, "handlers: message dead-lettered again", "subject", orig.Subject, "seq", orig.Seq,
-		"stream", orig.Event.Stream, "attempts", rec.Attempts, "error", cause)
+	gr.deadLettered(ctx, orig, cause, rec)
 	_ = d.Ack()
+	return outcomeDeadLetter
 }

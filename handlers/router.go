@@ -12,6 +12,8 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/sharding"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultMaxAttempts is how often a failing message is tried before it is
@@ -21,14 +23,14 @@ const DefaultMaxAttempts = 5
 
 // Defaults is the standard chain, outermost first:
 //
-//	Trace → Recover → Correlate → Shard(reg) → Inbox
+//	Recover → Correlate → Shard(reg) → Inbox
 //
-// Every attempt runs the whole chain, so each gets its own span and a
-// fresh transaction. With reg nil, Shard and Inbox are left out: for
+// Every attempt runs the whole chain, in the consumer span the Router
+// opens for it and a fresh transaction. With reg nil, Shard and Inbox are left out: for
 // handlers that keep no state in a store. Retrying and dead-lettering are
 // the Router's (see the package doc's failure policy).
 func Defaults(reg *sharding.Registry) []Middleware {
-	mws := []Middleware{Trace(nil), Recover(), Correlate()}
+	mws := []Middleware{Recover(), Correlate()}
 	if reg != nil {
 		mws = append(mws, Shard(reg), Inbox())
 	}
@@ -62,8 +64,15 @@ type RouterConfig struct {
 	// queues of package bus/deadletter on the router's connection).
 	DeadLetters DeadLetterQueues
 	// Logger receives every retry, wait, dead letter and refusal (nil
-	// discards them).
+	// discards them), logged with the attempt's span in ctx.
 	Logger *slog.Logger
+	// TracerProvider receives a consumer span per attempt; MeterProvider
+	// the handling durations, retries, dead letters, parked messages,
+	// inbox duplicates, partitions owned and the age of the oldest
+	// unsettled message (nil: the global providers). The package doc's
+	// "Telemetry" lists them.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Validate reports every problem with c at once.
@@ -101,6 +110,7 @@ type Router struct {
 	runs   []*groupRun
 	ready  chan struct{}
 	once   sync.Once
+	tel    *instruments
 }
 
 // NewRouter returns a router consuming through conn.
@@ -120,7 +130,7 @@ func NewRouter(conn *bus.Conn, cfg RouterConfig) (*Router, error) {
 	if cfg.DeadLetters == nil {
 		cfg.DeadLetters = &deadLetters{conn: conn}
 	}
-	return &Router{conn: conn, cfg: cfg, ready: make(chan struct{})}, nil
+	return &Router{conn: conn, cfg: cfg, ready: make(chan struct{}), tel: newInstruments(cfg.TracerProvider, cfg.MeterProvider)}, nil
 }
 
 // Add adds groups to r, reporting every problem with them (bad names,
@@ -177,6 +187,7 @@ func (r *Router) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.runs = runs
 	r.mu.Unlock()
+	defer r.tel.observe(runs)()
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
 	for i, gr := range runs {

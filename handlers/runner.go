@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RunnerConfig configures a Runner. The zero value works.
@@ -25,6 +28,11 @@ type RunnerConfig struct {
 	Router RouterConfig
 	// Logger receives the runner's log lines (nil discards them).
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider go to the router and the relays
+	// where their own configuration names none (nil: the global
+	// providers). The stores take theirs when they are opened.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Runner is a process's share of Switchyard: a relay for each (context,
@@ -56,6 +64,10 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 	if cfg.Relay.Logger == nil {
 		cfg.Relay.Logger = cfg.Logger
 	}
+	cfg.Router.TracerProvider = cmp.Or(cfg.Router.TracerProvider, cfg.TracerProvider)
+	cfg.Router.MeterProvider = cmp.Or(cfg.Router.MeterProvider, cfg.MeterProvider)
+	cfg.Relay.TracerProvider = cmp.Or(cfg.Relay.TracerProvider, cfg.TracerProvider)
+	cfg.Relay.MeterProvider = cmp.Or(cfg.Relay.MeterProvider, cfg.MeterProvider)
 	if cfg.Router.Middleware == nil {
 		cfg.Router.Middleware = Defaults(reg)
 	}

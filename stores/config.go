@@ -17,6 +17,8 @@ import (
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"gopkg.in/yaml.v3"
 )
 
@@ -457,6 +459,8 @@ type Option interface {
 
 type options struct {
 	logger *slog.Logger
+	tp     trace.TracerProvider
+	mp     metric.MeterProvider
 }
 
 type optionFunc func(*options)
@@ -466,6 +470,18 @@ func (f optionFunc) apply(o *options) { f(o) }
 // WithLogger makes Open and the stores it opens log to l (nil discards).
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithTracerProvider gives the stores Open opens tp for their append spans
+// (default: the global provider).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(o *options) { o.tp = tp })
+}
+
+// WithMeterProvider gives the stores Open opens mp for their metrics
+// (default: the global provider).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(o *options) { o.mp = mp })
 }
 
 // Open validates cfg, opens the store of every (context, shard) it lists and
@@ -489,7 +505,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*sharding.Registry, 
 	for _, name := range slices.Sorted(maps.Keys(cfg.Contexts)) {
 		cc := cfg.Contexts[name]
 		for _, shard := range cc.shards() {
-			s, err := openStore(ctx, name, shard, cc, cfg.DataDir, cfg.MaxEventBytes, o.logger)
+			s, err := openStore(ctx, name, shard, cc, cfg, o)
 			if err == nil {
 				err = r.Add(s)
 				if err != nil {
@@ -513,17 +529,19 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*sharding.Registry, 
 }
 
 // openStore opens the store of (contextName, shard) configured by cc.
-func openStore(ctx context.Context, contextName, shard string, cc ContextConfig, dataDir string, maxEventBytes int, logger *slog.Logger) (store.Store, error) {
-	logger = logger.With(slog.String("context", contextName), slog.String("shard", shard))
+func openStore(ctx context.Context, contextName, shard string, cc ContextConfig, cfg Config, o options) (store.Store, error) {
+	logger := o.logger.With(slog.String("context", contextName), slog.String("shard", shard))
 	if cc.backend() == BackendPostgres {
 		dsn, schema := cc.postgresTarget(contextName, shard)
 		st, err := postgres.Open(ctx, dsn, postgres.Config{
 			Context:        contextName,
 			Shard:          shard,
 			Schema:         schema,
-			MaxEventBytes:  maxEventBytes,
+			MaxEventBytes:  cfg.MaxEventBytes,
 			CreateDatabase: cc.CreateDatabases,
 			Logger:         logger,
+			TracerProvider: o.tp,
+			MeterProvider:  o.mp,
 		})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
@@ -532,14 +550,16 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 	}
 	dir := cc.Dir
 	if dir == "" {
-		dir = dataDir // "" is sqlite's default, "data"
+		dir = cfg.DataDir // "" is sqlite's default, "data"
 	}
 	st, err := sqlite.Open(ctx, sqlite.Config{
-		Context:       contextName,
-		Shard:         shard,
-		Dir:           dir,
-		MaxEventBytes: maxEventBytes,
-		Logger:        logger,
+		Context:        contextName,
+		Shard:          shard,
+		Dir:            dir,
+		MaxEventBytes:  cfg.MaxEventBytes,
+		Logger:         logger,
+		TracerProvider: o.tp,
+		MeterProvider:  o.mp,
 	})
 	if err != nil {
 		return nil, err

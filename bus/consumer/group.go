@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,10 @@ type Group struct {
 	cfg    Config
 	stream *bus.Stream
 	cons   []jetstream.Consumer
+
+	owned atomic.Int64 // partitions pinned here, as of the last balance
+	mu    sync.Mutex
+	parts []*partition // while Run runs
 }
 
 // DurableName is the durable JetStream consumer of group on partition p.
@@ -81,6 +86,29 @@ func Provision(ctx context.Context, conn *bus.Conn, cfg Config) (*Group, error) 
 // Partitions is the number of partitions, and so of JetStream consumers.
 func (g *Group) Partitions() int { return len(g.cons) }
 
+// Owned is how many partitions JetStream pins to this process, as Run
+// last found when it shared them out (every AckWait/3).
+func (g *Group) Owned() int { return int(g.owned.Load()) }
+
+// Oldest reports when the oldest message this process holds and has not
+// settled was stored, over every partition; ok is false when it holds
+// none. While a partition's messages come one after another, the one just
+// settled stands for the next until it arrives.
+func (g *Group) Oldest() (t time.Time, ok bool) {
+	g.mu.Lock()
+	parts := g.parts
+	g.mu.Unlock()
+	for _, pt := range parts {
+		pt.mu.Lock()
+		o := pt.oldest
+		pt.mu.Unlock()
+		if !o.IsZero() && (!ok || o.Before(t)) {
+			t, ok = o, true
+		}
+	}
+	return t, ok
+}
+
 // Run pulls from every partition and calls fn for each delivery until ctx
 // ends; fn settles the delivery. Per partition, fn sees one delivery at a
 // time, in stream order, and the next only once the one before is acked or
@@ -101,6 +129,15 @@ func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Deliver
 	for p, jc := range g.cons {
 		parts[p] = &partition{g: g, jc: jc, index: p, name: DurableName(g.cfg.Group, p), wake: make(chan struct{}, 1)}
 	}
+	g.mu.Lock()
+	g.parts = parts
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.parts = nil
+		g.mu.Unlock()
+		g.owned.Store(0)
+	}()
 	var workers sync.WaitGroup
 	for _, pt := range parts {
 		workers.Go(func() { pt.work(taking, work, fn) })

@@ -23,6 +23,8 @@ import (
 	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Store. Context and Shard are required; the zero value of
@@ -45,6 +47,11 @@ type Config struct {
 
 	// Logger receives the store's few log lines (nil discards them).
 	Logger *slog.Logger
+
+	// TracerProvider and MeterProvider receive the span of every append
+	// and the count of events appended (nil: the global providers).
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 func (c *Config) setDefaults() {
@@ -88,6 +95,7 @@ type Store struct {
 	sql     statements
 	closed  atomic.Bool
 	commits backend.Signal
+	tel     *backend.Telemetry
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -142,7 +150,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema)}
+	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema),
+		tel: backend.NewTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Context, cfg.Shard)}
 	if err := migrate(ctx, pool, cfg.Schema, cfg.Logger); err != nil {
 		return nil, s.fail("migrate", err)
 	}
@@ -263,6 +272,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.fail("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
+	ctx = s.tel.Transaction(ctx)
 	if err := fn(s.WithTx(ctx, tx)); err != nil {
 		return err
 	}
@@ -270,6 +280,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.failWrite("commit", err, false)
 	}
 	s.commits.Notify()
+	s.tel.Committed(ctx)
 	return nil
 }
 
@@ -343,8 +354,16 @@ type querier interface {
 // rollback to the append's savepoint.
 const maxAnyRetries = 8
 
-// Append appends events; see store.Store.
+// Append appends events; see store.Store. It runs in a producer span
+// whose trace context the events carry.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
+	ctx, span := s.tel.StartAppend(ctx, stream, len(events))
+	out, err := s.append(ctx, stream, expected, events)
+	s.tel.EndAppend(ctx, span, out, err)
+	return out, err
+}
+
+func (s *Store) append(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}

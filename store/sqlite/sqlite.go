@@ -20,6 +20,8 @@ import (
 	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/internal/flatjson"
 	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 )
 
@@ -45,6 +47,11 @@ type Config struct {
 
 	// Logger receives the store's few log lines (nil discards them).
 	Logger *slog.Logger
+
+	// TracerProvider and MeterProvider receive the span of every append
+	// and the count of events appended (nil: the global providers).
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +100,7 @@ type Store struct {
 	name    string
 	closed  atomic.Bool
 	commits backend.Signal
+	tel     *backend.Telemetry
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -104,7 +112,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Store{cfg: cfg, name: cfg.Context + "/" + cfg.Shard}
+	s := &Store{cfg: cfg, name: cfg.Context + "/" + cfg.Shard,
+		tel: backend.NewTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Context, cfg.Shard)}
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 		return nil, s.fail("open", err)
 	}
@@ -254,6 +263,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.fail("begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // harmless after Commit
+	ctx = s.tel.Transaction(ctx)
 	if err := fn(s.WithTx(ctx, tx)); err != nil {
 		return err
 	}
@@ -261,6 +271,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.fail("commit", err)
 	}
 	s.commits.Notify()
+	s.tel.Committed(ctx)
 	return nil
 }
 
@@ -315,8 +326,16 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(q querier) error) error {
 const insertSQL = `INSERT INTO sw_events (stream, version, event_id, event_type, data, metadata, recorded_at, link)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`
 
-// Append appends events; see store.Store.
+// Append appends events; see store.Store. It runs in a producer span
+// whose trace context the events carry.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
+	ctx, span := s.tel.StartAppend(ctx, stream, len(events))
+	out, err := s.append(ctx, stream, expected, events)
+	s.tel.EndAppend(ctx, span, out, err)
+	return out, err
+}
+
+func (s *Store) append(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}

@@ -1,0 +1,122 @@
+package bus
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/instrument"
+	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// MaxBatchLinks bounds the links of a relay batch's span to the trace
+// contexts of its events: the first MaxBatchLinks events of a batch are
+// linked.
+const MaxBatchLinks = 128
+
+// relayTelemetry is a relay's instruments: a span per batch published,
+// linked to its events' trace contexts; counts of events published and
+// quarantined; the lag, observed while this process leads.
+type relayTelemetry struct {
+	tracer      trace.Tracer
+	meter       metric.Meter
+	published   metric.Int64Counter
+	quarantined metric.Int64Counter
+	lag         metric.Int64ObservableGauge
+	set         metric.MeasurementOption
+	attrs       []attribute.KeyValue
+	name        string
+}
+
+func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
+	m := instrument.Meter(cfg.MeterProvider)
+	// The names are constants the API accepts: no errors to handle.
+	published, _ := m.Int64Counter("switchyard.relay.published",
+		metric.WithUnit("{event}"), metric.WithDescription("Events the relay published and JetStream acknowledged."))
+	quarantined, _ := m.Int64Counter("switchyard.relay.quarantined",
+		metric.WithUnit("{event}"), metric.WithDescription("Events the relay set aside because JetStream cannot take them."))
+	lag, _ := m.Int64ObservableGauge("switchyard.relay.lag",
+		metric.WithUnit("{event}"), metric.WithDescription("Committed events JetStream has not acknowledged, as of the last checkpoint; reported by the leading process."))
+	c, sh := st.Context(), st.Shard()
+	return &relayTelemetry{
+		tracer: instrument.Tracer(cfg.TracerProvider), meter: m,
+		published: published, quarantined: quarantined, lag: lag,
+		set: metric.WithAttributeSet(instrument.Store(c, sh)),
+		attrs: []attribute.KeyValue{instrument.System, instrument.MessagingOperationType.String("send"),
+			instrument.MessagingOperationName.String("publish"), instrument.MessagingDestination.String("sw." + c + "." + sh + ".>"),
+			instrument.Context.String(c), instrument.Shard.String(sh)},
+		name: "publish " + c,
+	}
+}
+
+// observeLag reports r's lag while r leads, until the returned function is
+// called.
+func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
+	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if !r.leader.Load() {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		n, err := r.Lag(ctx)
+		if err != nil {
+			return nil // the relay logs its own failures; no figure this time
+		}
+		o.ObserveInt64(t.lag, n, t.set)
+		return nil
+	}, t.lag)
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = reg.Unregister() }
+}
+
+// startBatch opens the span of publishing p, linked to the trace contexts
+// of its first MaxBatchLinks events.
+func (t *relayTelemetry) startBatch(p *prepared) trace.Span {
+	_, span := t.tracer.Start(context.Background(), t.name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.attrs...))
+	if !span.IsRecording() {
+		return span
+	}
+	span.SetAttributes(instrument.MessagingBatchCount.Int(len(p.batch)))
+	for _, tp := range p.parents {
+		carrier := propagation.MapCarrier{string(correlation.TraceParent): tp}
+		if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier)); sc.IsValid() {
+			span.AddLink(trace.Link{SpanContext: sc})
+		}
+	}
+	return span
+}
+
+// endBatch ends span with its batch's outcome: n events done, of which
+// quarantined were set aside, and err.
+func endBatch(span trace.Span, n, quarantined int, err error) {
+	if span == nil {
+		return
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("switchyard.relay.acknowledged", n-quarantined), attribute.Int("switchyard.relay.quarantined", quarantined))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
+}
+
+// parents returns the traceparents of the first MaxBatchLinks events of
+// batch, those that have one.
+func parents(batch []store.Event) []string {
+	var out []string
+	for i := range batch[:min(len(batch), MaxBatchLinks)] {
+		if tp := batch[i].Metadata.Get(correlation.TraceParent); tp != "" {
+			out = append(out, tp)
+		}
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package backend
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/switchyard-go/switchyard/internal/instrument"
+	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry is a store's instruments: a producer span per append, the
+// parent of the trace context its events store, and the count of events
+// appended. Build it with NewTelemetry; it is safe for concurrent use.
+type Telemetry struct {
+	tracer   trace.Tracer
+	appended metric.Int64Counter
+	set      metric.MeasurementOption
+	attrs    []attribute.KeyValue
+	name     string
+}
+
+// NewTelemetry returns the instruments of store (contextName, shard); nil
+// providers mean the global ones.
+func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName, shard string) *Telemetry {
+	// The name is a constant the API accepts: no error to handle.
+	appended, _ := instrument.Meter(mp).Int64Counter("switchyard.events.appended",
+		metric.WithUnit("{event}"), metric.WithDescription("Events appended to a store (in a transaction: once it commits)."))
+	return &Telemetry{
+		tracer:   instrument.Tracer(tp),
+		appended: appended,
+		set:      metric.WithAttributeSet(instrument.Store(contextName, shard)),
+		attrs: []attribute.KeyValue{instrument.System, instrument.MessagingOperationType.String("create"),
+			instrument.MessagingOperationName.String("append"), instrument.Context.String(contextName), instrument.Shard.String(shard)},
+		name: "append " + contextName,
+	}
+}
+
+// StartAppend opens the span of an append of n events to stream, in the
+// caller's trace. Events stamped with the returned ctx carry the span as
+// their traceparent.
+func (t *Telemetry) StartAppend(ctx context.Context, stream string, n int) (context.Context, trace.Span) {
+	ctx, span := t.tracer.Start(ctx, t.name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(t.attrs...))
+	if span.IsRecording() {
+		span.SetAttributes(instrument.Stream.String(stream), instrument.MessagingBatchCount.Int(n))
+	}
+	return ctx, span
+}
+
+// EndAppend ends span with the append's outcome: the events stored, or
+// err. The events count as appended now, or, in a transaction that
+// Transaction began, when it commits.
+func (t *Telemetry) EndAppend(ctx context.Context, span trace.Span, out []store.Event, err error) {
+	defer span.End()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return
+	}
+	if span.IsRecording() && len(out) > 0 {
+		span.SetAttributes(instrument.Event(out[0].Metadata)...)
+	}
+	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok {
+		n.Add(int64(len(out)))
+		return
+	}
+	t.appended.Add(ctx, int64(len(out)), t.set)
+}
+
+type tallyKey struct{ t *Telemetry }
+
+// Transaction returns ctx for a transaction of the store: appends made
+// with it are counted by Committed.
+func (t *Telemetry) Transaction(ctx context.Context) context.Context {
+	return context.WithValue(ctx, tallyKey{t}, new(atomic.Int64))
+}
+
+// Committed counts the events appended in the transaction of ctx (from
+// Transaction), now committed.
+func (t *Telemetry) Committed(ctx context.Context) {
+	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok && n.Load() > 0 {
+		t.appended.Add(ctx, n.Load(), t.set)
+	}
+}
