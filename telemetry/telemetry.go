@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +82,7 @@ func (t *Telemetry) traces(ctx context.Context, res *resource.Resource) error {
 	}
 	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return &Error{Variable: "OTEL_TRACES_EXPORTER", Err: err}
+		return &Error{Variable: "OTEL_TRACES_EXPORTER", Value: os.Getenv("OTEL_TRACES_EXPORTER"), Err: err}
 	}
 	if autoexport.IsNoneSpanExporter(exp) {
 		return nil
@@ -98,7 +99,7 @@ func (t *Telemetry) meters(ctx context.Context, res *resource.Resource, prom boo
 	if asked("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
-			return &Error{Variable: "OTEL_METRICS_EXPORTER", Err: err}
+			return &Error{Variable: "OTEL_METRICS_EXPORTER", Value: os.Getenv("OTEL_METRICS_EXPORTER"), Err: err}
 		}
 		if !autoexport.IsNoneMetricReader(r) {
 			readers = append(readers, r)
@@ -152,8 +153,11 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 // Error is an exporter the environment asks for that cannot be built.
 type Error struct {
 	Variable string // the OTEL_* variable that chose it
+	Value    string // its value
 	Err      error
 }
 
-func (e *Error) Error() string { return "telemetry: " + e.Variable + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	return "telemetry: " + e.Variable + "=" + strconv.Quote(e.Value) + ": " + e.Err.Error()
+}
 func (e *Error) Unwrap() error { return e.Err }

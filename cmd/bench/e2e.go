@@ -114,7 +114,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 
 	g := &handlers.Group{Name: "bench", Context: c.contextName}
 	mws := handlers.Defaults(nil)
-	chain := "Trace, Recover, Correlate (the Router retries and dead-letters)"
+	chain := "Recover, Correlate in the Router's span (the Router retries and dead-letters)"
 	if inbox {
 		mws = handlers.Defaults(reg)
 		chain += ", Shard, Inbox"

@@ -19,13 +19,18 @@
 //   - e2e: W writers append one event per Append (at -rate, or flat out)
 //     to -shards stores; a relay per store and one consumer (a handlers.Router
 //     with one group) run in this process; the handler does nothing behind
-//     the default chain without Shard and Inbox (Trace, DeadLetter, Retry,
-//     Recover, Correlate). Latency runs from Append returning to the handler
+//     the default chain without Shard and Inbox (Recover, Correlate), in
+//     the router's consumer span. Latency runs from Append returning to the handler
 //     starting; handled_per_s from the first append to the last handler.
 //   - e2e-inbox: e2e with the full default chain (Shard, Inbox): the handler
 //     writes a row in its shard and appends one derived event, in the
 //     transaction the chain opened.
 //   - e2e-shards: e2e over 16 shards (or -shards).
+//
+// -trace otlp samples every span and exports spans and metrics over
+// OTLP/HTTP to a receiver in this process; -trace off (the default) runs
+// with OpenTelemetry's no-op providers, as a program with no OTEL_*
+// variable does.
 //
 // With -relay the append scenarios run a relay while they append; wall_s and
 // per_s still time the appends alone, and the run then waits for the relay to
@@ -133,7 +138,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	traceMode := fs.String("trace", "off", "off (no-op OpenTelemetry providers) or otlp (every span sampled, spans and metrics exported over OTLP/HTTP to a receiver in this process)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !slices.Contains(traceModes, *traceMode) {
+		fmt.Fprintf(stderr, "bench: -trace %q: want one of %s\n", *traceMode, strings.Join(traceModes, ", "))
 		return 2
 	}
 	if !slices.Contains(scenarios, c.scenario) || fs.NArg() > 0 {
@@ -189,8 +199,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
+	stopTracing, err := tracing(ctx, *traceMode)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
 	var res *result
-	var err error
 	cpu0 := snapCPU(c.pgPID, c.natsPID)
 	switch c.scenario {
 	case "relay-drain":
@@ -210,6 +224,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	res.CPU = cpuUse(cpu0, snapCPU(c.pgPID, c.natsPID))
 	if res.timed != nil {
 		res.CPU = res.timed
+	}
+	if note := stopTracing(); note != "" {
+		res.Notes = strings.TrimPrefix(res.Notes+"; "+note, "; ")
 	}
 	res.Scenario, res.Rep, res.Backend, res.Rate = c.scenario, c.rep, c.backend, c.rate
 	if res.N == 0 {

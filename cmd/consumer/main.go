@@ -1,8 +1,10 @@
 // Command consumer runs Switchyard for the configured stores: a relay for
 // every (context, shard) store — one leader per store across all replicas,
 // the others standing by — and, with -tap, a handler group per context that
-// prints every event as a JSON line. It serves /healthz and /readyz, and on
-// SIGTERM or SIGINT stops fetching, finishes what it holds and exits.
+// prints every event as a JSON line. It serves /healthz, /readyz and
+// Prometheus' /metrics, exports traces and metrics as the standard OTEL_*
+// variables say (package telemetry), and on SIGTERM or SIGINT stops
+// fetching, finishes what it holds and exits.
 //
 //	go run ./cmd/consumer -config deploy/switchyard.yaml -nats nats://localhost:4222 -tap visits
 //
@@ -36,6 +38,8 @@ import (
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/stores"
+	"github.com/switchyard-go/switchyard/telemetry"
+	"go.opentelemetry.io/otel"
 )
 
 func main() {
@@ -80,7 +84,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "switchyard-consumer", Prometheus: true})
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushing on the way out; the SDK logs failures
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetMeterProvider(tel.MeterProvider)
 
 	var cfg stores.Config
 	if *configPath != "" {
@@ -93,6 +104,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	reg, err := stores.Open(ctx, cfg, stores.WithLogger(log))
+	// The stores, relays and router report to the globals set above.
 	if err != nil {
 		return err
 	}
@@ -132,19 +144,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: health(runner), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: serve(runner, tel.Metrics()), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 		defer srv.Shutdown(context.WithoutCancel(ctx))
-		log.InfoContext(ctx, "consumer: serving health", "addr", ln.Addr().String())
+		log.InfoContext(ctx, "consumer: serving health and metrics", "addr", ln.Addr().String())
 	}
 	return runner.Run(ctx)
 }
 
-// health serves /healthz (the process is up) and /readyz (streams
+// serve serves /healthz (the process is up) and /readyz (streams
 // provisioned, relays running, groups consuming), both with the runner's
 // status as JSON: every relay, and the partitions that wait for the
-// infrastructure, with why.
-func health(r *handlers.Runner) http.Handler {
+// infrastructure, with why; and /metrics.
+func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 	status := func(w http.ResponseWriter, ready bool) {
 		st := r.Status()
 		relays := map[string]any{}
@@ -177,6 +189,7 @@ func health(r *handlers.Runner) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { status(w, true) })
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

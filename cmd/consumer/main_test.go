@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -92,6 +93,11 @@ func TestConsumer(t *testing.T) {
 	if !strings.Contains(out.String(), `"shard":"tenant-a"`) {
 		t.Fatalf("tap line: %s", out.String())
 	}
+	for _, want := range []string{`switchyard_events_appended_total{`, `switchyard_relay_published_total{`, `messaging_process_duration_seconds_count{`} {
+		if got := get(t, "http://"+addr+"/metrics"); !strings.Contains(got, want) {
+			t.Fatalf("/metrics has no %s:\n%s", want, got)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -102,6 +108,20 @@ func TestConsumer(t *testing.T) {
 		t.Fatal("no drain")
 	}
 	done <- nil
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestBadFlags(t *testing.T) {
