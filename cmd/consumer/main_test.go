@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/sqlite"
+	"gopkg.in/yaml.v3"
 )
 
 type syncBuffer struct {
@@ -132,5 +135,45 @@ func TestBadFlags(t *testing.T) {
 	err := run(context.Background(), []string{"-http", ""}, []string{"SWITCHYARD_CONTEXT_VISITS_BACKEND=oracle"}, &out, &logs)
 	if err == nil || !strings.Contains(err.Error(), "oracle") {
 		t.Fatalf("bad backend: %v", err)
+	}
+}
+
+// Every service docker-compose.yml builds from this repository exports its
+// traces to the compose file's Jaeger, whose OTLP/HTTP port is published.
+func TestComposeExportsToJaeger(t *testing.T) {
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Build       any               `yaml:"build"`
+			Image       string            `yaml:"image"`
+			Environment map[string]string `yaml:"environment"`
+			Ports       []string          `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	jaeger, ok := compose.Services["jaeger"]
+	if !ok || !strings.HasPrefix(jaeger.Image, "jaegertracing/jaeger:2") || !slices.Contains(jaeger.Ports, "4318:4318") {
+		t.Fatalf("jaeger service %+v: want Jaeger v2 publishing OTLP/HTTP on 4318", jaeger)
+	}
+	built := 0
+	for name, s := range compose.Services {
+		if s.Build == nil {
+			continue
+		}
+		built++
+		if got := s.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "http://jaeger:4318" {
+			t.Errorf("service %s: OTEL_EXPORTER_OTLP_ENDPOINT = %q, want http://jaeger:4318", name, got)
+		}
+		if s.Environment["OTEL_SERVICE_NAME"] == "" {
+			t.Errorf("service %s: no OTEL_SERVICE_NAME", name)
+		}
+	}
+	if built == 0 {
+		t.Error("no service is built from this repository")
 	}
 }
