@@ -54,16 +54,12 @@ type prepared struct {
 	msgs  []*nats.Msg
 	sizes []int
 	limit int // the largest message the stream takes
-	// parents are the trace contexts of the first events, for the
-	// batch's span to link to.
-	parents []string
 }
 
 // prepare builds the messages of batch.
 func (r *Relay) prepare(stream *Stream, batch []store.Event) *prepared {
 	p := &prepared{batch: batch, msgs: make([]*nats.Msg, len(batch)), sizes: make([]int, len(batch))}
 	p.limit, _ = r.conn.msgLimit(stream)
-	p.parents = parents(batch)
 	contextName, shard := r.st.Context(), r.st.Shard()
 	for i := range batch {
 		p.msgs[i], p.sizes[i] = message(&batch[i], contextName, shard, stream.Partitions)
@@ -278,7 +274,7 @@ func (pl *pipeline) quarantine(ctx context.Context, f *flight, done int, bad []t
 	pl.r.acked(f.batch[start:done])
 	pl.r.quarantined.Add(uint64(len(out)))
 	if len(out) > 0 {
-		pl.r.tel.quarantined.Add(ctx, int64(len(out)), pl.r.tel.set)
+		pl.r.tel.quarantined.Add(ctx, int64(len(out)), pl.r.tel.add...)
 	}
 	return out
 }

@@ -299,7 +299,7 @@ func (r *Relay) acked(evs []store.Event) {
 		return
 	}
 	r.published.Add(uint64(len(evs)))
-	r.tel.published.Add(context.Background(), int64(len(evs)), r.tel.set)
+	r.tel.published.Add(context.Background(), int64(len(evs)), r.tel.add...)
 	if r.cfg.Acked != nil {
 		r.cfg.Acked(evs)
 	}

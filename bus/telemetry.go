@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/switchyard-go/switchyard/correlation"
@@ -29,9 +30,18 @@ type relayTelemetry struct {
 	quarantined metric.Int64Counter
 	lag         metric.Int64ObservableGauge
 	set         metric.MeasurementOption
-	attrs       []attribute.KeyValue
+	add         []metric.AddOption
+	start       []trace.SpanStartOption
 	name        string
+
+	mu      sync.Mutex
+	lagAt   time.Time // when lagLast was counted
+	lagLast int64
 }
+
+// lagEvery is how often the lag is counted again: counting reads the
+// database.
+const lagEvery = 10 * time.Second
 
 func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 	m := instrument.Meter(cfg.MeterProvider)
@@ -43,13 +53,15 @@ func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 	lag, _ := m.Int64ObservableGauge("switchyard.relay.lag",
 		metric.WithUnit("{event}"), metric.WithDescription("Committed events JetStream has not acknowledged, as of the last checkpoint; reported by the leading process."))
 	c, sh := st.Context(), st.Shard()
+	set := metric.WithAttributeSet(instrument.Store(c, sh))
 	return &relayTelemetry{
 		tracer: instrument.Tracer(cfg.TracerProvider), meter: m,
 		published: published, quarantined: quarantined, lag: lag,
-		set: metric.WithAttributeSet(instrument.Store(c, sh)),
-		attrs: []attribute.KeyValue{instrument.System, instrument.MessagingOperationType.String("send"),
-			instrument.MessagingOperationName.String("publish"), instrument.MessagingDestination.String("sw." + c + "." + sh + ".>"),
-			instrument.Context.String(c), instrument.Shard.String(sh)},
+		set: set, add: []metric.AddOption{set},
+		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(instrument.System,
+			instrument.MessagingOperationType.String("send"), instrument.MessagingOperationName.String("publish"),
+			instrument.MessagingDestinationTemplate.String("sw."+c+"."+sh+".{partition}.{event_type}"),
+			instrument.Context.String(c), instrument.Shard.String(sh))},
 		name: "publish " + c,
 	}
 }
@@ -61,13 +73,9 @@ func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 		if !r.leader.Load() {
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		n, err := r.Lag(ctx)
-		if err != nil {
-			return nil // the relay logs its own failures; no figure this time
+		if n, ok := t.countLag(ctx, r); ok {
+			o.ObserveInt64(t.lag, n, t.set)
 		}
-		o.ObserveInt64(t.lag, n, t.set)
 		return nil
 	}, t.lag)
 	if err != nil {
@@ -76,16 +84,34 @@ func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 	return func() { _ = reg.Unregister() }
 }
 
+// countLag returns r's lag, counted at most every lagEvery; ok is false
+// when it cannot be counted (the relay logs its own failures).
+func (t *relayTelemetry) countLag(ctx context.Context, r *Relay) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if time.Since(t.lagAt) < lagEvery {
+		return t.lagLast, true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	n, err := r.Lag(ctx)
+	if err != nil {
+		return 0, false
+	}
+	t.lagAt, t.lagLast = time.Now(), n
+	return n, true
+}
+
 // startBatch opens the span of publishing p, linked to the trace contexts
-// of its first MaxBatchLinks events.
+// of its first MaxBatchLinks events (their messages still hold them).
 func (t *relayTelemetry) startBatch(p *prepared) trace.Span {
-	_, span := t.tracer.Start(context.Background(), t.name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(t.attrs...))
+	_, span := t.tracer.Start(context.Background(), t.name, t.start...)
 	if !span.IsRecording() {
 		return span
 	}
 	span.SetAttributes(instrument.MessagingBatchCount.Int(len(p.batch)))
-	for _, tp := range p.parents {
-		carrier := propagation.MapCarrier{string(correlation.TraceParent): tp}
+	for _, m := range p.msgs[:min(len(p.msgs), MaxBatchLinks)] {
+		carrier := propagation.MapCarrier{string(correlation.TraceParent): m.Header.Get(string(correlation.TraceParent))}
 		if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier)); sc.IsValid() {
 			span.AddLink(trace.Link{SpanContext: sc})
 		}
@@ -107,16 +133,4 @@ func endBatch(span trace.Span, n, quarantined int, err error) {
 		}
 	}
 	span.End()
-}
-
-// parents returns the traceparents of the first MaxBatchLinks events of
-// batch, those that have one.
-func parents(batch []store.Event) []string {
-	var out []string
-	for i := range batch[:min(len(batch), MaxBatchLinks)] {
-		if tp := batch[i].Metadata.Get(correlation.TraceParent); tp != "" {
-			out = append(out, tp)
-		}
-	}
-	return out
 }

@@ -27,6 +27,7 @@ type groupRun struct {
 	attempts int // tries before a message is dead-lettered
 	parking  *parking
 	blocked  *blocks
+	spanOpts []trace.SpanStartOption // of its consumer spans
 }
 
 // verdict is what the failure policy makes of an attempt.
@@ -78,12 +79,14 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 // the outcome step returns on the span and in the handling duration.
 func (gr *groupRun) traced(ctx context.Context, m Message, step func(ctx context.Context) string) {
 	tel := gr.r.tel
-	ctx, span := startProcess(ctx, tel.tracer, m)
+	ctx, span := startProcess(ctx, tel.tracer, gr.spanOpts, m)
 	defer span.End()
 	start := time.Now()
 	outcome := step(ctx)
-	span.SetAttributes(instrument.Outcome.String(outcome))
-	tel.duration.Record(ctx, time.Since(start).Seconds(), tel.set(m.Group, m.Event.Type, instrument.Outcome, outcome))
+	if span.IsRecording() {
+		span.SetAttributes(instrument.Outcome.String(outcome))
+	}
+	tel.duration.Record(ctx, time.Since(start).Seconds(), tel.set(m.Group, m.Event.Type, instrument.Outcome, outcome).record...)
 }
 
 // handle tries d, or dead-letters or parks it without trying, and returns
@@ -123,7 +126,7 @@ func (gr *groupRun) handled(ctx context.Context, m Message, dup bool) string {
 	if !dup {
 		return outcomeHandled
 	}
-	gr.r.tel.duplicates.Add(ctx, 1, gr.r.tel.set(m.Group, "", "", ""))
+	gr.r.tel.duplicates.Add(ctx, 1, gr.r.tel.set(m.Group, "", "", "").add...)
 	return outcomeDuplicate
 }
 
@@ -164,8 +167,8 @@ func (gr *groupRun) retry(ctx context.Context, d *consumer.Delivery, err error) 
 	delay := gr.r.cfg.Backoff.Delay(d.Attempt)
 	gr.log.WarnContext(ctx, "handlers: message failed; trying again", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
 		"attempt", d.Attempt, "max_attempts", gr.attempts, "retry_in", delay, "error", err)
-	gr.note(ctx, d, err, outcomeRetry, attribute.Int("attempt", d.Attempt), attribute.String("retry_in", delay.String()))
-	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "failure"))
+	gr.note(ctx, d, err, outcomeRetry, attribute.Int("switchyard.attempt", d.Attempt), attribute.String("switchyard.retry_in", delay.String()))
+	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "failure").add...)
 	d.Attempt++
 	d.RetryAfter(delay)
 	return outcomeRetry
@@ -181,8 +184,8 @@ func (gr *groupRun) wait(ctx context.Context, d *consumer.Delivery, err error) s
 	delay := gr.r.cfg.Backoff.Delay(waits)
 	gr.log.WarnContext(ctx, "handlers: infrastructure unavailable; partition blocked, trying again", "subject", d.Subject, "seq", d.Seq,
 		"partition", d.Partition, "waits", waits, "retry_in", delay, "error", err)
-	gr.note(ctx, d, err, outcomeWait, attribute.Int("waits", waits), attribute.String("retry_in", delay.String()))
-	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "unavailable"))
+	gr.note(ctx, d, err, outcomeWait, attribute.Int("switchyard.waits", waits), attribute.String("switchyard.retry_in", delay.String()))
+	gr.r.tel.retries.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, instrument.Reason, "unavailable").add...)
 	d.RetryAfter(delay)
 	return outcomeWait
 }
@@ -195,7 +198,7 @@ func (gr *groupRun) note(ctx context.Context, d *consumer.Delivery, err error, w
 		return
 	}
 	fail(span, err)
-	span.AddEvent(what, trace.WithAttributes(append(attrs, attribute.Int64("seq", int64(d.Seq)))...))
+	span.AddEvent(what, trace.WithAttributes(append(attrs, attribute.Int64("switchyard.seq", int64(d.Seq)))...))
 }
 
 // giveUp dead-letters d with rec, and with rec.ParkKey parks the later
@@ -219,8 +222,8 @@ func (gr *groupRun) giveUp(ctx context.Context, d *consumer.Delivery, cause erro
 func (gr *groupRun) deadLettered(ctx context.Context, d *consumer.Delivery, cause error, rec deadletter.Record) {
 	gr.log.ErrorContext(ctx, "handlers: message dead-lettered", "subject", d.Subject, "seq", d.Seq, "event_id", d.Event.ID,
 		"stream", d.Event.Stream, "attempts", rec.Attempts, "parks_followers", rec.ParkKey != 0, "replaces", rec.Replaces, "error", cause)
-	gr.note(ctx, d, cause, outcomeDeadLetter, attribute.Int("attempts", rec.Attempts), attribute.Bool("parks_followers", rec.ParkKey != 0))
-	gr.r.tel.deadLetters.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, "", ""))
+	gr.note(ctx, d, cause, outcomeDeadLetter, attribute.Int("switchyard.attempts", rec.Attempts), attribute.Bool("switchyard.parks_followers", rec.ParkKey != 0))
+	gr.r.tel.deadLetters.Add(ctx, 1, gr.r.tel.set(gr.g.Name, d.Event.Type, "", "").add...)
 }
 
 // park parks d behind the dead letter of its stream, whose park key is
@@ -237,9 +240,9 @@ func (gr *groupRun) park(ctx context.Context, d *consumer.Delivery, key uint64) 
 	gr.log.InfoContext(ctx, "handlers: message parked behind its stream's dead letter", "subject", d.Subject, "seq", d.Seq,
 		"stream", d.Event.Stream, "stream_version", d.Event.Version, "dead_letter_seq", key)
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent(outcomeParked, trace.WithAttributes(attribute.Int64("dead_letter_seq", int64(key))))
+		span.AddEvent(outcomeParked, trace.WithAttributes(attribute.Int64("switchyard.dead_letter_seq", int64(key))))
 	}
-	gr.r.tel.parked.Add(ctx, 1, gr.r.tel.set(gr.g.Name, "", "", ""))
+	gr.r.tel.parked.Add(ctx, 1, gr.r.tel.set(gr.g.Name, "", "", "").add...)
 	_ = d.Term("parked behind the dead letter of stream " + strconv.Quote(d.Event.Stream))
 	return outcomeParked
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // resolve carries out what marker d asks of dead letter seq: replay it
@@ -158,6 +159,7 @@ func (gr *groupRun) replay(ctx context.Context, d, orig *consumer.Delivery, m Me
 	case givingUp:
 		return false, gr.redeadLetter(ctx, d, orig, err, key, seq)
 	}
+	fail(trace.SpanFromContext(ctx), err)
 	return false, outcomeDraining
 }
 

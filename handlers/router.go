@@ -222,7 +222,7 @@ func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 	}
 	return &groupRun{r: r, g: g, k: k, q: q, h: Chain(Chain(g.dispatch, g.Middleware...), r.cfg.Middleware...),
 		log: r.cfg.Logger.With("group", g.Name), attempts: attempts,
-		parking: newParking(k.Partitions()), blocked: newBlocks()}, nil
+		parking: newParking(k.Partitions()), blocked: newBlocks(), spanOpts: processOptions(g.Name)}, nil
 }
 
 // RouterStatus is what a Router reports: per group, the partitions that

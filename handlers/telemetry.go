@@ -14,39 +14,50 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// processOptions are the start options of group's consumer spans.
+func processOptions(group string) []trace.SpanStartOption {
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(instrument.System,
+		instrument.MessagingOperationType.String("process"), instrument.MessagingOperationName.String("process"),
+		instrument.MessagingConsumerGroup.String(group))}
+}
+
 // startProcess opens the consumer span of one attempt at m, "<group>
-// process <event type>", child of the trace context the message carries
-// (traceparent, tracestate), so that one trace follows a correlation chain
-// across processes; events appended under it carry it on.
-func startProcess(ctx context.Context, tracer trace.Tracer, m Message) (context.Context, trace.Span) {
+// process <event type>", with opts (processOptions of m's group), child of
+// the trace context the message carries (traceparent, tracestate), so
+// that one trace follows a correlation chain across processes; events
+// appended under it carry it on.
+func startProcess(ctx context.Context, tracer trace.Tracer, opts []trace.SpanStartOption, m Message) (context.Context, trace.Span) {
 	parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(m.Event.Metadata))
-	ctx, span := tracer.Start(parent, m.Group+" process "+m.Event.Type, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(instrument.System, instrument.MessagingOperationType.String("process"),
-			instrument.MessagingConsumerGroup.String(m.Group)))
+	ctx, span := tracer.Start(parent, m.Group+" process "+m.Event.Type, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(instrument.Event(m.Event.Metadata)...)
 		span.SetAttributes(instrument.MessagingDestination.String(m.Subject),
 			instrument.MessagingPartition.String(strconv.Itoa(m.Partition)),
-			instrument.MessagingDeliveryCount.Int(m.Attempt))
+			instrument.Attempt.Int(m.Attempt))
 	}
 	return ctx, span
 }
 
 // fail marks span failed with err.
 func fail(span trace.Span, err error) {
-	span.RecordError(err)
-	span.SetStatus(codes.Error, err.Error())
+	if span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 }
 
 // Trace runs the rest of the chain in the consumer span the Router opens
 // for every attempt itself (see the package doc's "Telemetry"): put it in
-// chains that run outside a Router, as under WatermillHandler. tp nil
-// means the global provider.
+// chains that run outside a Router, as under WatermillHandler. In a
+// Router's chain it does nothing. tp nil means the global provider.
 func Trace(tp trace.TracerProvider) Middleware {
 	tracer := instrument.Tracer(tp)
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {
-			ctx, span := startProcess(ctx, tracer, m)
+			if _, inRouter := ctx.Value(attemptKey{}).(*attempt); inRouter {
+				return next(ctx, m)
+			}
+			ctx, span := startProcess(ctx, tracer, processOptions(m.Group), m)
 			defer span.End()
 			err := next(ctx, m)
 			if err != nil {
@@ -80,7 +91,7 @@ type instruments struct {
 	owned       metric.Int64ObservableGauge
 	oldest      metric.Float64ObservableGauge
 	meter       metric.Meter
-	sets        sync.Map // setKey → metric.MeasurementOption
+	sets        sync.Map // setKey → *options
 }
 
 func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) *instruments {
@@ -111,12 +122,18 @@ type setKey struct {
 	value            string
 }
 
+// options are the measurement options of one attribute set, made once.
+type options struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
 // set is the attribute set of group, eventType (when not "") and key =
 // value (when key is not ""), made once.
-func (in *instruments) set(group, eventType string, key attribute.Key, value string) metric.MeasurementOption {
+func (in *instruments) set(group, eventType string, key attribute.Key, value string) *options {
 	k := setKey{group, eventType, key, value}
-	if s, ok := in.sets.Load(k); ok {
-		return s.(metric.MeasurementOption)
+	if o, ok := in.sets.Load(k); ok {
+		return o.(*options)
 	}
 	kvs := []attribute.KeyValue{instrument.System, instrument.MessagingConsumerGroup.String(group)}
 	if eventType != "" {
@@ -125,8 +142,9 @@ func (in *instruments) set(group, eventType string, key attribute.Key, value str
 	if key != "" {
 		kvs = append(kvs, key.String(value))
 	}
-	s, _ := in.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kvs...)))
-	return s.(metric.MeasurementOption)
+	set := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	o, _ := in.sets.LoadOrStore(k, &options{add: []metric.AddOption{set}, record: []metric.RecordOption{set}})
+	return o.(*options)
 }
 
 // observe reports, for each group running, the partitions this replica
@@ -136,7 +154,7 @@ func (in *instruments) observe(runs []*groupRun) (stop func()) {
 	reg, err := in.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := time.Now()
 		for _, gr := range runs {
-			set := in.set(gr.g.Name, "", "", "")
+			set := metric.WithAttributeSet(attribute.NewSet(instrument.System, instrument.MessagingConsumerGroup.String(gr.g.Name)))
 			o.ObserveInt64(in.owned, int64(gr.k.Owned()), set)
 			age := 0.0
 			if t, ok := gr.k.Oldest(); ok {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
@@ -70,9 +71,11 @@ func newResource(ctx context.Context, service string) (*resource.Resource, error
 		exe, _ := os.Executable()
 		service = exe[strings.LastIndexByte(exe, '/')+1:]
 	}
-	// Later detectors win: the environment over Config.Service.
-	return resource.New(ctx, resource.WithAttributes(attribute.String("service.name", service)),
-		resource.WithTelemetrySDK(), resource.WithFromEnv())
+	// Later detectors win: the environment over Config.Service. Each
+	// process is an instance of its own, so replicas' series stay apart.
+	return resource.New(ctx, resource.WithAttributes(attribute.String("service.name", service),
+		attribute.String("service.instance.id", uuid.NewString())),
+		resource.WithHost(), resource.WithTelemetrySDK(), resource.WithFromEnv())
 }
 
 // traces sets up the tracer provider when an exporter is asked for.
@@ -82,7 +85,7 @@ func (t *Telemetry) traces(ctx context.Context, res *resource.Resource) error {
 	}
 	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return &Error{Variable: "OTEL_TRACES_EXPORTER", Value: os.Getenv("OTEL_TRACES_EXPORTER"), Err: err}
+		return exporterError("OTEL_TRACES_EXPORTER", err)
 	}
 	if autoexport.IsNoneSpanExporter(exp) {
 		return nil
@@ -99,7 +102,7 @@ func (t *Telemetry) meters(ctx context.Context, res *resource.Resource, prom boo
 	if asked("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
-			return &Error{Variable: "OTEL_METRICS_EXPORTER", Value: os.Getenv("OTEL_METRICS_EXPORTER"), Err: err}
+			return exporterError("OTEL_METRICS_EXPORTER", err)
 		}
 		if !autoexport.IsNoneMetricReader(r) {
 			readers = append(readers, r)
@@ -136,7 +139,7 @@ func asked(exporter, endpoint string) bool {
 func isTrue(v string) bool { return strings.EqualFold(strings.TrimSpace(v), "true") }
 
 // Metrics serves the metrics in Prometheus' text format; nil unless
-// Config.Prometheus was set.
+// Config.Prometheus was set (and OTEL_SDK_DISABLED is not).
 func (t *Telemetry) Metrics() http.Handler { return t.metrics }
 
 // Shutdown flushes what is left to export and stops the exporters; ctx
@@ -148,6 +151,15 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	}
 	t.shutdown = nil
 	return errors.Join(errs...)
+}
+
+// exporterError names the variable behind err: the signal's exporter
+// variable when it is set, or else the OTLP protocol.
+func exporterError(variable string, err error) *Error {
+	if os.Getenv(variable) == "" {
+		variable = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	}
+	return &Error{Variable: variable, Value: os.Getenv(variable), Err: err}
 }
 
 // Error is an exporter the environment asks for that cannot be built.

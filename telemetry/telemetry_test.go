@@ -43,6 +43,20 @@ func TestNothingAskedNothingExported(t *testing.T) {
 	}
 }
 
+// OTEL_SDK_DISABLED turns everything off, the Prometheus handler too.
+func TestDisabled(t *testing.T) {
+	clearOTEL(t)
+	t.Setenv("OTEL_SDK_DISABLED", "true")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{Prometheus: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "s"); span.IsRecording() || tel.Metrics() != nil {
+		t.Error("OTEL_SDK_DISABLED=true still records spans or serves metrics")
+	}
+}
+
 // An exporter the environment names but that does not exist is an error
 // naming the variable.
 func TestUnknownExporter(t *testing.T) {

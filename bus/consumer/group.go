@@ -87,22 +87,22 @@ func Provision(ctx context.Context, conn *bus.Conn, cfg Config) (*Group, error) 
 func (g *Group) Partitions() int { return len(g.cons) }
 
 // Owned is how many partitions JetStream pins to this process, as Run
-// last found when it shared them out (every AckWait/3).
+// last found when it shared them out (every AckWait/3). A partition counts
+// once a delivery showed its pin here: one idle since this process began
+// does not.
 func (g *Group) Owned() int { return int(g.owned.Load()) }
 
 // Oldest reports when the oldest message this process holds and has not
 // settled was stored, over every partition; ok is false when it holds
-// none. While a partition's messages come one after another, the one just
-// settled stands for the next until it arrives.
+// none. A partition's oldest unsettled message is the one it works on, or
+// the next it holds (up to MaxInFlight arrive ahead): while a backlog
+// drains, that is the backlog's oldest.
 func (g *Group) Oldest() (t time.Time, ok bool) {
 	g.mu.Lock()
 	parts := g.parts
 	g.mu.Unlock()
 	for _, pt := range parts {
-		pt.mu.Lock()
-		o := pt.oldest
-		pt.mu.Unlock()
-		if !o.IsZero() && (!ok || o.Before(t)) {
+		if o, held := pt.oldest(); held && (!ok || o.Before(t)) {
 			t, ok = o, true
 		}
 	}

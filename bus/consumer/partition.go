@@ -29,9 +29,6 @@ type partition struct {
 	sure  bool    // every unacknowledged delivery is held here
 	fresh bool    // sure since the last gap: the next delivery is a hand-over
 	pinID string  // the pin our deliveries came with
-	// oldest is when the oldest message of the partition this process
-	// holds and has not settled was stored; zero when none is known.
-	oldest time.Time
 
 	// Only Run's goroutine touches these.
 	cc      jetstream.ConsumeContext // pulling, when not nil
@@ -89,7 +86,7 @@ func (pt *partition) stopPulling(wait bool) {
 func (pt *partition) release(ctx context.Context) {
 	pt.mu.Lock()
 	rest, id := pt.held, pt.pinID
-	pt.held, pt.sure, pt.pinID, pt.oldest = nil, false, "", time.Time{}
+	pt.held, pt.sure, pt.pinID = nil, false, ""
 	pt.mu.Unlock()
 	for _, h := range rest {
 		_ = h.m.Nak()
@@ -132,7 +129,6 @@ type held struct {
 	seq       uint64
 	delivered int
 	stored    time.Time // when JetStream stored it
-	pending   uint64    // messages of the partition behind it, not yet delivered
 }
 
 // receive takes a delivery from JetStream; it must not block.
@@ -142,7 +138,7 @@ func (pt *partition) receive(m jetstream.Msg) {
 		pt.g.cfg.Logger.Error("consumer: delivery without metadata; leaving it for redelivery", "consumer", pt.name, "subject", m.Subject(), "error", err)
 		return
 	}
-	h := &held{m: m, seq: md.Sequence.Stream, delivered: int(md.NumDelivered), stored: md.Timestamp, pending: md.NumPending}
+	h := &held{m: m, seq: md.Sequence.Stream, delivered: int(md.NumDelivered), stored: md.Timestamp}
 	pt.mu.Lock()
 	if md.Sequence.Consumer != pt.last+1 {
 		// A delivery went to another client, or this is our first: until
@@ -187,7 +183,7 @@ func (pt *partition) next(ctx context.Context) *held {
 		if n > 0 && sure {
 			h := pt.held[0]
 			pt.held = pt.held[1:]
-			pt.hand, pt.oldest = h, h.stored
+			pt.hand = h
 			pt.mu.Unlock()
 			return h
 		}
@@ -251,12 +247,6 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 	defer func() {
 		pt.mu.Lock()
 		pt.hand = nil
-		switch {
-		case len(pt.held) > 0:
-			pt.oldest = pt.held[0].stored
-		case h.pending == 0:
-			pt.oldest = time.Time{}
-		} // else more is on its way, stored after h: h's time bounds its age
 		pt.mu.Unlock()
 	}()
 	m := h.m
@@ -291,6 +281,20 @@ func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.
 			return
 		}
 	}
+}
+
+// oldest reports when the oldest message the partition holds here and has
+// not settled was stored: the one in hand, or else the first held.
+func (pt *partition) oldest() (time.Time, bool) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	switch {
+	case pt.hand != nil:
+		return pt.hand.stored, true
+	case len(pt.held) > 0:
+		return pt.held[0].stored, true
+	}
+	return time.Time{}, false
 }
 
 // ping tells JetStream that the deliveries held here are in progress.

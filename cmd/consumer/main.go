@@ -70,7 +70,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	configPath := fs.String("config", env(environ, "SWITCHYARD_CONFIG", ""), "YAML file of contexts, shards and tenants (env SWITCHYARD_CONFIG; none: one sqlite store per context given by SWITCHYARD_CONTEXT_* variables)")
 	natsURL := fs.String("nats", env(environ, "SWITCHYARD_NATS_URL", ""), "NATS URL (env SWITCHYARD_NATS_URL; empty: an embedded nats-server in <data_dir>/nats)")
 	natsPort := fs.Int("nats-port", 0, "embedded nats-server: port to listen on for other processes (0: none)")
-	httpAddr := fs.String("http", env(environ, "SWITCHYARD_HTTP", ":8080"), "address of /healthz and /readyz (env SWITCHYARD_HTTP; empty: none)")
+	httpAddr := fs.String("http", env(environ, "SWITCHYARD_HTTP", ":8080"), "address of /healthz, /readyz and /metrics (env SWITCHYARD_HTTP; empty: none)")
 	tap := fs.String("tap", env(environ, "SWITCHYARD_TAP", ""), "comma-separated contexts whose events are printed as JSON lines (env SWITCHYARD_TAP)")
 	noRelays := fs.Bool("no-relays", false, "run no relays (another deployment relays)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM")
@@ -89,7 +89,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushing on the way out; the SDK logs failures
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx) // flushing on the way out; the SDK logs failures
+	}()
 	otel.SetTracerProvider(tel.TracerProvider)
 	otel.SetMeterProvider(tel.MeterProvider)
 
@@ -189,7 +193,9 @@ func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { status(w, true) })
-	mux.Handle("GET /metrics", metrics)
+	if metrics != nil { // nil with OTEL_SDK_DISABLED
+		mux.Handle("GET /metrics", metrics)
+	}
 	return mux
 }
 

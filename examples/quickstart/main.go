@@ -72,7 +72,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // flushes what is left; nothing to do about a failure
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx) // flushes what is left; the SDK logs a failure
+	}()
 	otel.SetTracerProvider(tel.TracerProvider)
 	otel.SetMeterProvider(tel.MeterProvider)
 	logger := slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))

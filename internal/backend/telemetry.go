@@ -3,10 +3,10 @@ package backend
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard-go/switchyard/internal/instrument"
 	"github.com/switchyard-go/switchyard/store"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -18,8 +18,8 @@ import (
 type Telemetry struct {
 	tracer   trace.Tracer
 	appended metric.Int64Counter
-	set      metric.MeasurementOption
-	attrs    []attribute.KeyValue
+	add      []metric.AddOption
+	start    []trace.SpanStartOption
 	name     string
 }
 
@@ -32,9 +32,10 @@ func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName,
 	return &Telemetry{
 		tracer:   instrument.Tracer(tp),
 		appended: appended,
-		set:      metric.WithAttributeSet(instrument.Store(contextName, shard)),
-		attrs: []attribute.KeyValue{instrument.System, instrument.MessagingOperationType.String("create"),
-			instrument.MessagingOperationName.String("append"), instrument.Context.String(contextName), instrument.Shard.String(shard)},
+		add:      []metric.AddOption{metric.WithAttributeSet(instrument.Store(contextName, shard))},
+		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(instrument.System,
+			instrument.MessagingOperationType.String("create"), instrument.MessagingOperationName.String("append"),
+			instrument.Context.String(contextName), instrument.Shard.String(shard))},
 		name: "append " + contextName,
 	}
 }
@@ -43,31 +44,47 @@ func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName,
 // caller's trace. Events stamped with the returned ctx carry the span as
 // their traceparent.
 func (t *Telemetry) StartAppend(ctx context.Context, stream string, n int) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(ctx, t.name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(t.attrs...))
+	ctx, span := t.tracer.Start(ctx, t.name, t.start...)
 	if span.IsRecording() {
-		span.SetAttributes(instrument.Stream.String(stream), instrument.MessagingBatchCount.Int(n))
+		span.SetAttributes(instrument.Stream.String(stream))
+		if n > 1 {
+			span.SetAttributes(instrument.MessagingBatchCount.Int(n))
+		}
 	}
 	return ctx, span
 }
 
 // EndAppend ends span with the append's outcome: the events stored, or
-// err. The events count as appended now, or, in a transaction that
-// Transaction began, when it commits.
-func (t *Telemetry) EndAppend(ctx context.Context, span trace.Span, out []store.Event, err error) {
+// err. The events it wrote — those recorded at now, the append's time: an
+// idempotent replay returns events an earlier append wrote — count as
+// appended now, or, in a transaction that Transaction began, when it
+// commits.
+func (t *Telemetry) EndAppend(ctx context.Context, span trace.Span, out []store.Event, now time.Time, err error) {
 	defer span.End()
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		if span.IsRecording() {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
 		return
 	}
 	if span.IsRecording() && len(out) > 0 {
 		span.SetAttributes(instrument.Event(out[0].Metadata)...)
 	}
-	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok {
-		n.Add(int64(len(out)))
+	written := 0
+	for i := range out {
+		if out[i].RecordedAt.Equal(now) {
+			written++
+		}
+	}
+	if written == 0 {
 		return
 	}
-	t.appended.Add(ctx, int64(len(out)), t.set)
+	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok {
+		n.Add(int64(written))
+		return
+	}
+	t.appended.Add(ctx, int64(written), t.add...)
 }
 
 type tallyKey struct{ t *Telemetry }
@@ -82,6 +99,6 @@ func (t *Telemetry) Transaction(ctx context.Context) context.Context {
 // Transaction), now committed.
 func (t *Telemetry) Committed(ctx context.Context) {
 	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok && n.Load() > 0 {
-		t.appended.Add(ctx, n.Load(), t.set)
+		t.appended.Add(ctx, n.Load(), t.add...)
 	}
 }

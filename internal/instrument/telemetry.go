@@ -14,15 +14,15 @@ const Scope = "github.com/switchyard-go/switchyard"
 // Attribute keys, after the OpenTelemetry messaging semantic conventions
 // where they have one, and Switchyard's own under "switchyard.".
 const (
-	MessagingSystem        = attribute.Key("messaging.system")
-	MessagingDestination   = attribute.Key("messaging.destination.name")
-	MessagingMessageID     = attribute.Key("messaging.message.id")
-	MessagingOperationType = attribute.Key("messaging.operation.type")
-	MessagingOperationName = attribute.Key("messaging.operation.name")
-	MessagingConsumerGroup = attribute.Key("messaging.consumer.group.name")
-	MessagingBatchCount    = attribute.Key("messaging.batch.message_count")
-	MessagingDeliveryCount = attribute.Key("messaging.nats.delivery_count")
-	MessagingPartition     = attribute.Key("messaging.destination.partition.id")
+	MessagingSystem              = attribute.Key("messaging.system")
+	MessagingDestination         = attribute.Key("messaging.destination.name")
+	MessagingDestinationTemplate = attribute.Key("messaging.destination.template")
+	MessagingMessageID           = attribute.Key("messaging.message.id")
+	MessagingOperationType       = attribute.Key("messaging.operation.type")
+	MessagingOperationName       = attribute.Key("messaging.operation.name")
+	MessagingConsumerGroup       = attribute.Key("messaging.consumer.group.name")
+	MessagingBatchCount          = attribute.Key("messaging.batch.message_count")
+	MessagingPartition           = attribute.Key("messaging.destination.partition.id")
 
 	Context       = attribute.Key("switchyard.context")
 	Shard         = attribute.Key("switchyard.shard")
@@ -31,6 +31,7 @@ const (
 	CorrelationID = attribute.Key("switchyard.correlation_id")
 	CausationID   = attribute.Key("switchyard.causation_id")
 	Tenant        = attribute.Key("switchyard.tenant")
+	Attempt       = attribute.Key("switchyard.attempt")
 	Outcome       = attribute.Key("switchyard.outcome")
 	Reason        = attribute.Key("switchyard.reason")
 )

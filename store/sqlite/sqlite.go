@@ -329,20 +329,21 @@ const insertSQL = `INSERT INTO sw_events (stream, version, event_id, event_type,
 // Append appends events; see store.Store. It runs in a producer span
 // whose trace context the events carry.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	ctx, span := s.tel.StartAppend(ctx, stream, len(events))
-	out, err := s.append(ctx, stream, expected, events)
-	s.tel.EndAppend(ctx, span, out, err)
+	out, err := s.append(ctx, stream, expected, events, now)
+	s.tel.EndAppend(ctx, span, out, now, err)
 	return out, err
 }
 
-func (s *Store) append(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event) ([]store.Event, error) {
+// append appends events, recorded at now.
+func (s *Store) append(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event, now time.Time) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	if err := backend.CheckOpen(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
 	if err != nil {
 		return nil, err
