@@ -109,6 +109,15 @@
 // with many shards in one process) so that fewer, larger reads leave the
 // database to the writers.
 //
+// # Telemetry
+//
+// The leading relay publishes each batch in a span, "publish <context>"
+// (client kind, a trace of its own), linked to the trace contexts of its
+// first [MaxBatchLinks] events: the append spans that stored them. It
+// counts events published and quarantined, and reports the store's lag
+// while it leads, to RelayConfig.MeterProvider. The README's "Traces,
+// metrics and logs" lists every span and metric.
+//
 // # Errors
 //
 // A server that cannot be reached is an [*Error] wrapping
