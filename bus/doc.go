@@ -115,7 +115,9 @@
 // (client kind, a trace of its own), linked to the trace contexts of its
 // first [MaxBatchLinks] events: the append spans that stored them. It
 // counts events published and quarantined, and reports the store's lag
-// while it leads, to RelayConfig.MeterProvider. The README's "Traces,
+// while it leads — the age of the oldest event it read and JetStream has
+// not acknowledged, known without a query since it reads the log in order
+// — to RelayConfig.MeterProvider. The README's "Traces,
 // metrics and logs" lists every span and metric.
 //
 // # Errors

@@ -67,6 +67,7 @@ func (l *leader) stop(ctx context.Context) {
 	l.stopFeed()
 	l.idle.Stop()
 	l.pipe.close()
+	l.r.oldest.Store(0)
 }
 
 // step reads and publishes one batch, and waits for commits once caught

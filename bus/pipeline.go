@@ -86,6 +86,7 @@ func (pl *pipeline) send(p *prepared, final bool) (keep int) {
 		lone = pl.run == nil && batched
 		f := pl.issue(p, final)
 		pl.flights = append(pl.flights, f)
+		pl.r.oldest.CompareAndSwap(0, p.batch[0].RecordedAt.UnixNano())
 		failed = f.err != nil
 	}
 	if final || failed || lone {
@@ -161,6 +162,7 @@ func (pl *pipeline) settle(ctx context.Context, keep int) error {
 			pl.acked = f.batch[n-1].Position
 			pl.sv.save(pl.acked, quarantined)
 		}
+		pl.lagFrom(f, n)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, jspub.ErrBatchEnded) {
 				pl.r.fail(ctx, "publish failed; publishing again from the first event not acknowledged", err)
@@ -174,6 +176,19 @@ func (pl *pipeline) settle(ctx context.Context, keep int) error {
 		}
 	}
 	return nil
+}
+
+// lagFrom notes the oldest event not acknowledged once n events of f,
+// the oldest flight, are: f's next, or the next flight's first, or none.
+func (pl *pipeline) lagFrom(f *flight, n int) {
+	var t int64
+	switch {
+	case n < len(f.batch):
+		t = f.batch[n].RecordedAt.UnixNano()
+	case len(pl.flights) > 0:
+		t = pl.flights[0].batch[0].RecordedAt.UnixNano()
+	}
+	pl.r.oldest.Store(t)
 }
 
 // stop ends the open run and settles everything in flight.

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/switchyard-go/switchyard/correlation"
@@ -28,20 +27,12 @@ type relayTelemetry struct {
 	meter       metric.Meter
 	published   metric.Int64Counter
 	quarantined metric.Int64Counter
-	lag         metric.Int64ObservableGauge
+	lag         metric.Float64ObservableGauge
 	set         metric.MeasurementOption
 	add         []metric.AddOption
 	start       []trace.SpanStartOption
 	name        string
-
-	mu      sync.Mutex
-	lagAt   time.Time // when lagLast was counted
-	lagLast int64
 }
-
-// lagEvery is how often the lag is counted again: counting reads the
-// database.
-const lagEvery = 10 * time.Second
 
 func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 	m := instrument.Meter(cfg.MeterProvider)
@@ -50,8 +41,8 @@ func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 		metric.WithUnit("{event}"), metric.WithDescription("Events the relay published and JetStream acknowledged."))
 	quarantined, _ := m.Int64Counter("switchyard.relay.quarantined",
 		metric.WithUnit("{event}"), metric.WithDescription("Events the relay set aside because JetStream cannot take them."))
-	lag, _ := m.Int64ObservableGauge("switchyard.relay.lag",
-		metric.WithUnit("{event}"), metric.WithDescription("Committed events JetStream has not acknowledged, as of the last checkpoint; reported by the leading process."))
+	lag, _ := m.Float64ObservableGauge("switchyard.relay.lag",
+		metric.WithUnit("s"), metric.WithDescription("Age of the oldest committed event the relay read and JetStream has not acknowledged (0: caught up); reported by the leading process."))
 	c, sh := st.Context(), st.Shard()
 	set := metric.WithAttributeSet(instrument.Store(c, sh))
 	return &relayTelemetry{
@@ -67,39 +58,25 @@ func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 }
 
 // observeLag reports r's lag while r leads, until the returned function is
-// called.
+// called. It reads the database for nothing: the leader reads the log in
+// order, so the oldest event it read and JetStream has not acknowledged is
+// the oldest not published (Relay.Lag counts them, at a query's cost).
 func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if !r.leader.Load() {
 			return nil
 		}
-		if n, ok := t.countLag(ctx, r); ok {
-			o.ObserveInt64(t.lag, n, t.set)
+		age := 0.0
+		if at := r.oldest.Load(); at != 0 {
+			age = max(time.Since(time.Unix(0, at)).Seconds(), 0)
 		}
+		o.ObserveFloat64(t.lag, age, t.set)
 		return nil
 	}, t.lag)
 	if err != nil {
 		return func() {}
 	}
 	return func() { _ = reg.Unregister() }
-}
-
-// countLag returns r's lag, counted at most every lagEvery; ok is false
-// when it cannot be counted (the relay logs its own failures).
-func (t *relayTelemetry) countLag(ctx context.Context, r *Relay) (int64, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if time.Since(t.lagAt) < lagEvery {
-		return t.lagLast, true
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	n, err := r.Lag(ctx)
-	if err != nil {
-		return 0, false
-	}
-	t.lagAt, t.lagLast = time.Now(), n
-	return n, true
 }
 
 // startBatch opens the span of publishing p, linked to the trace contexts

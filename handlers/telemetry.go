@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
@@ -31,9 +30,10 @@ func startProcess(ctx context.Context, tracer trace.Tracer, opts []trace.SpanSta
 	ctx, span := tracer.Start(parent, m.Group+" process "+m.Event.Type, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(instrument.Event(m.Event.Metadata)...)
-		span.SetAttributes(instrument.MessagingDestination.String(m.Subject),
-			instrument.MessagingPartition.String(strconv.Itoa(m.Partition)),
-			instrument.Attempt.Int(m.Attempt))
+		span.SetAttributes(instrument.MessagingDestination.String(m.Subject))
+		if m.Attempt > 1 {
+			span.SetAttributes(instrument.Attempt.Int(m.Attempt))
+		}
 	}
 	return ctx, span
 }

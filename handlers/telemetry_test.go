@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -139,21 +140,7 @@ func TestOneTracePerChain(t *testing.T) {
 	f := newFixture(t, "tenant-a")
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	st, err := postgres.Open(context.Background(), testURL, postgres.Config{Context: "visits", Shard: "tenant-a", Schema: f.schema("tenant-a"), TracerProvider: tp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg := sharding.NewRegistry()
-	if err := reg.Add(st); err != nil {
-		t.Fatal(err)
-	}
-	c := connect(t, f.srv.URL)
-	relay, err := bus.NewRelay(c, st, bus.RelayConfig{Logger: logger(t), TracerProvider: tp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	background(t, relay.Run)
+	st, reg, c := instrumented(t, f, tp, nil)
 	first := &handlers.Group{Name: "first", Context: "visits"}
 	handlers.Handle(first, "note", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
 		st, _ := handlers.Store(ctx)
@@ -196,6 +183,30 @@ func TestOneTracePerChain(t *testing.T) {
 	settled(t, c, "first")
 	spans = append(spans, spansOf(tracetest.SpanStubsFromReadOnlySpans(rec.Ended()), "parent")...)
 	checkChain(t, spans, request.SpanContext(), booked[0])
+}
+
+// instrumented opens f's tenant-a store reporting to tp and mp, in a
+// registry of its own, and runs its relay, reporting to them too, on a new
+// connection.
+func instrumented(t *testing.T, f *fixture, tp trace.TracerProvider, mp metric.MeterProvider) (*postgres.Store, *sharding.Registry, *bus.Conn) {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), testURL, postgres.Config{Context: "visits", Shard: "tenant-a", Schema: f.schema("tenant-a"),
+		TracerProvider: tp, MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := sharding.NewRegistry()
+	if err := reg.Add(st); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, f.srv.URL)
+	relay, err := bus.NewRelay(c, st, bus.RelayConfig{Logger: logger(t), TracerProvider: tp, MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	background(t, relay.Run)
+	return st, reg, c
 }
 
 // childLines returns what child prints until it exits.
@@ -295,21 +306,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	f := newFixture(t, "tenant-a")
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	st, err := postgres.Open(context.Background(), testURL, postgres.Config{Context: "visits", Shard: "tenant-a", Schema: f.schema("tenant-a"), MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg := sharding.NewRegistry()
-	if err := reg.Add(st); err != nil {
-		t.Fatal(err)
-	}
-	c := connect(t, f.srv.URL)
-	relay, err := bus.NewRelay(c, st, bus.RelayConfig{Logger: logger(t), MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	background(t, relay.Run)
+	st, reg, c := instrumented(t, f, nil, mp)
 
 	const n = 20
 	var flaky counter
@@ -379,6 +376,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		"switchyard.inbox.duplicates":                   duplicates,
 		"switchyard.relay.quarantined":                  0,
 		"switchyard.consumer.oldest_unhandled.age(max)": 0,
+		"switchyard.relay.lag(max)":                     0, // caught up
 	}
 	waitFor(t, "the relay to publish the derived events", 20*time.Second, func() bool {
 		return collect(t, reader)["switchyard.relay.published"] == n+handled

@@ -19,7 +19,9 @@ var traceModes = []string{"off", "otlp"}
 // tracing sets the global providers as -trace says: "off" leaves the
 // no-op ones, as a program with no OTEL_* variable has; "otlp" samples
 // every span and exports spans and metrics (every second) over OTLP/HTTP to
-// a receiver in this process, as a program exporting to a collector does.
+// a receiver in this process, as a program exporting to a collector does;
+// the receiver reads and drops what it is sent (a collector decodes it on a
+// machine of its own).
 // stop flushes what is left and reports what arrived.
 func tracing(ctx context.Context, mode string) (stop func() string, err error) {
 	if mode != "otlp" {
@@ -46,6 +48,7 @@ func tracing(ctx context.Context, mode string) (stop func() string, err error) {
 		_ = tp.Shutdown(sctx)
 		_ = mp.Shutdown(sctx)
 		rcv.Close()
-		return fmt.Sprintf("trace otlp: %d spans exported", rcv.SpanCount())
+		reqs, bytes := rcv.Received()
+		return fmt.Sprintf("trace otlp: %d requests, %d KiB exported", reqs, bytes>>10)
 	}, nil
 }

@@ -40,37 +40,39 @@ func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName,
 	}
 }
 
-// StartAppend opens the span of an append of n events to stream, in the
-// caller's trace. Events stamped with the returned ctx carry the span as
-// their traceparent.
-func (t *Telemetry) StartAppend(ctx context.Context, stream string, n int) (context.Context, trace.Span) {
+// Append runs fn, an append of n events to stream recorded at its now, in
+// a producer span in the caller's trace: events stamped with fn's ctx carry
+// the span as their traceparent. The events fn wrote — those recorded at
+// now: an idempotent replay returns events an earlier append wrote — count
+// as appended now, or, in a transaction that Transaction began, when it
+// commits.
+func (t *Telemetry) Append(ctx context.Context, stream string, n int, fn func(ctx context.Context, now time.Time) ([]store.Event, error)) ([]store.Event, error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	ctx, span := t.tracer.Start(ctx, t.name, t.start...)
+	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(instrument.Stream.String(stream))
 		if n > 1 {
 			span.SetAttributes(instrument.MessagingBatchCount.Int(n))
 		}
 	}
-	return ctx, span
-}
-
-// EndAppend ends span with the append's outcome: the events stored, or
-// err. The events it wrote — those recorded at now, the append's time: an
-// idempotent replay returns events an earlier append wrote — count as
-// appended now, or, in a transaction that Transaction began, when it
-// commits.
-func (t *Telemetry) EndAppend(ctx context.Context, span trace.Span, out []store.Event, now time.Time, err error) {
-	defer span.End()
+	out, err := fn(ctx, now)
 	if err != nil {
 		if span.IsRecording() {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
-		return
+		return out, err
 	}
 	if span.IsRecording() && len(out) > 0 {
-		span.SetAttributes(instrument.Event(out[0].Metadata)...)
+		span.SetAttributes(instrument.Identity(out[0].Metadata)...)
 	}
+	t.count(ctx, out, now)
+	return out, nil
+}
+
+// count counts the events of out recorded at now.
+func (t *Telemetry) count(ctx context.Context, out []store.Event, now time.Time) {
 	written := 0
 	for i := range out {
 		if out[i].RecordedAt.Equal(now) {

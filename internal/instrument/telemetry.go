@@ -22,7 +22,6 @@ const (
 	MessagingOperationName       = attribute.Key("messaging.operation.name")
 	MessagingConsumerGroup       = attribute.Key("messaging.consumer.group.name")
 	MessagingBatchCount          = attribute.Key("messaging.batch.message_count")
-	MessagingPartition           = attribute.Key("messaging.destination.partition.id")
 
 	Context       = attribute.Key("switchyard.context")
 	Shard         = attribute.Key("switchyard.shard")
@@ -65,22 +64,34 @@ func Store(contextName, shard string) attribute.Set {
 // Event returns the attributes of an event's metadata: its id, type,
 // stream, context, shard, tenant, correlation and causation, those it has.
 func Event(md correlation.Metadata) []attribute.KeyValue {
-	out := make([]attribute.KeyValue, 0, 8)
-	for _, kv := range [...]struct {
-		k   attribute.Key
-		key correlation.Key
-	}{
-		{MessagingMessageID, correlation.EventID},
-		{EventType, correlation.EventType},
-		{Stream, correlation.Stream},
-		{Context, correlation.Context},
-		{Shard, correlation.Shard},
-		{Tenant, correlation.Tenant},
-		{CorrelationID, correlation.CorrelationID},
-		{CausationID, correlation.CausationID},
-	} {
-		if v := md.Get(kv.key); v != "" {
-			out = append(out, kv.k.String(v))
+	return append(Identity(md), place(md)...)
+}
+
+// Identity returns the attributes of an event's metadata that say which
+// event it is and what chain it belongs to: its id, type, tenant,
+// correlation and causation, those it has (for a span that names the
+// event's store and stream already).
+func Identity(md correlation.Metadata) []attribute.KeyValue {
+	pairs := [...]pair{{MessagingMessageID, correlation.EventID}, {EventType, correlation.EventType},
+		{Tenant, correlation.Tenant}, {CorrelationID, correlation.CorrelationID}, {CausationID, correlation.CausationID}}
+	return pick(md, make([]attribute.KeyValue, 0, 8), pairs[:])
+}
+
+func place(md correlation.Metadata) []attribute.KeyValue {
+	pairs := [...]pair{{Stream, correlation.Stream}, {Context, correlation.Context}, {Shard, correlation.Shard}}
+	return pick(md, nil, pairs[:])
+}
+
+type pair struct {
+	attr attribute.Key
+	key  correlation.Key
+}
+
+// pick appends to out the attributes of md's keys in pairs, those it has.
+func pick(md correlation.Metadata, out []attribute.KeyValue, pairs []pair) []attribute.KeyValue {
+	for _, p := range pairs {
+		if v := md.Get(p.key); v != "" {
+			out = append(out, p.attr.String(v))
 		}
 	}
 	return out

@@ -24,14 +24,16 @@ type Receiver struct {
 	srv  *httptest.Server
 	keep bool
 
-	mu      sync.Mutex
-	spans   []*tracepb.ResourceSpans
-	metrics []*metricpb.ResourceMetrics
-	nSpans  int
+	mu       sync.Mutex
+	spans    []*tracepb.ResourceSpans
+	metrics  []*metricpb.ResourceMetrics
+	requests int
+	bytes    int64
 }
 
 // Start starts a receiver on a loopback port; keep false drops what it
-// receives after counting the spans (for benchmarks).
+// receives unread, counting only requests and bytes (for benchmarks: a
+// collector decodes on a machine of its own).
 func Start(keep bool) *Receiver {
 	r := &Receiver{keep: keep}
 	mux := http.NewServeMux()
@@ -47,7 +49,17 @@ func (r *Receiver) Endpoint() string { return r.srv.URL }
 // Close stops the receiver.
 func (r *Receiver) Close() { r.srv.Close() }
 
-func decode(w http.ResponseWriter, req *http.Request, m proto.Message) bool {
+// decode reads req into m, or, when r keeps nothing, only counts it; it
+// reports whether m holds the request.
+func (r *Receiver) decode(w http.ResponseWriter, req *http.Request, m proto.Message) bool {
+	if !r.keep {
+		n, _ := io.Copy(io.Discard, req.Body)
+		r.mu.Lock()
+		r.requests++
+		r.bytes += n
+		r.mu.Unlock()
+		return false
+	}
 	body, err := io.ReadAll(req.Body)
 	if err == nil {
 		if req.Header.Get("Content-Type") == "application/json" {
@@ -66,29 +78,18 @@ func decode(w http.ResponseWriter, req *http.Request, m proto.Message) bool {
 
 func (r *Receiver) traces(w http.ResponseWriter, req *http.Request) {
 	var in coltracepb.ExportTraceServiceRequest
-	if !decode(w, req, &in) {
-		return
-	}
-	r.mu.Lock()
-	for _, rs := range in.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			r.nSpans += len(ss.Spans)
-		}
-	}
-	if r.keep {
+	if r.decode(w, req, &in) {
+		r.mu.Lock()
 		r.spans = append(r.spans, in.ResourceSpans...)
+		r.mu.Unlock()
 	}
-	r.mu.Unlock()
 	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 	w.Write(out) //nolint:errcheck // the exporter retries
 }
 
 func (r *Receiver) metricsIn(w http.ResponseWriter, req *http.Request) {
 	var in colmetricpb.ExportMetricsServiceRequest
-	if !decode(w, req, &in) {
-		return
-	}
-	if r.keep {
+	if r.decode(w, req, &in) {
 		r.mu.Lock()
 		r.metrics = append(r.metrics, in.ResourceMetrics...)
 		r.mu.Unlock()
@@ -133,11 +134,12 @@ func (r *Receiver) Spans() []Span {
 	return out
 }
 
-// SpanCount is how many spans were received, kept or not.
-func (r *Receiver) SpanCount() int {
+// Received reports how many requests, and bytes of them, a receiver that
+// keeps nothing was sent.
+func (r *Receiver) Received() (requests int, bytes int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.nSpans
+	return r.requests, r.bytes
 }
 
 // Sums returns, by metric name, the total of the latest data points of

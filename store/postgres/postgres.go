@@ -357,11 +357,9 @@ const maxAnyRetries = 8
 // Append appends events; see store.Store. It runs in a producer span
 // whose trace context the events carry.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) ([]store.Event, error) {
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	ctx, span := s.tel.StartAppend(ctx, stream, len(events))
-	out, err := s.append(ctx, stream, expected, events, now)
-	s.tel.EndAppend(ctx, span, out, now, err)
-	return out, err
+	return s.tel.Append(ctx, stream, len(events), func(ctx context.Context, now time.Time) ([]store.Event, error) {
+		return s.append(ctx, stream, expected, events, now)
+	})
 }
 
 // append appends events, recorded at now.
