@@ -38,6 +38,7 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		return
 	}
 	l.next = acked
+	r.lag.start(time.Now())
 	l.pipe = newPipeline(r, stream, acked)
 	l.idle = time.NewTimer(r.cfg.IdlePoll)
 	defer l.stop(ctx)
@@ -67,7 +68,7 @@ func (l *leader) stop(ctx context.Context) {
 	l.stopFeed()
 	l.idle.Stop()
 	l.pipe.close()
-	l.r.oldest.Store(0)
+	l.r.lag.stop()
 }
 
 // step reads and publishes one batch, and waits for commits once caught
@@ -201,6 +202,8 @@ func (l *leader) waitForCommits(ctx context.Context, found int) bool {
 	}
 	l.idle.Reset(poll) // a tick not received is dropped (Go 1.23 timers)
 	l.woken = true
+	l.r.lag.wait(time.Now(), true)
+	defer func() { l.r.lag.wait(time.Now(), false) }()
 	select {
 	case <-ctx.Done():
 		return false

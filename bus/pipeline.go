@@ -86,7 +86,7 @@ func (pl *pipeline) send(p *prepared, final bool) (keep int) {
 		lone = pl.run == nil && batched
 		f := pl.issue(p, final)
 		pl.flights = append(pl.flights, f)
-		pl.r.oldest.CompareAndSwap(0, p.batch[0].RecordedAt.UnixNano())
+		pl.r.lag.oldest.CompareAndSwap(0, p.batch[0].RecordedAt.UnixNano())
 		failed = f.err != nil
 	}
 	if final || failed || lone {
@@ -188,7 +188,7 @@ func (pl *pipeline) lagFrom(f *flight, n int) {
 	case len(pl.flights) > 0:
 		t = pl.flights[0].batch[0].RecordedAt.UnixNano()
 	}
-	pl.r.oldest.Store(t)
+	pl.r.lag.oldest.Store(t)
 }
 
 // stop ends the open run and settles everything in flight.

@@ -119,7 +119,7 @@ type Relay struct {
 	tel  *relayTelemetry
 
 	leader      atomic.Bool
-	oldest      atomic.Int64 // UnixNano recorded time of the oldest event read and not acknowledged; 0: none
+	lag         lagClock
 	published   atomic.Uint64
 	quarantined atomic.Uint64
 

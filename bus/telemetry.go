@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-go/switchyard/correlation"
@@ -57,26 +58,61 @@ func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 	}
 }
 
-// observeLag reports r's lag while r leads, until the returned function is
-// called. It reads the database for nothing: the leader reads the log in
-// order, so the oldest event it read and JetStream has not acknowledged is
-// the oldest not published (Relay.Lag counts them, at a query's cost).
+// observeLag reports r's lag while r leads (see lagClock), until the
+// returned function is called.
 func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		if !r.leader.Load() {
-			return nil
+		if r.leader.Load() {
+			o.ObserveFloat64(t.lag, r.lag.age(time.Now()), t.set)
 		}
-		age := 0.0
-		if at := r.oldest.Load(); at != 0 {
-			age = max(time.Since(time.Unix(0, at)).Seconds(), 0)
-		}
-		o.ObserveFloat64(t.lag, age, t.set)
 		return nil
 	}, t.lag)
 	if err != nil {
 		return func() {}
 	}
 	return func() { _ = reg.Unregister() }
+}
+
+// lagClock is what a leader knows of how far behind the log it is, kept
+// without a query (Relay.Lag counts, at a query's cost). The leader reads
+// the log in order, so while it has events in flight the first one not
+// acknowledged is the oldest unpublished (by log order, recorded by its
+// appender's clock). With none in flight it is caught up while it waits
+// for commits; otherwise — at the start of a term, after a failure, while
+// it backs off — it has been behind since it last was caught up.
+type lagClock struct {
+	oldest   atomic.Int64 // UnixNano recorded time of the first event read and not acknowledged; 0: none
+	caughtUp atomic.Int64 // UnixNano when the leader last knew it had published all it could read
+	waiting  atomic.Bool  // caught up, waiting for commits
+}
+
+// start begins a term at now.
+func (c *lagClock) start(now time.Time) { c.caughtUp.Store(now.UnixNano()) }
+
+// stop ends the term.
+func (c *lagClock) stop() {
+	c.oldest.Store(0)
+	c.waiting.Store(false)
+}
+
+// wait notes that the leader, caught up at now, begins (waiting) or ends
+// waiting for commits.
+func (c *lagClock) wait(now time.Time, waiting bool) {
+	c.caughtUp.Store(now.UnixNano())
+	c.waiting.Store(waiting)
+}
+
+// age is the lag at now, in seconds.
+func (c *lagClock) age(now time.Time) float64 {
+	since := c.oldest.Load()
+	switch {
+	case since != 0:
+	case c.waiting.Load():
+		return 0
+	default:
+		since = c.caughtUp.Load()
+	}
+	return max(now.Sub(time.Unix(0, since)).Seconds(), 0)
 }
 
 // startBatch opens the span of publishing p, linked to the trace contexts

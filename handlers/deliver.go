@@ -152,7 +152,7 @@ func (gr *groupRun) message(d *consumer.Delivery) Message {
 // run runs the chain once, turning a panic that escaped it into an error;
 // dup reports that the Inbox skipped the message as handled already.
 func (gr *groupRun) run(ctx context.Context, m Message) (dup bool, err error) {
-	a := &attempt{}
+	a := &attempt{group: m.Group, event: m.Event.ID}
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("handlers: panic outside Recover: %v", v)

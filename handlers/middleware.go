@@ -109,7 +109,7 @@ func Inbox() Middleware {
 			first, err := in.MarkHandled(ctx, m.Group, m.Event.ID)
 			if err != nil || !first {
 				if err == nil {
-					noteDuplicate(ctx) // counted by the Router
+					noteDuplicate(ctx, m) // counted by the Router
 				}
 				return err
 			}

@@ -3,8 +3,10 @@ package handlers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/internal/instrument"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -54,8 +56,8 @@ func Trace(tp trace.TracerProvider) Middleware {
 	tracer := instrument.Tracer(tp)
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m Message) error {
-			if _, inRouter := ctx.Value(attemptKey{}).(*attempt); inRouter {
-				return next(ctx, m)
+			if a, ok := ctx.Value(attemptKey{}).(*attempt); ok && a.of(m) {
+				return next(ctx, m) // in the Router's span already
 			}
 			ctx, span := startProcess(ctx, tracer, processOptions(m.Group), m)
 			defer span.End()
@@ -92,6 +94,7 @@ type instruments struct {
 	oldest      metric.Float64ObservableGauge
 	meter       metric.Meter
 	sets        sync.Map // setKey → *options
+	nSets       atomic.Int64
 }
 
 func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) *instruments {
@@ -128,6 +131,10 @@ type options struct {
 	record []metric.RecordOption
 }
 
+// maxSets bounds the attribute sets kept made: event types come from
+// subjects, and past this many sets are made each time.
+const maxSets = 4096
+
 // set is the attribute set of group, eventType (when not "") and key =
 // value (when key is not ""), made once.
 func (in *instruments) set(group, eventType string, key attribute.Key, value string) *options {
@@ -143,8 +150,15 @@ func (in *instruments) set(group, eventType string, key attribute.Key, value str
 		kvs = append(kvs, key.String(value))
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(kvs...))
-	o, _ := in.sets.LoadOrStore(k, &options{add: []metric.AddOption{set}, record: []metric.RecordOption{set}})
-	return o.(*options)
+	o := &options{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	if in.nSets.Load() >= maxSets {
+		return o
+	}
+	got, loaded := in.sets.LoadOrStore(k, o)
+	if !loaded {
+		in.nSets.Add(1)
+	}
+	return got.(*options)
 }
 
 // observe reports, for each group running, the partitions this replica
@@ -170,16 +184,24 @@ func (in *instruments) observe(runs []*groupRun) (stop func()) {
 	return func() { _ = reg.Unregister() }
 }
 
-// attempt is what the chain tells the Router about one attempt: the
-// Inbox found the event handled already.
-type attempt struct{ duplicate bool }
+// attempt is the Router's attempt at a message of group: the chain tells
+// it that the Inbox found the event handled already.
+type attempt struct {
+	group     string
+	event     uuid.UUID
+	duplicate bool
+}
+
+// of reports whether m is the message of the attempt (a handler may run
+// another chain with its ctx).
+func (a *attempt) of(m Message) bool { return a.group == m.Group && a.event == m.Event.ID }
 
 type attemptKey struct{}
 
-// noteDuplicate tells the Router that the attempt of ctx was skipped as a
-// duplicate.
-func noteDuplicate(ctx context.Context) {
-	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok {
+// noteDuplicate tells the Router that its attempt at m, the attempt of
+// ctx, was skipped as a duplicate.
+func noteDuplicate(ctx context.Context, m Message) {
+	if a, ok := ctx.Value(attemptKey{}).(*attempt); ok && a.of(m) {
 		a.duplicate = true
 	}
 }

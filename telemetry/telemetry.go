@@ -85,7 +85,7 @@ func (t *Telemetry) traces(ctx context.Context, res *resource.Resource) error {
 	}
 	exp, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return exporterError("OTEL_TRACES_EXPORTER", err)
+		return exporterError(err, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	}
 	if autoexport.IsNoneSpanExporter(exp) {
 		return nil
@@ -102,7 +102,7 @@ func (t *Telemetry) meters(ctx context.Context, res *resource.Resource, prom boo
 	if asked("OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
-			return exporterError("OTEL_METRICS_EXPORTER", err)
+			return exporterError(err, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
 		}
 		if !autoexport.IsNoneMetricReader(r) {
 			readers = append(readers, r)
@@ -138,9 +138,15 @@ func asked(exporter, endpoint string) bool {
 
 func isTrue(v string) bool { return strings.EqualFold(strings.TrimSpace(v), "true") }
 
-// Metrics serves the metrics in Prometheus' text format; nil unless
-// Config.Prometheus was set (and OTEL_SDK_DISABLED is not).
-func (t *Telemetry) Metrics() http.Handler { return t.metrics }
+// Metrics serves the metrics in Prometheus' text format, when
+// Config.Prometheus was set and OTEL_SDK_DISABLED is not; otherwise it
+// answers 404.
+func (t *Telemetry) Metrics() http.Handler {
+	if t.metrics == nil {
+		return http.NotFoundHandler()
+	}
+	return t.metrics
+}
 
 // Shutdown flushes what is left to export and stops the exporters; ctx
 // bounds how long it may take.
@@ -153,13 +159,15 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// exporterError names the variable behind err: the signal's exporter
-// variable when it is set, or else the OTLP protocol.
-func exporterError(variable string, err error) *Error {
-	if os.Getenv(variable) == "" {
-		variable = "OTEL_EXPORTER_OTLP_PROTOCOL"
+// exporterError names the variable behind err: the first of the signal's
+// variables that is set, or else the OTLP protocol.
+func exporterError(err error, signal ...string) *Error {
+	for _, v := range signal {
+		if os.Getenv(v) != "" {
+			return &Error{Variable: v, Value: os.Getenv(v), Err: err}
+		}
 	}
-	return &Error{Variable: variable, Value: os.Getenv(variable), Err: err}
+	return &Error{Variable: "OTEL_EXPORTER_OTLP_PROTOCOL", Value: os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), Err: err}
 }
 
 // Error is an exporter the environment asks for that cannot be built.

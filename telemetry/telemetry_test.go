@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -35,12 +36,18 @@ func TestNothingAskedNothingExported(t *testing.T) {
 	if span.IsRecording() {
 		t.Error("a span records with nothing configured")
 	}
-	if tel.Metrics() != nil {
-		t.Error("a Prometheus handler without Config.Prometheus")
+	if code := status(tel.Metrics()); code != 404 {
+		t.Errorf("/metrics without Config.Prometheus answers %d, want 404", code)
 	}
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Error(err)
 	}
+}
+
+func status(h http.Handler) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Code
 }
 
 // OTEL_SDK_DISABLED turns everything off, the Prometheus handler too.
@@ -52,7 +59,7 @@ func TestDisabled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "s"); span.IsRecording() || tel.Metrics() != nil {
+	if _, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "s"); span.IsRecording() || status(tel.Metrics()) != 404 {
 		t.Error("OTEL_SDK_DISABLED=true still records spans or serves metrics")
 	}
 }

@@ -193,9 +193,7 @@ func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { status(w, true) })
-	if metrics != nil { // nil with OTEL_SDK_DISABLED
-		mux.Handle("GET /metrics", metrics)
-	}
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

@@ -28,7 +28,7 @@ type Telemetry struct {
 func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName, shard string) *Telemetry {
 	// The name is a constant the API accepts: no error to handle.
 	appended, _ := instrument.Meter(mp).Int64Counter("switchyard.events.appended",
-		metric.WithUnit("{event}"), metric.WithDescription("Events appended to a store (in a transaction: once it commits)."))
+		metric.WithUnit("{event}"), metric.WithDescription("Events written to a store: in a transaction Transact began, once it commits; in one the caller began (WithTx), when appended."))
 	return &Telemetry{
 		tracer:   instrument.Tracer(tp),
 		appended: appended,

@@ -49,16 +49,17 @@ func (r *Receiver) Endpoint() string { return r.srv.URL }
 // Close stops the receiver.
 func (r *Receiver) Close() { r.srv.Close() }
 
-// decode reads req into m, or, when r keeps nothing, only counts it; it
-// reports whether m holds the request.
-func (r *Receiver) decode(w http.ResponseWriter, req *http.Request, m proto.Message) bool {
+// decode reads req into m, or, when r keeps nothing, only counts it; kept
+// reports whether m holds the request, failed that it was answered with
+// an error.
+func (r *Receiver) decode(w http.ResponseWriter, req *http.Request, m proto.Message) (kept, failed bool) {
 	if !r.keep {
 		n, _ := io.Copy(io.Discard, req.Body)
 		r.mu.Lock()
 		r.requests++
 		r.bytes += n
 		r.mu.Unlock()
-		return false
+		return false, false
 	}
 	body, err := io.ReadAll(req.Body)
 	if err == nil {
@@ -70,32 +71,44 @@ func (r *Receiver) decode(w http.ResponseWriter, req *http.Request, m proto.Mess
 	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return false
+		return false, true
 	}
+	return true, false
+}
+
+// answer writes the protobuf answer out.
+func answer(w http.ResponseWriter, out proto.Message) {
+	b, _ := proto.Marshal(out)
 	w.Header().Set("Content-Type", "application/x-protobuf")
-	return true
+	w.Write(b) //nolint:errcheck // the exporter retries
 }
 
 func (r *Receiver) traces(w http.ResponseWriter, req *http.Request) {
 	var in coltracepb.ExportTraceServiceRequest
-	if r.decode(w, req, &in) {
+	kept, failed := r.decode(w, req, &in)
+	if failed {
+		return
+	}
+	if kept {
 		r.mu.Lock()
 		r.spans = append(r.spans, in.ResourceSpans...)
 		r.mu.Unlock()
 	}
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Write(out) //nolint:errcheck // the exporter retries
+	answer(w, &coltracepb.ExportTraceServiceResponse{})
 }
 
 func (r *Receiver) metricsIn(w http.ResponseWriter, req *http.Request) {
 	var in colmetricpb.ExportMetricsServiceRequest
-	if r.decode(w, req, &in) {
+	kept, failed := r.decode(w, req, &in)
+	if failed {
+		return
+	}
+	if kept {
 		r.mu.Lock()
 		r.metrics = append(r.metrics, in.ResourceMetrics...)
 		r.mu.Unlock()
 	}
-	out, _ := proto.Marshal(&colmetricpb.ExportMetricsServiceResponse{})
-	w.Write(out) //nolint:errcheck // the exporter retries
+	answer(w, &colmetricpb.ExportMetricsServiceResponse{})
 }
 
 // Span is a received span, flattened.
