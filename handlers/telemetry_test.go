@@ -142,15 +142,7 @@ func TestOneTracePerChain(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	st, reg, c := instrumented(t, f, tp, nil)
 	first := &handlers.Group{Name: "first", Context: "visits"}
-	handlers.Handle(first, "note", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
-		st, _ := handlers.Store(ctx)
-		ev, err := store.NewEvent("Noted", v)
-		if err != nil {
-			return err
-		}
-		_, err = st.Append(ctx, "noted-"+m.Event.Stream, store.Any, ev)
-		return err
-	})
+	handlers.Handle(first, "note", "Booked", note)
 	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(reg), AckWait: 2 * time.Second, Logger: logger(t), TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +199,18 @@ func instrumented(t *testing.T, f *fixture, tp trace.TracerProvider, mp metric.M
 	}
 	background(t, relay.Run)
 	return st, reg, c
+}
+
+// note appends a Noted event derived from m, in the handler's
+// transaction.
+func note(ctx context.Context, v Booked, m handlers.Message) error {
+	st, _ := handlers.Store(ctx)
+	ev, err := store.NewEvent("Noted", v)
+	if err != nil {
+		return err
+	}
+	_, err = st.Append(ctx, "noted-"+m.Event.Stream, store.Any, ev)
+	return err
 }
 
 // childLines returns what child prints until it exits.
@@ -318,13 +322,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		case v.Note == "flaky" && flaky.add(m.Event.ID) == 1:
 			return errors.New("flaky, once")
 		}
-		st, _ := handlers.Store(ctx)
-		ev, err := store.NewEvent("Noted", v)
-		if err != nil {
-			return err
-		}
-		_, err = st.Append(ctx, "noted-"+m.Event.Stream, store.Any, ev)
-		return err
+		return note(ctx, v, m)
 	})
 	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(reg), AckWait: 2 * time.Second,
 		Backoff: backoff.Config{Max: 100 * time.Millisecond}, Logger: logger(t), MeterProvider: mp})
