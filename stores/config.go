@@ -192,7 +192,9 @@ func Load(path string) (Config, error) {
 // [sharding.CheckName] and [sharding.CheckTenant]), an unknown backend, a
 // postgres context without a DSN or a sqlite one with one, a shard listed
 // twice, two stores that would share a postgres database and schema, a
-// tenant whose shard no context has, a negative max_event_bytes.
+// tenant whose shard no context has, a negative max_event_bytes, a DSN
+// that does not parse, two context names that differ only in '-' and '_'
+// or case (they would share a JetStream stream).
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Err: err}) }
@@ -201,6 +203,7 @@ func (c Config) Validate() error {
 	}
 	known := make(map[string]bool)     // shards some context has
 	targets := make(map[string]string) // postgres database and schema -> path
+	names := make(map[string]string)   // envName -> path
 	for _, name := range slices.Sorted(maps.Keys(c.Contexts)) {
 		cc := c.Contexts[name]
 		p := path("contexts", name)
@@ -208,6 +211,12 @@ func (c Config) Validate() error {
 		if err := store.CheckName("context", name); err != nil {
 			bad(p, err)
 			nameOK = false
+		} else if other, dup := names[envName(name)]; dup {
+			bad(p, fmt.Errorf("collides with %s: both are %s%s_* in the environment and stream SW_%s in JetStream; rename one",
+				other, envContext, envName(name), envName(name)))
+			nameOK = false
+		} else {
+			names[envName(name)] = p
 		}
 		isPostgres := false
 		switch cc.backend() {
@@ -222,6 +231,9 @@ func (c Config) Validate() error {
 			isPostgres = cc.DSN != ""
 			if cc.DSN == "" {
 				bad(p+".dsn", errors.New("the postgres backend needs a dsn"))
+			} else if dsn, _ := cc.postgresTarget(name, cc.shards()[0]); postgres.CheckDSN(dsn) != nil {
+				bad(p+".dsn", postgres.CheckDSN(dsn))
+				isPostgres = false
 			}
 			if cc.Dir != "" {
 				bad(p+".dir", errors.New("dir is for the sqlite backend; postgres takes a dsn"))

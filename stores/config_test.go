@@ -290,6 +290,16 @@ func TestValidate(t *testing.T) {
 			paths: []string{`tenants[""]`, `tenants[""]`, `tenants["a\nb"]`, `tenants["a\nb"]`},
 		},
 		{
+			name:  "names that share a stream once '-' is '_'",
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visit-log": {}, "visit_log": {}}},
+			paths: []string{"contexts.visit_log"},
+		},
+		{
+			name:  "a dsn that does not parse",
+			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visits": pg("postgres://u:secret@h:54x32/sw_{shard}")}},
+			paths: []string{"contexts.visits.dsn"},
+		},
+		{
 			name:  "negative max_event_bytes",
 			cfg:   stores.Config{MaxEventBytes: -1},
 			paths: []string{"max_event_bytes"},
@@ -302,6 +312,9 @@ func TestValidate(t *testing.T) {
 			want := slices.Sorted(slices.Values(tt.paths))
 			if !slices.Equal(got, want) {
 				t.Errorf("problems at %q, want %q; error:\n%v", got, want, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("the error shows the password: %v", err)
 			}
 		})
 	}

@@ -106,9 +106,9 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pcfg, err := pgxpool.ParseConfig(dsn)
+	pcfg, err := parseDSN(dsn)
 	if err != nil {
-		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
+		return nil, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
@@ -120,6 +120,9 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		}
 	}
 	if err != nil {
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" && !cfg.CreateDatabase {
+			err = fmt.Errorf("%w (to have it created, set create_databases: true for the context, or postgres.Config.CreateDatabase)", err)
+		}
 		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err, Unavailable: unavailable(err)}
 	}
 	s, err := New(ctx, pool, cfg)
@@ -179,10 +182,13 @@ func DropDatabase(ctx context.Context, dsn string) error {
 // adminExec runs stmt, with the quoted name of dsn's database for %s, on the
 // "postgres" database of dsn's server.
 func adminExec(ctx context.Context, dsn, stmt string) error {
-	cc, err := pgx.ParseConfig(dsn)
+	// Parsed as a pool's DSN, so that pool settings (pool_max_conns) are
+	// not sent to the server as startup parameters.
+	pcfg, err := parseDSN(dsn)
 	if err != nil {
-		return &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
+		return err
 	}
+	cc := pcfg.ConnConfig
 	name := cc.Database
 	cc.Database = "postgres"
 	ctx, cancel := withDefaultTimeout(ctx)
@@ -194,6 +200,22 @@ func adminExec(ctx context.Context, dsn, stmt string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, fmt.Sprintf(stmt, pgx.Identifier{name}.Sanitize()))
 	return err
+}
+
+// CheckDSN reports whether dsn parses as a pool's connection string (URL
+// or key=value, with pgxpool's pool_* settings), without connecting: a
+// *store.InvalidError naming it, its password hidden, when it does not.
+func CheckDSN(dsn string) error {
+	_, err := parseDSN(dsn)
+	return err
+}
+
+func parseDSN(dsn string) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
+	}
+	return pcfg, nil
 }
 
 // redact returns dsn fit for an error message: without its password, even
