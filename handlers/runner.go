@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/switchyard-go/switchyard/bus"
@@ -105,8 +107,19 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 	return r, nil
 }
 
-// Add adds handler groups; see Router.Add.
+// Add adds handler groups; see Router.Add. It also checks each group
+// against the runner's stores: its Context must be configured, and so must
+// every shard of its Source that this process has stores of — a message of
+// a shard the group's context lacks could only be dead-lettered. A Source
+// whose stores live in other processes is not checked.
 func (r *Runner) Add(groups ...*Group) error {
+	var errs []error
+	for _, g := range groups {
+		errs = append(errs, r.fits(g))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	if err := r.router.Add(groups...); err != nil {
 		return err
 	}
@@ -114,6 +127,43 @@ func (r *Runner) Add(groups ...*Group) error {
 	r.groups += len(groups)
 	r.mu.Unlock()
 	return nil
+}
+
+// fits checks g against the runner's registry (see Add).
+func (r *Runner) fits(g *Group) error {
+	if g == nil || g.Context == "" {
+		return nil // Router.Add reports it
+	}
+	own := r.reg.Shards(g.Context)
+	if len(own) == 0 {
+		return &UnconfiguredError{Group: g.Name, Context: g.Context, Configured: r.reg.Contexts()}
+	}
+	var missing []string
+	for _, sh := range r.reg.Shards(g.source()) {
+		if !slices.Contains(own, sh) {
+			missing = append(missing, sh)
+		}
+	}
+	if len(missing) > 0 {
+		return &UnconfiguredError{Group: g.Name, Context: g.Context, Source: g.source(), Shards: missing}
+	}
+	return nil
+}
+
+// UnconfiguredError is a group the runner's stores cannot serve: its
+// context is not configured (Configured lists those that are), or its
+// source has shards its context lacks (Shards).
+type UnconfiguredError struct {
+	Group, Context, Source string
+	Configured, Shards     []string
+}
+
+func (e *UnconfiguredError) Error() string {
+	if len(e.Shards) > 0 {
+		return fmt.Sprintf("handlers: group %q: context %q has no store for shards %s of its source %q; configure them, or their messages can only be dead-lettered",
+			e.Group, e.Context, strings.Join(e.Shards, ", "), e.Source)
+	}
+	return fmt.Sprintf("handlers: group %q: context %q is not configured (configured: %s)", e.Group, e.Context, strings.Join(e.Configured, ", "))
 }
 
 // Ready is closed once every context's stream is provisioned, the relays

@@ -2,12 +2,16 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/internal/natstest"
+	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
 // A runner owns the relays of every store in the registry and the groups:
@@ -66,6 +70,53 @@ func TestRunner(t *testing.T) {
 	for _, want := range []string{`invalid group "Bad Name"`, `handler "x": store: invalid event type "bad type!"`, `handler "y": nil function`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Add(bad group) = %v; want it to say %s", err, want)
+		}
+	}
+}
+
+// A group the runner's stores cannot serve is refused at Add, naming the
+// problem: a context that is not configured (a typo), or a source with
+// shards the group's context lacks. A source that lives in other
+// processes is not checked.
+func TestAddChecksGroupsAgainstTheStores(t *testing.T) {
+	reg := sharding.NewRegistry()
+	dir := t.TempDir()
+	for _, cs := range [][2]string{{"visits", "tenant-a"}, {"visits", "tenant-b"}, {"billing", "tenant-a"}} {
+		st, err := sqlite.Open(context.Background(), sqlite.Config{Context: cs[0], Shard: cs[1], Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Add(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { reg.Close() })
+	c := connect(t, natstest.Start(t, false).URL)
+	r, err := handlers.NewRunner(c, reg, handlers.RunnerConfig{NoRelays: true, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := func(name, ctx, source string) *handlers.Group {
+		g := &handlers.Group{Name: name, Context: ctx, Source: source}
+		handlers.HandleMessage(g, "noop", handlers.AllTypes, func(context.Context, handlers.Message) error { return nil })
+		return g
+	}
+	for _, tt := range []struct {
+		g    *handlers.Group
+		want string // in the error; "" for none
+	}{
+		{group("typo", "visit", ""), `context "visit" is not configured (configured: billing, visits)`},
+		{group("charges", "billing", "visits"), `context "billing" has no store for shards tenant-b of its source "visits"`},
+		{group("orders", "billing", "orders"), ""},
+		{group("log", "visits", ""), ""},
+	} {
+		err := r.Add(tt.g)
+		var unconfigured *handlers.UnconfiguredError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("group %s: %v", tt.g.Name, err)
+		case tt.want != "" && (!errors.As(err, &unconfigured) || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("group %s: Add = %v, want an *UnconfiguredError saying %s", tt.g.Name, err, tt.want)
 		}
 	}
 }

@@ -136,6 +136,12 @@ func TestBadFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "oracle") {
 		t.Fatalf("bad backend: %v", err)
 	}
+	// A context to tap that is not configured (a typo) stops it at start.
+	environ := []string{"SWITCHYARD_DATA_DIR=" + t.TempDir(), "SWITCHYARD_CONTEXT_VISITS_SHARDS=default"}
+	err = run(context.Background(), []string{"-http", "", "-tap", "visit"}, environ, &out, &logs)
+	if err == nil || !strings.Contains(err.Error(), `context "visit" is not configured`) {
+		t.Fatalf("-tap visit with only visits configured: %v", err)
+	}
 }
 
 // Every service docker-compose.yml builds from this repository exports its
