@@ -55,6 +55,10 @@ type Config struct {
 	// Tenants maps a tenant to its shard, which at least one context must
 	// have.
 	Tenants map[string]string `yaml:"tenants"`
+
+	// from maps a YAML path to the variable ApplyEnv set it from, so that
+	// Validate names the variable.
+	from map[string]string
 }
 
 // ContextConfig describes the stores of one bounded context: one per shard.
@@ -187,6 +191,58 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
+// Read reads the configuration of a process: the YAML file at path (none
+// when path is ""), then the SWITCHYARD_ variables of environ over it
+// ([Config.ApplyEnv]), then the whole validated. Every problem — of the
+// file, of the variables, of the result — is reported at once, joined;
+// one in a value a variable set names the variable.
+func Read(path string, environ []string) (Config, error) {
+	var c Config
+	var errs []error
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("stores: read config: %w", err)
+		}
+		if c, err = Decode(b); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		}
+	}
+	c, err := c.withEnv(environ)
+	errs = append(errs, unjoin(err)...)
+	errs = append(errs, unjoin(c.Validate())...)
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// unjoin returns the errors err joins, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// source names where the value at YAML path p came from: p, or the
+// variable that set it (or set what holds it) and p.
+func (c Config) source(p string) string {
+	best := ""
+	for yp := range c.from {
+		if (p == yp || strings.HasPrefix(p, yp+".") || strings.HasPrefix(p, yp+"[")) && len(yp) > len(best) {
+			best = yp
+		}
+	}
+	if best == "" {
+		return p
+	}
+	return c.from[best] + " (" + p + ")"
+}
+
 // Validate reports every problem with c at once, joined, each a
 // *ConfigError naming where it is: bad context, shard or tenant names (see
 // [sharding.CheckName] and [sharding.CheckTenant]), an unknown backend, a
@@ -197,7 +253,7 @@ func Load(path string) (Config, error) {
 // or case (they would share a JetStream stream).
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(path string, err error) { errs = append(errs, &ConfigError{Path: path, Err: err}) }
+	bad := func(path string, err error) { errs = append(errs, &ConfigError{Path: c.source(path), Err: err}) }
 	if c.MaxEventBytes < 0 {
 		bad("max_event_bytes", fmt.Errorf("%d is negative", c.MaxEventBytes))
 	}
@@ -325,8 +381,23 @@ func envName(contextName string) string {
 // its variable; c is then left unchanged. ApplyEnv does not validate the
 // result: [Config.Validate] and [Open] do.
 func (c *Config) ApplyEnv(environ []string) error {
-	next := *c
+	next, err := c.withEnv(environ)
+	if err != nil {
+		return err
+	}
+	*c = next
+	return nil
+}
+
+// withEnv returns c with the variables of environ applied, those that
+// have good values, and every bad value's problem, joined.
+func (c Config) withEnv(environ []string) (Config, error) {
+	next := c
 	next.Contexts = maps.Clone(c.Contexts)
+	next.from = maps.Clone(c.from)
+	if next.from == nil {
+		next.from = make(map[string]string)
+	}
 	var errs []error
 	bad := func(key string, err error) { errs = append(errs, &ConfigError{Path: key, Err: err}) }
 	for _, kv := range environ {
@@ -337,6 +408,7 @@ func (c *Config) ApplyEnv(environ []string) error {
 		switch {
 		case key == envDataDir:
 			next.DataDir = value
+			next.from["data_dir"] = key
 		case key == envMaxEventBytes:
 			n, err := strconv.Atoi(strings.TrimSpace(value))
 			if err != nil {
@@ -344,6 +416,7 @@ func (c *Config) ApplyEnv(environ []string) error {
 				continue
 			}
 			next.MaxEventBytes = n
+			next.from["max_event_bytes"] = key
 		case key == envTenants:
 			tenants, err := parseTenants(value)
 			if err != nil {
@@ -351,22 +424,22 @@ func (c *Config) ApplyEnv(environ []string) error {
 				continue
 			}
 			next.Tenants = tenants
+			next.from["tenants"] = key
 		case strings.HasPrefix(key, envContext):
-			if err := next.applyContextEnv(strings.TrimPrefix(key, envContext), value); err != nil {
+			p, err := next.applyContextEnv(strings.TrimPrefix(key, envContext), value)
+			if err != nil {
 				bad(key, err)
+				continue
 			}
+			next.from[p] = key
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	*c = next
-	return nil
+	return next, errors.Join(errs...)
 }
 
-// applyContextEnv applies SWITCHYARD_CONTEXT_<rest>=value. c.Contexts is
-// c's own.
-func (c *Config) applyContextEnv(rest, value string) error {
+// applyContextEnv applies SWITCHYARD_CONTEXT_<rest>=value and returns the
+// YAML path of what it set. c.Contexts is c's own.
+func (c *Config) applyContextEnv(rest, value string) (string, error) {
 	var setting string
 	for _, s := range envSettings {
 		if strings.HasSuffix(rest, s) {
@@ -375,11 +448,11 @@ func (c *Config) applyContextEnv(rest, value string) error {
 		}
 	}
 	if setting == "" {
-		return fmt.Errorf("unknown setting: want %s_<NAME> followed by one of %s", strings.TrimSuffix(envContext, "_"), strings.Join(envSettings, ", "))
+		return "", fmt.Errorf("unknown setting: want %s_<NAME> followed by one of %s", strings.TrimSuffix(envContext, "_"), strings.Join(envSettings, ", "))
 	}
 	upper := strings.ToUpper(strings.TrimSuffix(rest, setting))
 	if upper == "" {
-		return errors.New("no context name")
+		return "", errors.New("no context name")
 	}
 	var matches []string
 	for name := range c.Contexts {
@@ -395,7 +468,7 @@ func (c *Config) applyContextEnv(rest, value string) error {
 		name = matches[0]
 	default:
 		slices.Sort(matches)
-		return fmt.Errorf("fits more than one context (%q): rename one", matches)
+		return "", fmt.Errorf("fits more than one context (%q): rename one", matches)
 	}
 	cc := c.Contexts[name]
 	switch setting {
@@ -408,13 +481,13 @@ func (c *Config) applyContextEnv(rest, value string) error {
 	case "_CREATE_DATABASES":
 		b, err := strconv.ParseBool(strings.TrimSpace(value))
 		if err != nil {
-			return fmt.Errorf("%q is not a boolean (want true or false)", value)
+			return "", fmt.Errorf("%q is not a boolean (want true or false)", value)
 		}
 		cc.CreateDatabases = b
 	case "_SHARDS":
 		shards, err := splitList(value)
 		if err != nil {
-			return err
+			return "", err
 		}
 		cc.Shards = shards
 	}
@@ -422,7 +495,8 @@ func (c *Config) applyContextEnv(rest, value string) error {
 		c.Contexts = make(map[string]ContextConfig)
 	}
 	c.Contexts[name] = cc
-	return nil
+	field := strings.ToLower(strings.TrimPrefix(setting, "_"))
+	return path("contexts", name) + "." + field, nil
 }
 
 // splitList splits a comma-separated list, trimming spaces; empty items are

@@ -762,3 +762,37 @@ func TestOpenPostgresSchemaPerShard(t *testing.T) {
 		t.Errorf("billing/default holds %d events (%v), want none", len(all), err)
 	}
 }
+
+// Read merges the file and the environment before validating, and reports
+// every problem of both in one error: a bad value in the file by its YAML
+// path, a bad variable by its name, and a problem of a value a variable set
+// by the variable (and the path). A DSN given only by a variable is
+// enough: no password in the file.
+func TestReadMergesThenValidates(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "switchyard.yaml")
+	yaml := "contexts:\n  visits:\n    shards: [default, \"bad shard\"]\n  billing:\n    backend: postgres\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := stores.Read(file, []string{
+		"SWITCHYARD_MAX_EVENT_BYTES=lots",
+		"SWITCHYARD_CONTEXT_BILLING_DSN=postgres://u:secret@h:54x/billing_{shard}",
+	})
+	got := paths(t, err)
+	want := []string{"SWITCHYARD_CONTEXT_BILLING_DSN (contexts.billing.dsn)", "SWITCHYARD_MAX_EVENT_BYTES", "contexts.visits.shards[1]"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems at %q, want %q; error:\n%v", got, want, err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+
+	cfg, err := stores.Read(file, []string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=default,tenant-a",
+		"SWITCHYARD_CONTEXT_BILLING_DSN=postgres://u:secret@h:5432/billing_{shard}"})
+	if err != nil {
+		t.Fatalf("file completed by the environment: %v", err)
+	}
+	if cfg.Contexts["billing"].DSN == "" || len(cfg.Contexts["visits"].Shards) != 2 {
+		t.Errorf("read %+v", cfg)
+	}
+}

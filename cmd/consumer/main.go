@@ -9,8 +9,10 @@
 //	go run ./cmd/consumer -config deploy/switchyard.yaml -nats nats://localhost:4222 -tap visits
 //
 // With no -nats URL it starts an embedded nats-server in <data_dir>/nats.
-// Configuration comes from the file, then SWITCHYARD_* variables (see
-// stores.Config.ApplyEnv), then flags. Applications register their own
+// Configuration comes from the file, then SWITCHYARD_* variables over it
+// (see stores.Read: the two are merged, then checked as a whole, every
+// problem named by its YAML path or variable), then flags. No context
+// configured at all is an error. Applications register their own
 // handlers in a main of their own that does what this one does
 // (handlers.NewRunner, Runner.Add, Runner.Run).
 package main
@@ -97,15 +99,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	otel.SetTracerProvider(tel.TracerProvider)
 	otel.SetMeterProvider(tel.MeterProvider)
 
-	var cfg stores.Config
-	if *configPath != "" {
-		var err error
-		if cfg, err = stores.Load(*configPath); err != nil {
-			return err
-		}
-	}
-	if err := cfg.ApplyEnv(environ); err != nil {
+	cfg, err := stores.Read(*configPath, environ)
+	if err != nil {
 		return err
+	}
+	if len(cfg.Contexts) == 0 {
+		return errors.New("no context configured: give a file (-config or SWITCHYARD_CONFIG), " +
+			"or name a context's shards in the environment (SWITCHYARD_CONTEXT_VISITS_SHARDS=default)")
 	}
 	reg, err := stores.Open(ctx, cfg, stores.WithLogger(log))
 	// The stores, relays and router report to the globals set above.

@@ -136,6 +136,19 @@ func TestBadFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "oracle") {
 		t.Fatalf("bad backend: %v", err)
 	}
+	// Nothing configured is an error that says how to configure.
+	if err := run(context.Background(), []string{"-http", ""}, nil, &out, &logs); err == nil || !strings.Contains(err.Error(), "SWITCHYARD_CONTEXT_VISITS_SHARDS") {
+		t.Fatalf("no configuration: %v", err)
+	}
+	// Problems of the file and of the environment come out together.
+	file := filepath.Join(t.TempDir(), "sw.yaml")
+	if err := os.WriteFile(file, []byte("contexts:\n  visits:\n    shards: [\"a b\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"-http", "", "-config", file}, []string{"SWITCHYARD_MAX_EVENT_BYTES=lots"}, &out, &logs)
+	if err == nil || !strings.Contains(err.Error(), "contexts.visits.shards[0]") || !strings.Contains(err.Error(), "SWITCHYARD_MAX_EVENT_BYTES") {
+		t.Fatalf("a bad file and a bad variable: %v", err)
+	}
 	// A context to tap that is not configured (a typo) stops it at start.
 	environ := []string{"SWITCHYARD_DATA_DIR=" + t.TempDir(), "SWITCHYARD_CONTEXT_VISITS_SHARDS=default"}
 	err = run(context.Background(), []string{"-http", "", "-tap", "visit"}, environ, &out, &logs)
