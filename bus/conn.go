@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/switchyard-go/switchyard/internal/filelock"
 	"github.com/switchyard-go/switchyard/internal/jspub"
 )
 
@@ -50,6 +52,7 @@ type Conn struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	srv    *server.Server
+	unlock func() // the embedded server's directory
 	url    string
 	fence  *fence
 	mu     sync.Mutex
@@ -92,11 +95,11 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		}),
 	}
 	if cfg.URL == "" {
-		srv, err := startEmbedded(cfg.Embedded, log)
+		srv, unlock, err := startEmbedded(cfg.Embedded, log)
 		if err != nil {
 			return nil, &Error{Op: "start embedded nats-server", Err: err}
 		}
-		c.srv = srv
+		c.srv, c.unlock = srv, unlock
 		c.url = "embedded:" + cfg.Embedded.Dir
 		opts = append(opts, nats.InProcessServer(srv))
 	} else {
@@ -163,14 +166,27 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, ConnectTimeout)
 }
 
-func startEmbedded(e Embedded, log *slog.Logger) (*server.Server, error) {
+func startEmbedded(e Embedded, log *slog.Logger) (srv *server.Server, unlock func(), err error) {
 	interval, always, err := e.syncInterval()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(e.Dir, 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// Two servers writing one directory corrupt it: the first holds it.
+	unlock, ok, err := filelock.Lock(filepath.Join(e.Dir, "switchyard.lock"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, &DirInUseError{Dir: e.Dir}
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	opts := &server.Options{
 		ServerName:   "switchyard-embedded",
 		JetStream:    true,
@@ -184,18 +200,27 @@ func startEmbedded(e Embedded, log *slog.Logger) (*server.Server, error) {
 		Port:         e.Port,
 		DontListen:   e.Port == 0,
 	}
-	srv, err := server.NewServer(opts)
+	srv, err = server.NewServer(opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, errors.New("embedded nats-server did not start within 30s")
+		return nil, nil, errors.New("embedded nats-server did not start within 30s")
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "embedded nats-server started",
 		slog.String("dir", e.Dir), slog.String("sync_interval", e.SyncInterval), slog.String("listen", listenAddr(srv, e)))
-	return srv, nil
+	return srv, unlock, nil
+}
+
+// DirInUseError is an embedded server's directory that another one, in
+// this process or another, is using.
+type DirInUseError struct{ Dir string }
+
+func (e *DirInUseError) Error() string {
+	return "directory " + e.Dir + " is in use by another embedded nats-server: give each process a directory of its own " +
+		"(bus.Embedded.Dir, or a data_dir of its own), or point them all at one NATS server (URL)"
 }
 
 func listenAddr(srv *server.Server, e Embedded) string {
@@ -252,6 +277,7 @@ func (c *Conn) shutdownServer() {
 	if c.srv != nil {
 		c.srv.Shutdown()
 		c.srv.WaitForShutdown()
+		c.unlock()
 	}
 }
 

@@ -126,7 +126,9 @@
 // [ErrUnavailable]; the relay backs off and resumes by itself. A bad
 // configuration is a [*ConfigError] (errors.Is store.ErrInvalid) naming
 // the setting, a stream with other settings a [*StreamConflictError], a
-// forged or malformed message a *store.InvalidError naming the header.
+// forged or malformed message a *store.InvalidError naming the header, an
+// embedded server's directory that another embedded server (of this
+// process or another) holds a [*DirInUseError].
 //
 // # Concurrency
 //

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/internal/filelock"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -115,7 +116,7 @@ func (s *Store) TryLead(ctx context.Context, relay string) (store.Lease, bool, e
 	if err := s.checkRelay(relay); err != nil {
 		return nil, false, err
 	}
-	release, ok, err := lockFile(s.cfg.Path + "." + relay + ".lock")
+	release, ok, err := filelock.Lock(s.cfg.Path + "." + relay + ".lock")
 	if err != nil {
 		return nil, false, s.fail("lead relay "+strconv.Quote(relay), err)
 	}

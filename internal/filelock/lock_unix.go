@@ -1,6 +1,6 @@
 //go:build unix
 
-package sqlite
+package filelock
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive, non-blocking flock on path. Locks belong to
+// Lock takes an exclusive, non-blocking flock on path. Locks belong to
 // open files, so two opens in one process exclude each other too.
-func lockFile(path string) (release func(), ok bool, err error) {
+func Lock(path string) (release func(), ok bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, false, err

@@ -1,14 +1,14 @@
 //go:build !unix
 
-package sqlite
+package filelock
 
 import "sync"
 
 var locks sync.Map
 
-// lockFile excludes other holders in this process only: without flock, run
+// Lock excludes other holders in this process only: without flock, run
 // one relaying process per SQLite file.
-func lockFile(path string) (release func(), ok bool, err error) {
+func Lock(path string) (release func(), ok bool, err error) {
 	if _, taken := locks.LoadOrStore(path, struct{}{}); taken {
 		return nil, false, nil
 	}
