@@ -405,7 +405,11 @@ func TestStopBeforeAnythingArrivedLeavesNoPin(t *testing.T) {
 				_ = d.Ack()
 			})
 			waitFor(t, "the other replica handling everything", func() bool { return len(h.list()) >= 50 })
-			if d := time.Since(start); d > cfg.AckWait/4 {
+			// Normally well under a second. Under load (the whole suite
+			// under -race) a pull the server answered as the first replica
+			// left has once waited for the next one's pull to expire
+			// (AckWait/3); a pin left behind waits out AckWait.
+			if d := time.Since(start); d > cfg.AckWait/2 {
 				t.Errorf("the next replica took %v, close to AckWait (%v): a pin was left behind", d, cfg.AckWait)
 			}
 			if got := h.list(); !slices.Equal(got, numbers(1, 50)) {
