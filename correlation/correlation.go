@@ -84,6 +84,20 @@ func (m Metadata) Application() map[string]string {
 
 type causeKey struct{}
 type valuesKey struct{}
+type tenantKey struct{}
+
+// WithTenant returns a context whose appended events carry tenant as their
+// tenant key, unless the event sets its own or a message being handled
+// gives one (a request for the tenant, say; see package web).
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+// TenantFrom returns the tenant [WithTenant] put in ctx.
+func TenantFrom(ctx context.Context) (string, bool) {
+	t, ok := ctx.Value(tenantKey{}).(string)
+	return t, ok && t != ""
+}
 
 // NewContext returns a context carrying m as the message being handled: events
 // appended with the returned context are caused by it.
@@ -136,6 +150,8 @@ func Values(ctx context.Context) map[string]string {
 //     tenant is inherited;
 //   - without one, correlation_id keeps a value the caller set, or becomes
 //     eventID; causation_id stays as the caller set it;
+//   - tenant, when m has none and no causing message gives one, is that of
+//     [WithTenant];
 //   - with a recording span in ctx, traceparent and tracestate are the span's
 //     (W3C trace context), replacing whatever the caller set.
 //
@@ -164,6 +180,9 @@ func Stamp(ctx context.Context, m Metadata, eventID string) {
 	}
 	if strings.TrimSpace(m.Get(CorrelationID)) == "" {
 		m.Set(CorrelationID, eventID)
+	}
+	if t, ok := TenantFrom(ctx); ok && m.Get(Tenant) == "" {
+		m.Set(Tenant, t)
 	}
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m))
 }

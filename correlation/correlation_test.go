@@ -79,3 +79,25 @@ func TestKeys(t *testing.T) {
 		t.Error("Application kept a well-known key")
 	}
 }
+
+// The tenant of WithTenant is stamped on an event that has none, below
+// the event's own and a causing message's.
+func TestStampTenant(t *testing.T) {
+	ctx := correlation.WithTenant(context.Background(), "acme")
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		md   correlation.Metadata
+		want string
+	}{
+		{"from ctx", ctx, correlation.Metadata{}, "acme"},
+		{"the event's own", ctx, correlation.Metadata{"tenant": "globex"}, "globex"},
+		{"the cause's", correlation.NewContext(ctx, correlation.Metadata{"event_id": "e1", "tenant": "initech"}), correlation.Metadata{}, "initech"},
+		{"none", context.Background(), correlation.Metadata{}, ""},
+	} {
+		correlation.Stamp(tt.ctx, tt.md, "e2")
+		if got := tt.md.Get(correlation.Tenant); got != tt.want {
+			t.Errorf("%s: tenant %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
