@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Jaeger v2 from the Go module proxy (a few minutes on two cores the
 # first time), starts it on loopback with in-memory storage, runs the
-# quickstart exporting to it over OTLP/HTTP, and reads each chain back
+# main example (examples/multitenant) exporting to it over OTLP/HTTP, and reads each chain back
 # through Jaeger's query API by its switchyard.correlation_id.
 #
 #   bash deploy/jaeger/check.sh            # from the repository's root
@@ -30,15 +30,15 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-echo "check: running the quickstart against Jaeger"
-go build -o "$work/quickstart" ./examples/quickstart
-(cd "$work" && OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=switchyard-quickstart ./quickstart) | tee "$work/out.txt"
+echo "check: running the main example against Jaeger"
+go build -o "$work/multitenant" ./examples/multitenant
+(cd "$work" && OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=switchyard-multitenant ./multitenant) | tee "$work/out.txt"
 
 status=0
 for cid in $(awk '/^chain /{print $2}' "$work/out.txt"); do
   tags=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.dumps({"switchyard.correlation_id": sys.argv[1]})))' "$cid")
   for _ in $(seq 1 20); do # Jaeger indexes what it received within a moment
-    curl -sf "http://127.0.0.1:16686/api/traces?service=switchyard-quickstart&tags=$tags" >"$work/trace.json"
+    curl -sf "http://127.0.0.1:16686/api/traces?service=switchyard-multitenant&tags=$tags" >"$work/trace.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["data"]; sys.exit(0 if d and len(d[0]["spans"])>=4 else 1)' "$work/trace.json" && break
     sleep 0.5
   done
@@ -61,9 +61,9 @@ for s in sorted(t["spans"], key=lambda s: s["startTime"]):
     tags = {x["key"]: x["value"] for x in s["tags"]}
     kind = tags.get("span.kind", "")
     print("  %s%s [%s] %s" % ("  " * depth(s), s["operationName"], kind, tags.get("switchyard.stream", "")))
-chain = [s for s in t["spans"] if s["operationName"] in ("append visits", "visit-log process VisitScheduled", "visit-notify process VisitLogged")]
+chain = [s for s in t["spans"] if s["operationName"] in ("append visits", "visits-by-ip process VisitBooked", "visit-notify process VisitLogged")]
 if len(chain) < 4:
-    sys.exit("  want append → visit-log process → append → visit-notify process in trace %s" % t["traceID"])
+    sys.exit("  want append → visits-by-ip process → append → visit-notify process in trace %s" % t["traceID"])
 print("  trace %s: %d spans" % (t["traceID"], len(t["spans"])))
 PY
 done

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/internal/otlptest"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// mainEnv makes the test binary run the example instead of its tests.
+const mainEnv = "SWITCHYARD_EXAMPLE_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) != "" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runExample runs the example as a program in a folder of its own with env
+// added, and returns what it printed.
+func runExample(t *testing.T, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = t.TempDir()
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SWITCHYARD_CONTEXT_") && !strings.HasPrefix(kv, "OTEL_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, append([]string{mainEnv + "=1"}, env...)...)
+	cmd.WaitDelay = time.Minute
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("multitenant: %v\n%s", err, out)
+	}
+	checkChains(t, string(out))
+	return string(out)
+}
+
+// checkChains checks what the example printed: acme and globex booked and
+// their chains handled in their shards with the request's metadata,
+// initech refused.
+func checkChains(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []string{
+		"POST http://initech.localhost/visits: 404 Not Found",
+		"(tenant acme, shard tenant-a, request ",
+		"(tenant globex, shard tenant-b, request ",
+		`"remote_ip":"127.0.0.1","count":1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the example did not print %q:\n%s", want, out)
+		}
+	}
+	// Each derived event names its cause by the full id of the first.
+	chain := regexp.MustCompile(`(?m)^  VisitBooked  (\S+) .*\n  VisitLogged  \S+ .*causation=(\S+)`)
+	matches := chain.FindAllStringSubmatch(out, -1)
+	if len(matches) != 2 {
+		t.Fatalf("%d chains printed, want 2:\n%s", len(matches), out)
+	}
+	for _, m := range matches {
+		if m[1] != m[2] {
+			t.Errorf("VisitLogged caused by %s, want the VisitBooked %s", m[2], m[1])
+		}
+	}
+}
+
+// On PostgreSQL (a schema per shard in one database) the same program does
+// the same.
+func TestOnPostgres(t *testing.T) {
+	dsn := pgtest.Database(t)
+	runExample(t, "SWITCHYARD_CONTEXT_VISITS_BACKEND=postgres", "SWITCHYARD_CONTEXT_VISITS_DSN="+dsn)
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver, the
+// example exports each chain as one trace — append → visits-by-ip process
+// → append → visit-notify process — and the metrics of what it did.
+func TestExportsTheChain(t *testing.T) {
+	rcv := otlptest.Start(true)
+	defer rcv.Close()
+	runExample(t, "OTEL_EXPORTER_OTLP_ENDPOINT="+rcv.Endpoint(), "OTEL_SERVICE_NAME=multitenant-test")
+	spans := rcv.Spans()
+	byID := map[string]otlptest.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+		if s.Service != "multitenant-test" {
+			t.Errorf("span %q of service %q, want multitenant-test", s.Name, s.Service)
+		}
+	}
+	found := 0
+	for _, last := range spans {
+		if last.Name != "visit-notify process VisitLogged" {
+			continue
+		}
+		found++
+		var path []string
+		for s, ok := last, true; ok; s, ok = byID[s.Parent] {
+			if s.TraceID != last.TraceID {
+				t.Errorf("span %q in trace %s, its child in %s", s.Name, s.TraceID, last.TraceID)
+			}
+			path = append([]string{s.Name + "/" + kind(s.Kind)}, path...)
+		}
+		want := "append visits/producer > visits-by-ip process VisitBooked/consumer > append visits/producer > visit-notify process VisitLogged/consumer"
+		if got := strings.Join(path, " > "); got != want {
+			t.Errorf("chain of trace %s: %s\nwant %s", last.TraceID, got, want)
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d visit-notify spans exported, want 2 (of %d spans)", found, len(spans))
+	}
+	sums := rcv.Sums()
+	for name, want := range map[string]float64{
+		"switchyard.events.appended": 4, // two visits, two derived
+		"switchyard.relay.published": 4,
+		"messaging.process.duration": 4, // each event handled by one group
+	} {
+		if sums[name] != want {
+			t.Errorf("metric %s = %v, want %v (all: %v)", name, sums[name], want, sums)
+		}
+	}
+}
+
+func kind(k tracepb.Span_SpanKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "SPAN_KIND_"))
+}
