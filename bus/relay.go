@@ -146,14 +146,22 @@ type RelayStatus struct {
 	Published   uint64         // events acknowledged by JetStream since Run began
 	Quarantined uint64         // events set aside since Run began
 	LastError   error          // the last failure, nil once a batch went through
+	// Behind is how far behind the log the relay is, while this process
+	// leads: the metric switchyard.relay.lag (see the package doc's
+	// "Telemetry"). Zero while it is caught up or does not lead.
+	Behind time.Duration
 }
 
 // Status reports the relay's state.
 func (r *Relay) Status() RelayStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return RelayStatus{Leader: r.leader.Load(), Checkpoint: r.saved, Published: r.published.Load(),
+	st := RelayStatus{Leader: r.leader.Load(), Checkpoint: r.saved, Published: r.published.Load(),
 		Quarantined: r.quarantined.Load(), LastError: r.lastErr}
+	if st.Leader {
+		st.Behind = time.Duration(r.lag.age(time.Now()) * float64(time.Second))
+	}
+	return st
 }
 
 // Lag counts the store's committed events JetStream has not acknowledged

@@ -50,8 +50,14 @@ func TestLagGauge(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "lag over 0.3s while NATS is away", func() bool { lag, _ := lagGauge(t, reader); return lag > 0.3 })
+	if st := r.Status(); st.Behind < 300*time.Millisecond {
+		t.Errorf("status while NATS is away: Behind %v, want the lag the gauge shows", st.Behind)
+	}
 
 	srv.Restart()
 	waitPublished(t, r, 7, "")
 	waitFor(t, "lag 0 once published", func() bool { lag, ok := lagGauge(t, reader); return ok && lag == 0 })
+	if st := r.Status(); st.Behind != 0 {
+		t.Errorf("status once caught up: Behind %v, want 0", st.Behind)
+	}
 }

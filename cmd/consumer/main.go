@@ -165,7 +165,8 @@ func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 		st := r.Status()
 		relays := map[string]any{}
 		for k, s := range st.Relays {
-			e := map[string]any{"leader": s.Leader, "checkpoint": s.Checkpoint.String(), "published": s.Published, "quarantined": s.Quarantined}
+			e := map[string]any{"leader": s.Leader, "checkpoint": s.Checkpoint.String(), "published": s.Published,
+				"quarantined": s.Quarantined, "behind_s": s.Behind.Seconds()}
 			if s.LastError != nil {
 				e["last_error"] = s.LastError.Error()
 			}

@@ -96,6 +96,9 @@ func TestConsumer(t *testing.T) {
 	if !strings.Contains(out.String(), `"shard":"tenant-a"`) {
 		t.Fatalf("tap line: %s", out.String())
 	}
+	if got := get(t, "http://"+addr+"/readyz"); !strings.Contains(got, `"behind_s":0`) {
+		t.Fatalf("/readyz has no relay lag of 0 once the event is handled: %s", got)
+	}
 	for _, want := range []string{`switchyard_events_appended_total{`, `switchyard_relay_published_total{`, `messaging_process_duration_seconds_count{`} {
 		if got := get(t, "http://"+addr+"/metrics"); !strings.Contains(got, want) {
 			t.Fatalf("/metrics has no %s:\n%s", want, got)
