@@ -199,3 +199,78 @@ func TestComposeExportsToJaeger(t *testing.T) {
 		t.Error("no service is built from this repository")
 	}
 }
+
+// docker-compose.yml agrees with the code: the services it builds have a
+// Dockerfile; every SWITCHYARD_ variable it sets is one the consumer or
+// package stores reads; the configuration file it names is copied into
+// the image from a file that exists; every flag of its command is one the
+// consumer defines; NATS monitoring is enabled on the port it publishes.
+func TestComposeMatchesTheCode(t *testing.T) {
+	var compose struct {
+		Services map[string]struct {
+			Build       string            `yaml:"build"`
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			Ports       []string          `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	main, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage syncBuffer
+	_ = run(context.Background(), []string{"-help"}, nil, &usage, &usage)
+	for name, s := range compose.Services {
+		if s.Build == "" {
+			continue
+		}
+		dockerfile, err := os.ReadFile(filepath.Join("../..", s.Build, "Dockerfile"))
+		if err != nil {
+			t.Errorf("service %s: %v", name, err)
+			continue
+		}
+		for k, v := range s.Environment {
+			storesVar := k == "SWITCHYARD_DATA_DIR" || k == "SWITCHYARD_MAX_EVENT_BYTES" || k == "SWITCHYARD_TENANTS" || strings.HasPrefix(k, "SWITCHYARD_CONTEXT_")
+			if strings.HasPrefix(k, "SWITCHYARD_") && !storesVar && !strings.Contains(string(main), `"`+k+`"`) {
+				t.Errorf("service %s sets %s, which the consumer does not read", name, k)
+			}
+			if k == "SWITCHYARD_CONFIG" && !copiedFrom(t, string(dockerfile), v) {
+				t.Errorf("service %s: SWITCHYARD_CONFIG=%s is not copied into the image from a file of the repository", name, v)
+			}
+		}
+		for _, arg := range s.Command {
+			if flag, ok := strings.CutPrefix(arg, "-"); ok && !strings.Contains(usage.String(), "  -"+flag+" ") && !strings.Contains(usage.String(), "  -"+flag+"\n") {
+				t.Errorf("service %s: flag %s is not one the consumer defines", name, arg)
+			}
+		}
+	}
+	conf, err := os.ReadFile("../../deploy/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "http_port: 8222") || !slices.Contains(compose.Services["nats"].Ports, "8222:8222") {
+		t.Error("NATS monitoring: want http_port 8222 in deploy/nats.conf, published as 8222:8222")
+	}
+}
+
+// copiedFrom reports whether dockerfile copies a file of the repository to
+// dst.
+func copiedFrom(t *testing.T, dockerfile, dst string) bool {
+	t.Helper()
+	for _, line := range strings.Split(dockerfile, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "COPY" && f[2] == dst {
+			if _, err := os.Stat(filepath.Join("../..", f[1])); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
