@@ -2,20 +2,16 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 )
 
-// mainEnv makes the test binary run the example instead of its tests.
-const mainEnv = "SWITCHYARD_EXAMPLE_MAIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) != "" {
+	if testrun.IsProgram() {
 		main()
 		os.Exit(0)
 	}
@@ -28,24 +24,12 @@ func TestMain(m *testing.M) {
 // store refused.
 func runExample(t *testing.T, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SWITCHYARD_CONTEXT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, append([]string{mainEnv + "=1"}, env...)...)
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("contexts: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "refused: ctx carries an open transaction of store billing/tenant-a") {
+	out := testrun.Program(t, env...)
+	if !strings.Contains(out, "refused: ctx carries an open transaction of store billing/tenant-a") {
 		t.Errorf("billing's write to visits' store was not refused:\n%s", out)
 	}
 	chain := regexp.MustCompile(`(?m)^  visits  VisitBooked   (\S+) causation=- .*\n  billing InvoiceIssued (\S+) causation=(\S+) .*\n  visits  VisitInvoiced \S+ causation=(\S+) `)
-	m := chain.FindStringSubmatch(string(out))
+	m := chain.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no chain visits → billing → visits printed:\n%s", out)
 	}

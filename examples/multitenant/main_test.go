@@ -2,47 +2,31 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchyard-go/switchyard/internal/otlptest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// mainEnv makes the test binary run the example instead of its tests.
-const mainEnv = "SWITCHYARD_EXAMPLE_MAIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) != "" {
+	if testrun.IsProgram() {
 		main()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
-// runExample runs the example as a program in a folder of its own with env
-// added, and returns what it printed.
+// runExample runs the example as a program with env added, checks what
+// it printed, and returns it.
 func runExample(t *testing.T, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SWITCHYARD_CONTEXT_") && !strings.HasPrefix(kv, "OTEL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, append([]string{mainEnv + "=1"}, env...)...)
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("multitenant: %v\n%s", err, out)
-	}
-	checkChains(t, string(out))
-	return string(out)
+	out := testrun.Program(t, env...)
+	checkChains(t, out)
+	return out
 }
 
 // checkChains checks what the example printed: acme and globex booked and
