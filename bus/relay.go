@@ -159,7 +159,7 @@ func (r *Relay) Status() RelayStatus {
 	st := RelayStatus{Leader: r.leader.Load(), Checkpoint: r.saved, Published: r.published.Load(),
 		Quarantined: r.quarantined.Load(), LastError: r.lastErr}
 	if st.Leader {
-		st.Behind = time.Duration(r.lag.age(time.Now()) * float64(time.Second))
+		st.Behind = r.lag.behind(time.Now())
 	}
 	return st
 }

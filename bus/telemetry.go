@@ -63,7 +63,7 @@ func newRelayTelemetry(cfg RelayConfig, st store.Outbox) *relayTelemetry {
 func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if r.leader.Load() {
-			o.ObserveFloat64(t.lag, r.lag.age(time.Now()), t.set)
+			o.ObserveFloat64(t.lag, r.lag.behind(time.Now()).Seconds(), t.set)
 		}
 		return nil
 	}, t.lag)
@@ -102,8 +102,8 @@ func (c *lagClock) wait(now time.Time, waiting bool) {
 	c.waiting.Store(waiting)
 }
 
-// age is the lag at now, in seconds.
-func (c *lagClock) age(now time.Time) float64 {
+// behind is the lag at now.
+func (c *lagClock) behind(now time.Time) time.Duration {
 	since := c.oldest.Load()
 	switch {
 	case since != 0:
@@ -112,7 +112,7 @@ func (c *lagClock) age(now time.Time) float64 {
 	default:
 		since = c.caughtUp.Load()
 	}
-	return max(now.Sub(time.Unix(0, since)).Seconds(), 0)
+	return max(now.Sub(time.Unix(0, since)), 0)
 }
 
 // startBatch opens the span of publishing p, linked to the trace contexts
@@ -135,9 +135,6 @@ func (t *relayTelemetry) startBatch(p *prepared) trace.Span {
 // endBatch ends span with its batch's outcome: n events done, of which
 // quarantined were set aside, and err.
 func endBatch(span trace.Span, n, quarantined int, err error) {
-	if span == nil {
-		return
-	}
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("switchyard.relay.acknowledged", n-quarantined), attribute.Int("switchyard.relay.quarantined", quarantined))
 		if err != nil {
