@@ -16,10 +16,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// DefaultRelayName is the name a relay keys its checkpoint and leadership
+// by when RelayConfig.Name is empty.
+const DefaultRelayName = "nats"
+
 // RelayConfig configures a Relay. The zero value works.
 type RelayConfig struct {
 	// Name keys the relay's checkpoint and leadership in the store
-	// (default "nats").
+	// (default DefaultRelayName).
 	Name string
 
 	// BatchSize is how many events one read takes and one batch publishes
@@ -69,7 +73,7 @@ type RelayConfig struct {
 
 func (c *RelayConfig) setDefaults(conn *Conn) {
 	if c.Name == "" {
-		c.Name = "nats"
+		c.Name = DefaultRelayName
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000

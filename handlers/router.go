@@ -225,25 +225,28 @@ func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 		parking: newParking(k.Partitions()), blocked: newBlocks(), spanOpts: processOptions(g.Name)}, nil
 }
 
-// RouterStatus is what a Router reports: per group, the partitions that
-// wait for infrastructure to come back.
+// RouterStatus is what a Router reports: per group, the partitions it
+// handles and those that wait for infrastructure to come back.
 type RouterStatus struct {
 	Groups map[string]GroupStatus
 }
 
 // GroupStatus is one group's state in this process.
 type GroupStatus struct {
-	Blocked map[int]Blocked // by partition
+	Context, Source string
+	Owned           []int           // partitions this process handles (consumer.Group.OwnedPartitions)
+	Blocked         map[int]Blocked // by partition
 }
 
-// Status reports the groups' blocked partitions.
+// Status reports the groups' partitions: owned, and blocked.
 func (r *Router) Status() RouterStatus {
 	r.mu.Lock()
 	runs := r.runs
 	r.mu.Unlock()
 	st := RouterStatus{Groups: make(map[string]GroupStatus, len(runs))}
 	for _, gr := range runs {
-		st.Groups[gr.g.Name] = GroupStatus{Blocked: gr.blocked.list()}
+		st.Groups[gr.g.Name] = GroupStatus{Context: gr.g.Context, Source: gr.g.source(),
+			Owned: gr.k.OwnedPartitions(), Blocked: gr.blocked.list()}
 	}
 	return st
 }

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/status"
 	"github.com/switchyard-go/switchyard/store"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -28,6 +30,9 @@ type RunnerConfig struct {
 	// Router configures the handler groups' router. Its Middleware nil
 	// means Defaults(reg).
 	Router RouterConfig
+	// Replica names this process in the replicas' records that package
+	// status reads (default status.ReplicaID(): host name and pid).
+	Replica string
 	// Logger receives the runner's log lines (nil discards them).
 	Logger *slog.Logger
 	// TracerProvider and MeterProvider go to the router and the relays
@@ -40,15 +45,16 @@ type RunnerConfig struct {
 // Runner is a process's share of Switchyard: a relay for each (context,
 // shard) store it has, and the handler groups added to it.
 type Runner struct {
-	conn   *bus.Conn
-	reg    *sharding.Registry
-	cfg    RunnerConfig
-	router *Router
-	relays map[string]*bus.Relay // by "context/shard"
-	ready  chan struct{}
-	groups int
-	mu     sync.Mutex
-	once   sync.Once
+	conn    *bus.Conn
+	reg     *sharding.Registry
+	cfg     RunnerConfig
+	router  *Router
+	relays  map[string]*bus.Relay // by "context/shard"
+	ready   chan struct{}
+	started time.Time
+	groups  int
+	mu      sync.Mutex
+	once    sync.Once
 }
 
 // NewRunner returns a runner over the stores of reg, publishing and
@@ -59,6 +65,9 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = status.ReplicaID()
 	}
 	if cfg.Router.Logger == nil {
 		cfg.Router.Logger = cfg.Logger
@@ -77,7 +86,7 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{conn: conn, reg: reg, cfg: cfg, router: router, relays: map[string]*bus.Relay{}, ready: make(chan struct{})}
+	r := &Runner{conn: conn, reg: reg, cfg: cfg, router: router, relays: map[string]*bus.Relay{}, ready: make(chan struct{}), started: time.Now().UTC()}
 	if !cfg.NoRelays {
 		var errs []error
 		for _, c := range reg.Contexts() {
@@ -192,6 +201,28 @@ func (r *Runner) Status() RunnerStatus {
 	return s
 }
 
+// record is the runner's status as the replicas' records keep it.
+func (r *Runner) record() status.Replica {
+	st := r.Status()
+	rec := status.Replica{Started: r.started, Relays: map[string]status.Relay{}, Groups: map[string]status.Share{}}
+	for k, s := range st.Relays {
+		rl := status.Relay{Leader: s.Leader, Checkpoint: s.Checkpoint.String(), Published: s.Published,
+			Quarantined: s.Quarantined, Behind: s.Behind.Seconds()}
+		if s.LastError != nil {
+			rl.LastError = s.LastError.Error()
+		}
+		rec.Relays[k] = rl
+	}
+	for name, g := range st.Groups {
+		sh := status.Share{Context: g.Context, Source: g.Source, Owned: g.Owned, Blocked: map[int]status.Blocked{}}
+		for p, b := range g.Blocked {
+			sh.Blocked[p] = status.Blocked(b)
+		}
+		rec.Groups[name] = sh
+	}
+	return rec
+}
+
 // Relay returns the relay of (contextName, shard), if this runner has one.
 func (r *Runner) Relay(contextName, shard string) (*bus.Relay, bool) {
 	rl, ok := r.relays[contextName+"/"+shard]
@@ -220,6 +251,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for k, rl := range r.relays {
 		wg.Go(func() { fail("relay "+k, rl.Run(ctx)) })
 	}
+	wg.Go(func() { status.Announce(ctx, r.conn, r.cfg.Replica, r.record, r.cfg.Logger) })
 	r.mu.Lock()
 	groups := r.groups
 	r.mu.Unlock()

@@ -243,6 +243,28 @@ func (c Config) source(p string) string {
 	return c.from[best] + " (" + p + ")"
 }
 
+// Only returns the part of c that holds one context's stores, or one
+// shard's (shard ""), without tenants: what a tool working store by store
+// opens. A context or shard c does not have is a *ConfigError naming it
+// and what c has.
+func (c Config) Only(contextName, shard string) (Config, error) {
+	cc, ok := c.Contexts[contextName]
+	if !ok {
+		return Config{}, &ConfigError{Path: path("contexts", contextName),
+			Err: fmt.Errorf("no such context (configured: %s)", strings.Join(slices.Sorted(maps.Keys(c.Contexts)), ", "))}
+	}
+	if shard != "" {
+		if !slices.Contains(cc.shards(), shard) {
+			return Config{}, &ConfigError{Path: path("contexts", contextName) + ".shards",
+				Err: fmt.Errorf("no shard %q (configured: %s)", shard, strings.Join(cc.shards(), ", "))}
+		}
+		cc.Shards = []string{shard}
+	}
+	out := c
+	out.Contexts, out.Tenants = map[string]ContextConfig{contextName: cc}, nil
+	return out, nil
+}
+
 // Validate reports every problem with c at once, joined, each a
 // *ConfigError naming where it is: bad context, shard or tenant names (see
 // [sharding.CheckName] and [sharding.CheckTenant]), an unknown backend, a
@@ -544,9 +566,10 @@ type Option interface {
 }
 
 type options struct {
-	logger *slog.Logger
-	tp     trace.TracerProvider
-	mp     metric.MeterProvider
+	existing bool
+	logger   *slog.Logger
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
 }
 
 type optionFunc func(*options)
@@ -556,6 +579,14 @@ func (f optionFunc) apply(o *options) { f(o) }
 // WithLogger makes Open and the stores it opens log to l (nil discards).
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// Existing makes Open open only stores that exist: it creates no
+// postgres database (whatever create_databases says) and no sqlite file,
+// so a tool that only looks at stores cannot make one by a typo. Schemas
+// are still brought up to date.
+func Existing() Option {
+	return optionFunc(func(o *options) { o.existing = true })
 }
 
 // WithTracerProvider gives the stores Open opens tp for their append spans
@@ -624,7 +655,7 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 			Shard:          shard,
 			Schema:         schema,
 			MaxEventBytes:  cfg.MaxEventBytes,
-			CreateDatabase: cc.CreateDatabases,
+			CreateDatabase: cc.CreateDatabases && !o.existing,
 			Logger:         logger,
 			TracerProvider: o.tp,
 			MeterProvider:  o.mp,
@@ -642,6 +673,7 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 		Context:        contextName,
 		Shard:          shard,
 		Dir:            dir,
+		MustExist:      o.existing,
 		MaxEventBytes:  cfg.MaxEventBytes,
 		Logger:         logger,
 		TracerProvider: o.tp,

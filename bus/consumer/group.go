@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,7 @@ type Group struct {
 	stream *bus.Stream
 	cons   []jetstream.Consumer
 
-	owned atomic.Int64 // partitions pinned here, as of the last balance
+	owned atomic.Pointer[[]int] // partitions pinned here, as of the last balance
 	mu    sync.Mutex
 	parts []*partition // while Run runs
 }
@@ -36,6 +37,18 @@ type Group struct {
 // DurableName is the durable JetStream consumer of group on partition p.
 func DurableName(group string, p int) string {
 	return "sw_" + group + "_" + strconv.Itoa(p)
+}
+
+// ParseDurable takes a DurableName apart; ok is false for a name
+// DurableName does not make.
+func ParseDurable(name string) (group string, partition int, ok bool) {
+	rest, ok := strings.CutPrefix(name, "sw_")
+	i := strings.LastIndexByte(rest, '_')
+	if !ok || i <= 0 {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(rest[i+1:])
+	return rest[:i], p, err == nil && p >= 0
 }
 
 // Provision provisions the group's durable consumers on the source
@@ -90,7 +103,15 @@ func (g *Group) Partitions() int { return len(g.cons) }
 // last found when it shared them out (every AckWait/3). A partition counts
 // once a delivery showed its pin here: one idle since this process began
 // does not.
-func (g *Group) Owned() int { return int(g.owned.Load()) }
+func (g *Group) Owned() int { return len(g.OwnedPartitions()) }
+
+// OwnedPartitions lists the partitions Owned counts, in ascending order.
+func (g *Group) OwnedPartitions() []int {
+	if p := g.owned.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Oldest reports when the oldest message this process holds and has not
 // settled was stored, over every partition; ok is false when it holds
@@ -136,7 +157,7 @@ func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Deliver
 		g.mu.Lock()
 		g.parts = nil
 		g.mu.Unlock()
-		g.owned.Store(0)
+		g.owned.Store(nil)
 	}()
 	var workers sync.WaitGroup
 	for _, pt := range parts {

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -102,7 +103,7 @@ func (g *Group) balance(ctx context.Context, parts []*partition, m *membership) 
 		}
 	}
 	m.publish(ctx, len(owned))
-	g.owned.Store(int64(len(owned)))
+	g.owned.Store(&owned)
 	others, ok := m.others(ctx)
 	if !ok {
 		for _, pt := range parts {
@@ -127,7 +128,8 @@ func (g *Group) balance(ctx context.Context, parts []*partition, m *membership) 
 		g.cfg.Logger.DebugContext(ctx, "consumer: partition given up to a replica with room", "consumer", pt.name, "owned", len(owned), "share", share, "members", len(others)+1)
 	}
 	have := len(owned) - max(give, 0)
-	g.owned.Store(int64(have))
+	kept := slices.Clone(owned[:have])
+	g.owned.Store(&kept)
 	for i, pt := range parts {
 		orphan := pinnedTo(infos[i]) == "" && (infos[i].NumPending > 0 || infos[i].NumAckPending > 0)
 		var err error

@@ -35,6 +35,9 @@ var (
 	// a dead letter with messages parked behind it, which only Replay and
 	// Discard of the dead letter end.
 	ErrParked = errors.New("parked behind a dead letter")
+	// ErrNoQueue: Open found no dead-letter stream for the context (no
+	// group has run on it yet).
+	ErrNoQueue = errors.New("no dead-letter queue")
 )
 
 // StreamName is the stream of the named context's dead letters,
@@ -92,6 +95,23 @@ func Provision(ctx context.Context, conn *bus.Conn, contextName string) (*Queue,
 	js, err := conn.JetStream().CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, &bus.Error{Op: "provision stream " + cfg.Name, URL: conn.Server(), Err: err}
+	}
+	return &Queue{conn: conn, contextName: contextName, js: js}, nil
+}
+
+// Open returns the named context's queue as it stands, creating nothing:
+// what an operator's tool calls. A context no group has run on yet has no
+// queue: ErrNoQueue.
+func Open(ctx context.Context, conn *bus.Conn, contextName string) (*Queue, error) {
+	if err := store.CheckName("context", contextName); err != nil {
+		return nil, err
+	}
+	js, err := conn.JetStream().Stream(ctx, StreamName(contextName))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("deadletter: context %s: %w", contextName, ErrNoQueue)
+	}
+	if err != nil {
+		return nil, &bus.Error{Op: "open stream " + StreamName(contextName), URL: conn.Server(), Err: err}
 	}
 	return &Queue{conn: conn, contextName: contextName, js: js}, nil
 }
@@ -208,10 +228,38 @@ func (q *Queue) scan(ctx context.Context, filter string, from uint64, limit int)
 }
 
 // counts counts the messages on each subject filter matches.
+// Count is how many messages one group has in the queue: dead letters,
+// and messages parked behind them.
+type Count struct {
+	Dead, Parked int
+}
+
+// Counts returns every group's Count, by group, from the stream's subject
+// counts: one request, whatever the size of the queue.
+func (q *Queue) Counts(ctx context.Context) (map[string]Count, error) {
+	subjects, err := q.counts(ctx, "swdlq."+q.contextName+".>")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Count{}
+	prefix := "swdlq." + q.contextName + "."
+	for subj, n := range subjects {
+		group, _, parked := strings.Cut(strings.TrimPrefix(subj, prefix), ".")
+		c := out[group]
+		if parked {
+			c.Parked += int(n)
+		} else {
+			c.Dead += int(n)
+		}
+		out[group] = c
+	}
+	return out, nil
+}
+
 func (q *Queue) counts(ctx context.Context, filter string) (map[string]uint64, error) {
 	info, err := q.js.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
-		return nil, &bus.Error{Op: "count parked messages of " + q.contextName, URL: q.conn.Server(), Err: err}
+		return nil, &bus.Error{Op: "count the dead letters of " + q.contextName, URL: q.conn.Server(), Err: err}
 	}
 	return info.State.Subjects, nil
 }

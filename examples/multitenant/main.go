@@ -16,7 +16,15 @@
 // NotifyVisitLogged, handles that one. Once every chain is handled it
 // prints them, with full ids, and exits 0.
 //
-// Configuration comes from the environment: SWITCHYARD_NATS_URL points at a
+// Deployed, the same binary is two programs (docker-compose.yml runs both):
+//
+//	multitenant serve -http :8000   # the HTTP producer alone: appends, relays nothing
+//	multitenant run                 # relays and handlers (package cli), as many replicas as you like
+//	multitenant status              # and the other operator's subcommands of package cli
+//
+// Both read their stores from SWITCHYARD_CONFIG and SWITCHYARD_* variables.
+//
+// Configuration of the demo comes from the environment: SWITCHYARD_NATS_URL points at a
 // NATS server instead of the embedded one, SWITCHYARD_CONTEXT_VISITS_BACKEND=postgres
 // and SWITCHYARD_CONTEXT_VISITS_DSN=postgres://127.0.0.1:5432/visits_{shard}
 // (with SWITCHYARD_CONTEXT_VISITS_CREATE_DATABASES=true) put the stores on
@@ -38,6 +46,7 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
+	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/stores"
 	"github.com/switchyard-go/switchyard/telemetry"
 	"github.com/switchyard-go/switchyard/web"
@@ -55,7 +64,16 @@ tenants:
 `
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	var err error
+	switch args := os.Args[1:]; {
+	case len(args) == 0:
+		err = run(context.Background())
+	case args[0] == "serve":
+		err = serveMain(args[1:])
+	default:
+		program().Main()
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -86,7 +104,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer reg.Close()
-	if err := createReadModel(ctx, reg); err != nil {
+	if err := forEachStore(reg, func(st store.Store) error { return createReadModel(ctx, st) }); err != nil {
 		return err
 	}
 	conn, err := bus.Connect(ctx, bus.Config{URL: os.Getenv("SWITCHYARD_NATS_URL"), Logger: logger})

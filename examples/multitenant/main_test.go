@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/otlptest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/internal/testrun"
@@ -14,6 +22,9 @@ import (
 
 func TestMain(m *testing.M) {
 	if testrun.IsProgram() {
+		if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-test.") {
+			os.Args = os.Args[:1] // testrun.Program: the demo
+		}
 		main()
 		os.Exit(0)
 	}
@@ -114,4 +125,101 @@ func TestExportsTheChain(t *testing.T) {
 
 func kind(k tracepb.Span_SpanKind) string {
 	return strings.ToLower(strings.TrimPrefix(k.String(), "SPAN_KIND_"))
+}
+
+// Deployed as docker-compose.yml deploys it, on PostgreSQL and a NATS
+// server: migrate, the producer (serve) and a run replica as processes of
+// their own; requests to the producer are handled by the replica, with
+// the request's metadata.
+func TestDeployed(t *testing.T) {
+	dsn := pgtest.Database(t)
+	ns := natstest.Start(t, false)
+	cfg := filepath.Join(t.TempDir(), "switchyard.yaml")
+	yaml := "contexts:\n  visits:\n    backend: postgres\n    dsn: " + dsn + "\n    shards: [default, tenant-a, tenant-b]\ntenants:\n  acme: tenant-a\n  globex: tenant-b\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SWITCHYARD_CONFIG=" + cfg, "SWITCHYARD_NATS_URL=" + ns.URL}
+	if out, err := subprocess(env, "migrate").CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	health, producer := freeAddr(t), freeAddr(t)
+	replica, replicaOut := start(t, env, "run", "-http", health)
+	_, _ = start(t, env, "serve", "-http", producer)
+	testrun.Wait(t, "replica ready", 30*time.Second, func() bool {
+		return subprocess(env, "health", "-http", health).Run() == nil
+	})
+	testrun.Wait(t, "producer up", 30*time.Second, func() bool {
+		return subprocess(env, "health", "-http", producer, "-path", "/healthz").Run() == nil
+	})
+	for _, host := range []string{"acme.localhost", "globex.localhost"} {
+		if _, err := bookVisit(context.Background(), producer, host); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testrun.Wait(t, "both visits logged", 30*time.Second, func() bool {
+		out := replicaOut.String()
+		return strings.Contains(out, "tenant acme, shard tenant-a, request ") && strings.Contains(out, "tenant globex, shard tenant-b, request ")
+	})
+	replica.Process.Signal(syscall.SIGTERM)
+	if err := replica.Wait(); err != nil {
+		t.Fatalf("replica after SIGTERM: %v\n%s", err, replicaOut.String())
+	}
+}
+
+// subprocess is the example as a program with args and env added.
+func subprocess(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), testrun.ProgramEnv+"=1"), env...)
+	return cmd
+}
+
+// start starts the example with args until the test ends, collecting
+// what it prints.
+func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuilder) {
+	t.Helper()
+	cmd := subprocess(env, args...)
+	out := &lockedBuilder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", strings.Join(args, " "), out.String())
+		}
+	})
+	return cmd, out
+}
+
+// lockedBuilder collects a process's output.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

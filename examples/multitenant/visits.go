@@ -113,30 +113,36 @@ func LogVisitsByIp(ctx context.Context, v VisitBooked, m handlers.Message) error
 	return err
 }
 
-// NotifyVisitLogged hands each VisitLogged to notified.
+// NotifyVisitLogged hands each VisitLogged to notified; with notified
+// nil (deployed, no one waits) it prints the chain's ids instead.
 func NotifyVisitLogged(notified chan<- handlers.Message) func(context.Context, handlers.Message) error {
 	return func(_ context.Context, m handlers.Message) error {
+		if notified == nil {
+			md := m.Event.Metadata
+			fmt.Printf("visit logged: chain %s, tenant %s, shard %s, request %s from %s\n", md.Get(correlation.CorrelationID),
+				md.Get(correlation.Tenant), m.Shard, md[web.RequestID], md[web.RemoteIP])
+			return nil
+		}
 		notified <- m
 		return nil
 	}
 }
 
-// createReadModel creates the visits_by_ip table in every shard's store.
-func createReadModel(ctx context.Context, reg *sharding.Registry) error {
-	for _, shard := range reg.Shards("visits") {
-		st, err := reg.Store("visits", shard)
-		if err != nil {
-			return err
-		}
-		switch s := st.(type) {
-		case *sqlite.Store:
-			_, err = s.DB().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS visits_by_ip (remote_ip TEXT PRIMARY KEY, visits INTEGER NOT NULL)`)
-		case *postgres.Store:
-			_, err = s.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.Schema()+`.visits_by_ip (remote_ip text PRIMARY KEY, visits integer NOT NULL)`)
-		}
-		if err != nil {
-			return fmt.Errorf("multitenant: read model of shard %s: %w", shard, err)
-		}
+// createReadModel creates the visits_by_ip table in a visits store (the
+// program's cli.Program.Migrate); other contexts have none.
+func createReadModel(ctx context.Context, st store.Store) error {
+	if st.Context() != "visits" {
+		return nil
+	}
+	var err error
+	switch s := st.(type) {
+	case *sqlite.Store:
+		_, err = s.DB().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS visits_by_ip (remote_ip TEXT PRIMARY KEY, visits INTEGER NOT NULL)`)
+	case *postgres.Store:
+		_, err = s.Pool().Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.Schema()+`.visits_by_ip (remote_ip text PRIMARY KEY, visits integer NOT NULL)`)
+	}
+	if err != nil {
+		return fmt.Errorf("multitenant: read model of shard %s: %w", st.Shard(), err)
 	}
 	return nil
 }

@@ -36,6 +36,11 @@ type Config struct {
 	Dir  string
 	Path string
 
+	// MustExist makes Open fail, with an error matching fs.ErrNotExist
+	// that names the file, when the file does not exist, instead of
+	// creating it: for tools that look at stores without making any.
+	MustExist bool
+
 	// MaxEventBytes limits one event's data plus metadata
 	// (default store.DefaultMaxEventBytes, 1 MiB − 8 KiB).
 	MaxEventBytes int
@@ -114,6 +119,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg.setDefaults()
 	s := &Store{cfg: cfg, name: cfg.Context + "/" + cfg.Shard,
 		tel: backend.NewTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Context, cfg.Shard)}
+	if cfg.MustExist {
+		if _, err := os.Stat(cfg.Path); err != nil {
+			return nil, fmt.Errorf("sqlite: store %s: %w", s.name, err) // *fs.PathError names the file
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 		return nil, s.fail("open", err)
 	}

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/correlation"
+)
+
+var dlqListCommand = &command{
+	args: "[context...]", max: -1,
+	summary: "list dead letters (every context's when none is named), each with the messages parked behind it",
+	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
+		group := fs.String("group", "", "only this group's")
+		limit := fs.Int("limit", 100, "at most this many per context")
+		return func(ctx context.Context, args []string) error { return c.dlqList(ctx, args, *group, *limit) }
+	},
+}
+
+var dlqShowCommand = &command{
+	args: "<context> <seq>", min: 2, max: 2,
+	summary: "show one dead letter: why, how often tried, its event's metadata and data",
+	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
+		return c.dlqShow
+	},
+}
+
+var dlqReplayCommand = &command{
+	args: "<context> [seq...]", min: 1, max: -1,
+	summary: "have dead letters handled again, then what is parked behind them, in order",
+	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
+		all := fs.Bool("all", false, "every dead letter of the context (of -group)")
+		group := fs.String("group", "", "with -all: only this group's")
+		return func(ctx context.Context, args []string) error {
+			return c.dlqEach(ctx, args, *all, *group, "replayed", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
+				return q.Replay(ctx, seq)
+			})
+		}
+	},
+}
+
+var dlqDiscardCommand = &command{
+	args: "<context> [seq...]", min: 1, max: -1,
+	summary: "end dead letters without handling them; what is parked behind them is handled in order (or dropped: -drop-followers)",
+	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
+		all := fs.Bool("all", false, "every dead letter of the context (of -group)")
+		group := fs.String("group", "", "with -all: only this group's")
+		drop := fs.Bool("drop-followers", false, "drop the messages parked behind them too")
+		followers := deadletter.ReleaseFollowers
+		return func(ctx context.Context, args []string) error {
+			if *drop {
+				followers = deadletter.DropFollowers
+			}
+			return c.dlqEach(ctx, args, *all, *group, "discarded", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
+				return q.Discard(ctx, seq, followers)
+			})
+		}
+	},
+}
+
+// letter is a dead letter as the tools print it.
+type letter struct {
+	Context   string               `json:"context"`
+	Seq       uint64               `json:"seq"`
+	Group     string               `json:"group"`
+	Stream    string               `json:"stream,omitempty"`
+	Version   int64                `json:"version,omitempty"`
+	Type      string               `json:"type,omitempty"`
+	EventID   string               `json:"event_id,omitempty"`
+	Shard     string               `json:"shard,omitempty"`
+	Attempts  int                  `json:"attempts"`
+	At        time.Time            `json:"at"`
+	Error     string               `json:"error"`
+	Parked    int                  `json:"parked"`
+	Subject   string               `json:"subject"`
+	Metadata  correlation.Metadata `json:"metadata,omitempty"`
+	Data      json.RawMessage      `json:"data,omitempty"`
+	DecodeErr string               `json:"decode_error,omitempty"`
+}
+
+func newLetter(contextName string, dl deadletter.Letter, full bool) letter {
+	l := letter{Context: contextName, Seq: dl.Seq, Group: dl.Group, Attempts: dl.Attempts, At: dl.At,
+		Error: dl.Error, Parked: dl.Parked, Subject: dl.Subject}
+	if dl.DecodeErr != nil {
+		l.DecodeErr = dl.DecodeErr.Error()
+	} else {
+		l.Stream, l.Version, l.Type, l.EventID = dl.Event.Stream, dl.Event.Version, dl.Event.Type, dl.Event.ID.String()
+	}
+	if a, err := bus.ParseSubject(dl.Subject); err == nil {
+		l.Shard = a.Shard
+	}
+	if full {
+		l.Metadata = dl.Event.Metadata
+		if json.Valid(dl.Data) {
+			l.Data = dl.Data
+		} else {
+			l.Data, _ = json.Marshal(string(dl.Data))
+		}
+	}
+	return l
+}
+
+// queues connects and opens the named contexts' queues (every configured
+// context's when none is named); a context no group ran on has none.
+func (c *call) queues(ctx context.Context, contexts []string) (*bus.Conn, map[string]*deadletter.Queue, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(contexts) == 0 {
+		contexts = names(cfg.Contexts)
+	}
+	var errs []error
+	for _, name := range contexts {
+		errs = append(errs, checkContext(cfg, name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	conn, err := c.connect(ctx, cfg, 0, c.logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	qs := map[string]*deadletter.Queue{}
+	for _, name := range contexts {
+		q, err := deadletter.Open(ctx, conn, name)
+		switch {
+		case errors.Is(err, deadletter.ErrNoQueue):
+		case err != nil:
+			conn.Close()
+			return nil, nil, err
+		default:
+			qs[name] = q
+		}
+	}
+	return conn, qs, nil
+}
+
+func (c *call) dlqList(ctx context.Context, contexts []string, group string, limit int) error {
+	conn, qs, err := c.queues(ctx, contexts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	out := []letter{}
+	for _, name := range names(qs) {
+		dls, err := qs[name].List(ctx, group, 0, limit)
+		if err != nil {
+			return err
+		}
+		for _, dl := range dls {
+			out = append(out, newLetter(name, dl, false))
+		}
+	}
+	return c.print(out, func(w io.Writer) {
+		if len(out) == 0 {
+			fmt.Fprintln(w, "no dead letters")
+			return
+		}
+		fmt.Fprintln(w, "CONTEXT\tSEQ\tGROUP\tSHARD\tSTREAM\tVERSION\tTYPE\tATTEMPTS\tPARKED\tAT\tERROR")
+		for _, l := range out {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", l.Context, l.Seq, l.Group, l.Shard, l.Stream,
+				l.Version, l.Type, l.Attempts, l.Parked, l.At.Local().Format(time.DateTime), oneLine(l.Error, 80))
+		}
+	})
+}
+
+func (c *call) dlqShow(ctx context.Context, args []string) error {
+	seq, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", args[1])
+	}
+	conn, qs, err := c.queues(ctx, args[:1])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	q, ok := qs[args[0]]
+	if !ok {
+		return fmt.Errorf("dead letter %d of %s: %w", seq, args[0], deadletter.ErrNotFound)
+	}
+	dl, err := q.Get(ctx, seq)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(c.stdout) // a whole letter reads best as JSON, -json or not
+	enc.SetIndent("", "  ")
+	return enc.Encode(newLetter(args[0], dl, true))
+}
+
+// dlqEach does what on the named dead letters of a context, or on every
+// one with all, saying how far it got.
+func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did string, what func(context.Context, *deadletter.Queue, uint64) error) error {
+	if all == (len(args) > 1) {
+		return errors.New("name dead letters by their sequence numbers, or give -all")
+	}
+	var seqs []uint64
+	for _, a := range args[1:] {
+		seq, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			return fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", a)
+		}
+		seqs = append(seqs, seq)
+	}
+	conn, qs, err := c.queues(ctx, args[:1])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	q, ok := qs[args[0]]
+	if !ok {
+		if all {
+			c.progress("no dead letters in %s", args[0])
+			return nil
+		}
+		return fmt.Errorf("dead letter %d of %s: %w", seqs[0], args[0], deadletter.ErrNotFound)
+	}
+	if all {
+		if seqs, err = everyLetter(ctx, q, group); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for i, seq := range seqs {
+		if err := what(ctx, q, seq); err != nil {
+			errs = append(errs, fmt.Errorf("%d: %w", seq, err))
+			continue
+		}
+		c.progress("%s %s %d (%d of %d)", did, args[0], seq, i+1, len(seqs))
+	}
+	return errors.Join(errs...)
+}
+
+// everyLetter lists the sequences of every dead letter of group ("" for
+// all) in q.
+func everyLetter(ctx context.Context, q *deadletter.Queue, group string) ([]uint64, error) {
+	var seqs []uint64
+	for from := uint64(0); ; {
+		dls, err := q.List(ctx, group, from, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, dl := range dls {
+			seqs = append(seqs, dl.Seq)
+			from = dl.Seq + 1
+		}
+		if len(dls) < 1000 {
+			return seqs, nil
+		}
+	}
+}
+
+// oneLine shortens s to one line of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

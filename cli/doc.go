@@ -1,0 +1,34 @@
+// Package cli is a Switchyard binary's command line: the runtime and the
+// operator's tools, in the shape of Rails' db:migrate:<shard>. A program
+// gives it the application's handler groups; cmd/consumer is this with
+// none:
+//
+//	func main() {
+//		cli.Program{Name: "billing", Groups: []*handlers.Group{charges}}.Main()
+//	}
+//
+// Subcommands (the first argument; run when it is a flag or absent):
+//
+//	run                          relay every store and run the groups until SIGTERM (drains);
+//	                             serves /healthz, /readyz and /metrics on -http
+//	migrate [context[/shard]...] create (create_databases) and migrate stores, one at a time
+//	status                       per store: relay leader, checkpoint, unpublished events, lag;
+//	                             per group: replicas, partitions owned, pending, dead letters
+//	dlq list|show|replay|discard the dead letters of a context
+//	tail <context...>            live events as JSON lines
+//	read <context> <shard> <stream>
+//	health                       exit 0 when a running process is ready (container health checks)
+//
+// Every subcommand reads the configuration as run does — the -config
+// file, then SWITCHYARD_* variables over it, checked as a whole (package
+// stores) — and takes -nats and -json (JSON for scripts instead of
+// tables) anywhere among its arguments. Long work (migrating many shards,
+// replaying many dead letters) reports its progress on stderr. Exit codes:
+// 0 done, 1 failed, 2 a bad command line. The tools create nothing: they
+// open only stores that exist (stores.Existing) and write to NATS only
+// what they are asked to (a replay, a discard).
+//
+// status reads what every running process announces about itself (package
+// status): a tool on embedded defaults reaches the embedded NATS of a
+// running process only when that process listens (run -nats-port).
+package cli

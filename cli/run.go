@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus/consumer"
+	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/stores"
+	"github.com/switchyard-go/switchyard/telemetry"
+	"go.opentelemetry.io/otel"
+)
+
+var runCommand = &command{
+	max:     0,
+	summary: "relay every configured store (one leader per store across replicas) and run the handler groups, until SIGTERM",
+	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
+		o := runOptions{
+			http:     fs.String("http", c.env("SWITCHYARD_HTTP", ":8080"), "address of /healthz, /readyz and /metrics (env SWITCHYARD_HTTP; empty: none)"),
+			natsPort: fs.Int("nats-port", 0, "embedded nats-server: a port to listen on, for other processes and tools (0: none)"),
+			replica:  fs.String("replica", c.env("SWITCHYARD_REPLICA", ""), "this replica's name in status (env SWITCHYARD_REPLICA; default host-pid)"),
+			noRelays: fs.Bool("no-relays", false, "run no relays (another deployment relays)"),
+			drain:    fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM"),
+			ackWait:  fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions"),
+			inFlight: fs.Int("max-in-flight", consumer.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)"),
+		}
+		return func(ctx context.Context, _ []string) error { return c.run(ctx, o) }
+	},
+}
+
+type runOptions struct {
+	http, replica      *string
+	natsPort, inFlight *int
+	noRelays           *bool
+	drain, ackWait     *time.Duration
+}
+
+// run sets up telemetry, opens the stores (creating what the
+// configuration says to), connects, and runs a handlers.Runner with the
+// program's groups, serving health and metrics, until ctx ends.
+func (c *call) run(ctx context.Context, o runOptions) error {
+	log := c.logger()
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: c.prog.Name, Prometheus: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx) // flushing on the way out; the SDK logs failures
+	}()
+	otel.SetTracerProvider(tel.TracerProvider)
+	otel.SetMeterProvider(tel.MeterProvider)
+
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	reg, err := stores.Open(ctx, cfg, stores.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	if err := c.migrateApp(ctx, reg); err != nil {
+		return err
+	}
+	conn, err := c.connect(ctx, cfg, *o.natsPort, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{
+		NoRelays: *o.noRelays,
+		Replica:  *o.replica,
+		Router:   handlers.RouterConfig{AckWait: *o.ackWait, DrainTimeout: *o.drain, MaxInFlight: *o.inFlight},
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := runner.Add(c.prog.Groups...); err != nil {
+		return err
+	}
+	if *o.http != "" {
+		ln, err := net.Listen("tcp", *o.http)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: serve(runner, tel.Metrics()), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+		defer srv.Shutdown(context.WithoutCancel(ctx))
+		log.InfoContext(ctx, "serving health and metrics", "addr", ln.Addr().String())
+	}
+	return runner.Run(ctx)
+}
+
+// serve serves /healthz (the process is up) and /readyz (streams
+// provisioned, relays running, groups consuming), both with the runner's
+// status as JSON: every relay, and the partitions that wait for the
+// infrastructure, with why; and /metrics.
+func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
+	status := func(w http.ResponseWriter, ready bool) {
+		st := r.Status()
+		relays := map[string]any{}
+		for k, s := range st.Relays {
+			e := map[string]any{"leader": s.Leader, "checkpoint": s.Checkpoint.String(), "published": s.Published,
+				"quarantined": s.Quarantined, "behind_s": s.Behind.Seconds()}
+			if s.LastError != nil {
+				e["last_error"] = s.LastError.Error()
+			}
+			relays[k] = e
+		}
+		blocked := map[string]any{} // group → partition → why it waits
+		for g, gs := range st.Groups {
+			if len(gs.Blocked) == 0 {
+				continue
+			}
+			parts := map[string]any{}
+			for p, b := range gs.Blocked {
+				parts[strconv.Itoa(p)] = map[string]any{"since": b.Since.UTC().Format(time.RFC3339), "waits": b.Waits, "reason": b.Reason}
+			}
+			blocked[g] = parts
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !ready || st.Ready {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": relays, "blocked": blocked}) //nolint:errcheck // the client went away
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { status(w, true) })
+	mux.Handle("GET /metrics", metrics)
+	return mux
+}
