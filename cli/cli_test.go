@@ -22,7 +22,7 @@ import (
 // runCLI runs the program without groups in this process and returns its
 // exit code, stdout and stderr.
 func runCLI(ctx context.Context, environ []string, args ...string) (int, string, string) {
-	var out, errOut syncBuffer
+	var out, errOut testrun.Output
 	code := cli.Program{Name: "sw"}.Run(ctx, args, environ, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -93,10 +93,10 @@ func TestEveryConfigProblem(t *testing.T) {
 func TestEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWITCHYARD_DATA_DIR=" + dir, "SWITCHYARD_CONTEXT_VISITS_SHARDS=default,tenant-a"}
-	addr, port := freeAddr(t), freePort(t)
-	logs := &syncBuffer{}
+	addr, port := testrun.FreeAddr(t), freePort(t)
+	logs := &testrun.Output{}
 	testrun.Background(t, "run", func(ctx context.Context) error {
-		var out syncBuffer
+		var out testrun.Output
 		if code := (cli.Program{Name: "sw"}).Run(ctx, []string{"-http", addr, "-nats-port", strconv.Itoa(port)}, env, &out, logs); code != 0 {
 			return fmt.Errorf("exit %d:\n%s", code, logs.String())
 		}

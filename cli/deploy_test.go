@@ -1,17 +1,14 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -147,22 +144,9 @@ func TestDeployment(t *testing.T) {
 // startReplica starts a replica named name and waits until it is ready.
 func startReplica(t *testing.T, env []string, name string) *exec.Cmd {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	cmd := app(t, append(env, "SWITCHYARD_REPLICA="+name), "run", "-http", addr, "-ack-wait", "3s")
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("replica %s:\n%s", name, logs.String())
-		}
-	})
+	testrun.Start(t, cmd)
 	testrun.Wait(t, name+" ready", 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
@@ -172,16 +156,6 @@ func startReplica(t *testing.T, env []string, name string) *exec.Cmd {
 		return resp.StatusCode == http.StatusOK
 	})
 	return cmd
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // appendBooked appends versions [from, to) of Visit-0 … Visit-<streams-1>
@@ -258,22 +232,4 @@ func owners(g *status.Group) int {
 		}
 	}
 	return len(seen)
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

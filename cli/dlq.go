@@ -145,6 +145,15 @@ func (c *call) queues(ctx context.Context, contexts []string) (*bus.Conn, map[st
 	return conn, qs, nil
 }
 
+// queue connects and opens one context's queue; nil when it has none.
+func (c *call) queue(ctx context.Context, name string) (*bus.Conn, *deadletter.Queue, error) {
+	conn, qs, err := c.queues(ctx, []string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, qs[name], nil
+}
+
 func (c *call) dlqList(ctx context.Context, contexts []string, group string, limit int) error {
 	conn, qs, err := c.queues(ctx, contexts)
 	if err != nil {
@@ -175,17 +184,16 @@ func (c *call) dlqList(ctx context.Context, contexts []string, group string, lim
 }
 
 func (c *call) dlqShow(ctx context.Context, args []string) error {
-	seq, err := strconv.ParseUint(args[1], 10, 64)
+	seq, err := parseSeq(args[1])
 	if err != nil {
-		return fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", args[1])
+		return err
 	}
-	conn, qs, err := c.queues(ctx, args[:1])
+	conn, q, err := c.queue(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	q, ok := qs[args[0]]
-	if !ok {
+	if q == nil {
 		return fmt.Errorf("dead letter %d of %s: %w", seq, args[0], deadletter.ErrNotFound)
 	}
 	dl, err := q.Get(ctx, seq)
@@ -205,19 +213,18 @@ func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did 
 	}
 	var seqs []uint64
 	for _, a := range args[1:] {
-		seq, err := strconv.ParseUint(a, 10, 64)
+		seq, err := parseSeq(a)
 		if err != nil {
-			return fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", a)
+			return err
 		}
 		seqs = append(seqs, seq)
 	}
-	conn, qs, err := c.queues(ctx, args[:1])
+	conn, q, err := c.queue(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	q, ok := qs[args[0]]
-	if !ok {
+	if q == nil {
 		if all {
 			c.progress("no dead letters in %s", args[0])
 			return nil
@@ -257,6 +264,15 @@ func everyLetter(ctx context.Context, q *deadletter.Queue, group string) ([]uint
 			return seqs, nil
 		}
 	}
+}
+
+// parseSeq reads a dead letter's sequence number.
+func parseSeq(a string) (uint64, error) {
+	seq, err := strconv.ParseUint(a, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", a)
+	}
+	return seq, nil
 }
 
 // oneLine shortens s to one line of at most n runes.

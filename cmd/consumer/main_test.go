@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,14 +53,9 @@ func exit(t *testing.T, dir string, env []string, args ...string) (int, string) 
 func TestBinary(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWITCHYARD_CONTEXT_VISITS_SHARDS=default,tenant-a"}
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	run := consumer(dir, env, "run", "-http", addr)
-	var logs syncBuffer
-	run.Stdout, run.Stderr = &logs, &logs
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer run.Process.Kill()
+	logs := testrun.Start(t, run)
 	testrun.Wait(t, "ready", 30*time.Second, func() bool { return consumer(dir, nil, "health", "-http", addr).Run() == nil })
 
 	if code, out := exit(t, dir, env, "-http", ""); code != 1 || !strings.Contains(out, "in use") {
@@ -107,31 +99,4 @@ func TestBinary(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no exit after SIGTERM\n%s", logs.String())
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,7 +141,7 @@ func TestDeployed(t *testing.T) {
 	if out, err := subprocess(env, "migrate").CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	health, producer := freeAddr(t), freeAddr(t)
+	health, producer := testrun.FreeAddr(t), testrun.FreeAddr(t)
 	replica, replicaOut := start(t, env, "run", "-http", health)
 	_, _ = start(t, env, "serve", "-http", producer)
 	testrun.Wait(t, "replica ready", 30*time.Second, func() bool {
@@ -176,50 +174,8 @@ func subprocess(env []string, args ...string) *exec.Cmd {
 
 // start starts the example with args until the test ends, collecting
 // what it prints.
-func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuilder) {
+func start(t *testing.T, env []string, args ...string) (*exec.Cmd, *testrun.Output) {
 	t.Helper()
 	cmd := subprocess(env, args...)
-	out := &lockedBuilder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("%s:\n%s", strings.Join(args, " "), out.String())
-		}
-	})
-	return cmd, out
-}
-
-// lockedBuilder collects a process's output.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return cmd, testrun.Start(t, cmd)
 }
