@@ -46,7 +46,10 @@ type Store interface {
 	// Transact runs fn in one transaction: everything appended and linked
 	// with the ctx fn receives commits when fn returns nil and is rolled
 	// back when it returns an error or panics. Called with a ctx that already
-	// carries a transaction of this store, fn joins it.
+	// carries a transaction of this store, fn runs in a savepoint of it:
+	// when fn returns an error what it did is rolled back and the
+	// transaction goes on without it; when fn returns nil it commits with
+	// the transaction.
 	Transact(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// Close releases the store's resources; further calls return ErrClosed.

@@ -97,6 +97,25 @@ func (t *Telemetry) Transaction(ctx context.Context) context.Context {
 	return context.WithValue(ctx, tallyKey{t}, new(atomic.Int64))
 }
 
+// Savepoint returns ctx for a savepoint inside the transaction of ctx,
+// and release, to call once the savepoint is released: what was appended
+// under it then counts with the transaction (or at once, in a transaction
+// the application began itself, which has no tally). A savepoint rolled
+// back counts nothing.
+func (t *Telemetry) Savepoint(ctx context.Context) (context.Context, func()) {
+	parent, _ := ctx.Value(tallyKey{t}).(*atomic.Int64)
+	n := new(atomic.Int64)
+	return context.WithValue(ctx, tallyKey{t}, n), func() {
+		switch {
+		case n.Load() == 0:
+		case parent != nil:
+			parent.Add(n.Load())
+		default:
+			t.appended.Add(ctx, n.Load(), t.add...)
+		}
+	}
+}
+
 // Committed counts the events appended in the transaction of ctx (from
 // Transaction), now committed.
 func (t *Telemetry) Committed(ctx context.Context) {

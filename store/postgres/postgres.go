@@ -286,8 +286,8 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
 		return err
 	}
-	if _, ok := s.Tx(ctx); ok {
-		return fn(ctx)
+	if tx, ok := s.Tx(ctx); ok {
+		return s.savepoint(ctx, tx, fn)
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -303,6 +303,25 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	}
 	s.commits.Notify()
 	s.tel.Committed(ctx)
+	return nil
+}
+
+// savepoint runs fn under a savepoint of tx (pgx's nested transaction):
+// an error rolls back what fn did, nil releases it.
+func (s *Store) savepoint(ctx context.Context, tx pgx.Tx, fn func(ctx context.Context) error) error {
+	sub, err := tx.Begin(ctx)
+	if err != nil {
+		return s.fail("savepoint", err)
+	}
+	defer sub.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
+	ctx, release := s.tel.Savepoint(ctx)
+	if err := fn(s.WithTx(ctx, sub)); err != nil {
+		return err
+	}
+	if err := sub.Commit(ctx); err != nil {
+		return s.fail("release savepoint", err)
+	}
+	release()
 	return nil
 }
 

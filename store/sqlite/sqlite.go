@@ -105,7 +105,9 @@ type Store struct {
 	name    string
 	closed  atomic.Bool
 	commits backend.Signal
-	tel     *backend.Telemetry
+	// savepoints numbers savepoints, so nested ones have names of their own.
+	savepoints atomic.Uint64
+	tel        *backend.Telemetry
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -265,8 +267,8 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
 		return err
 	}
-	if _, ok := s.Tx(ctx); ok {
-		return fn(ctx)
+	if tx, ok := s.Tx(ctx); ok {
+		return s.savepoint(ctx, tx, fn)
 	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -282,6 +284,27 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	}
 	s.commits.Notify()
 	s.tel.Committed(ctx)
+	return nil
+}
+
+// savepoint runs fn under a savepoint of tx: an error rolls back what fn
+// did, nil releases it.
+func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context) error) error {
+	name := "sw_" + strconv.FormatUint(s.savepoints.Add(1), 10)
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return s.fail("savepoint", err)
+	}
+	ctx, release := s.tel.Savepoint(ctx)
+	if err := fn(ctx); err != nil {
+		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+name+"; RELEASE "+name); rerr != nil {
+			return errors.Join(err, s.fail("roll back to savepoint", rerr))
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE "+name); err != nil {
+		return s.fail("release savepoint", err)
+	}
+	release()
 	return nil
 }
 

@@ -413,7 +413,27 @@ func testTransact(t *testing.T, b Backend) {
 		if got, err := s.Read(ctx, "tx-1", store.Forward, 0, 10); err != nil || len(got) != 2 {
 			return fmt.Errorf("read in the transaction: %d events, %v", len(got), err)
 		}
-		// Nested Transact joins.
+		// A nested Transact that fails is rolled back to its savepoint,
+		// with what it nested in turn; the transaction goes on.
+		boom := errors.New("boom")
+		if err := s.Transact(ctx, func(ctx context.Context) error {
+			if err := b.App.Insert(ctx, s, "savepoint"); err != nil {
+				return err
+			}
+			if _, err := s.Append(ctx, "tx-1", store.Exact(1), evs(t, 1)...); err != nil {
+				return err
+			}
+			if err := s.Transact(ctx, func(ctx context.Context) error {
+				_, err := s.Append(ctx, "tx-1b", store.NoStream, evs(t, 1)...)
+				return err
+			}); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			return fmt.Errorf("failing nested transaction: got %v, want boom", err)
+		}
+		// One that succeeds commits with the transaction.
 		return s.Transact(ctx, func(ctx context.Context) error {
 			_, err := s.Append(ctx, "tx-1", store.Exact(1), evs(t, 1)...)
 			return err
@@ -427,6 +447,9 @@ func testTransact(t *testing.T, b Backend) {
 	}
 	if n := len(readStream(t, s, "tx-1")); n != 3 {
 		t.Errorf("committed transaction: %d events, want 3", n)
+	}
+	if n, err := b.App.Count(ctx, s, "savepoint"); err != nil || n != 0 || len(readStream(t, s, "tx-1b")) != 0 {
+		t.Errorf("a nested transaction rolled back left %d application rows (%v) and %d events", n, err, len(readStream(t, s, "tx-1b")))
 	}
 	// An error rolls both back.
 	boom := errors.New("boom")
