@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/switchyard-go/switchyard/bus"
-	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/stores"
 	"github.com/switchyard-go/switchyard/telemetry"
 )
@@ -82,29 +82,28 @@ func (c *call) config() (stores.Config, error) {
 	return cfg, nil
 }
 
-// checkContext checks that name is a configured context.
+// checkContext checks that name is a configured context: a usage error.
 func checkContext(cfg stores.Config, name string) error {
 	if _, ok := cfg.Contexts[name]; !ok {
-		return fmt.Errorf("no context %q is configured (configured: %s)", name, strings.Join(names(cfg.Contexts), ", "))
+		return usage(fmt.Errorf("no context %q is configured (configured: %s)", name, strings.Join(names(cfg.Contexts), ", ")))
 	}
 	return nil
 }
 
-// openExisting opens the stores of cfg that exist, creating none
-// (stores.Existing): what the tools look at.
-func (c *call) openExisting(ctx context.Context, cfg stores.Config, log *slog.Logger) (*sharding.Registry, error) {
-	return stores.Open(ctx, cfg, stores.Existing(), stores.WithLogger(log))
-}
-
 // connect connects to NATS, or starts the embedded server in the data
-// folder. A tool meeting a folder a running process holds says how to
-// reach that process's server instead.
+// folder: for a tool only one that exists (a deployment on embedded
+// defaults, stopped). A tool meeting a folder a running process holds
+// says how to reach that process's server instead.
 func (c *call) connect(ctx context.Context, cfg stores.Config, port int, log *slog.Logger) (*bus.Conn, error) {
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		dataDir = "data"
 	}
-	conn, err := bus.Connect(ctx, bus.Config{URL: c.natsURL, Logger: log, Embedded: bus.Embedded{Dir: filepath.Join(dataDir, "nats"), Port: port}})
+	dir := filepath.Join(dataDir, "nats")
+	if _, err := os.Stat(dir); c.natsURL == "" && c.name != "run" && err != nil {
+		return nil, fmt.Errorf("no NATS to ask: give -nats URL (or SWITCHYARD_NATS_URL); the embedded server's folder %s: %w", dir, err)
+	}
+	conn, err := bus.Connect(ctx, bus.Config{URL: c.natsURL, Logger: log, Embedded: bus.Embedded{Dir: dir, Port: port}})
 	var inUse *bus.DirInUseError
 	if errors.As(err, &inUse) && c.name != "run" {
 		return nil, fmt.Errorf("%w\n  a running process holds the embedded NATS: start it with -nats-port 4222, then pass -nats nats://127.0.0.1:4222", err)

@@ -39,9 +39,14 @@ const (
 )
 
 // Main runs the program with the process's arguments and environment,
-// until SIGTERM or SIGINT (run drains then), and exits with Run's code.
+// until SIGTERM or SIGINT (run drains then; a second one ends the process
+// at once), and exits with Run's code.
 func (p Program) Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the drain: the default action again
+	}()
 	code := p.Run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -54,9 +59,9 @@ func (p Program) Run(ctx context.Context, args, environ []string, stdout, stderr
 	if p.Name == "" {
 		p.Name = "switchyard"
 	}
-	name, rest := "run", args
+	name, rest, defaulted := "run", args, true
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, rest = args[0], args[1:]
+		name, rest, defaulted = args[0], args[1:], false
 	}
 	if name == "dlq" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		name, rest = "dlq "+rest[0], rest[1:]
@@ -78,7 +83,7 @@ func (p Program) Run(ctx context.Context, args, environ []string, stdout, stderr
 	do := cmd.setup(c, fs)
 	pos, err := parse(fs, rest)
 	if err == nil {
-		err = cmd.check(p.Name, pos)
+		err = cmd.check(p.Name, pos, defaulted)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		c.help(fs, cmd, stdout)
@@ -91,9 +96,30 @@ func (p Program) Run(ctx context.Context, args, environ []string, stdout, stderr
 	}
 	if err := do(ctx, pos); err != nil {
 		fmt.Fprintf(stderr, "%s %s: %v\n", p.Name, name, err)
+		var usage *usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintf(stderr, "(%s %s -h shows the arguments)\n", p.Name, name)
+			return ExitUsage
+		}
 		return ExitError
 	}
 	return ExitOK
+}
+
+// usageError is an argument the subcommand cannot take (a context that is
+// not configured, a sequence that is no number): exit 2, as for a bad
+// flag.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usage makes err, when not nil, a usage error.
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err}
 }
 
 // command is a subcommand: setup declares its flags on fs and returns
@@ -119,11 +145,12 @@ var commands = map[string]*command{
 	"dlq discard": dlqDiscardCommand,
 }
 
-// check checks the positional arguments' count; one that names a
-// subcommand is one put after flags.
-func (cmd *command) check(prog string, pos []string) error {
+// check checks the positional arguments' count; with run taken by
+// default (the first argument a flag), one that names a subcommand is a
+// subcommand put after flags.
+func (cmd *command) check(prog string, pos []string, defaulted bool) error {
 	for _, a := range pos {
-		if _, ok := commands[a]; ok || a == "dlq" {
+		if _, ok := commands[a]; defaulted && (ok || a == "dlq") {
 			return fmt.Errorf("%q is a subcommand: it comes first, before any flag (%s %s -config ...)", a, prog, a)
 		}
 	}
@@ -178,6 +205,13 @@ func (c *call) help(fs *flag.FlagSet, cmd *command, w io.Writer) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+}
+
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // names lists the keys of m, sorted.

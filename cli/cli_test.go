@@ -46,11 +46,14 @@ func TestCommandLine(t *testing.T) {
 		{"missing arguments", env, []string{"read", "visits"}, cli.ExitUsage, []string{"want <context> <shard> <stream>"}},
 		{"no configuration", nil, []string{"migrate"}, cli.ExitError, []string{"no context configured", "SWITCHYARD_CONTEXT_VISITS_SHARDS"}},
 		{"a bad backend", []string{"SWITCHYARD_CONTEXT_VISITS_BACKEND=oracle"}, []string{"run", "-http", ""}, cli.ExitError, []string{`SWITCHYARD_CONTEXT_VISITS_BACKEND (contexts.visits.backend): unknown backend "oracle"`}},
-		{"an unknown context", env, []string{"tail", "visit"}, cli.ExitError, []string{`no context "visit" is configured (configured: visits)`}},
-		{"an unknown shard", env, []string{"read", "visits", "tenant-a", "Visit-1"}, cli.ExitError, []string{`no shard "tenant-a" (configured: default)`}},
+		{"an unknown context", env, []string{"tail", "visit"}, cli.ExitUsage, []string{`no context "visit" is configured (configured: visits)`}},
+		{"an unknown shard", env, []string{"read", "visits", "tenant-a", "Visit-1"}, cli.ExitUsage, []string{`no shard "tenant-a" (configured: default)`}},
 		{"a store that does not exist", env, []string{"read", "visits", "default", "Visit-1"}, cli.ExitError, []string{"no such file"}},
-		{"a bad sequence", env, []string{"dlq", "show", "visits", "x"}, cli.ExitError, []string{`seq "x"`}},
-		{"replay of nothing", env, []string{"dlq", "replay", "visits"}, cli.ExitError, []string{"or give -all"}},
+		{"a stream named like a subcommand", env, []string{"read", "visits", "default", "status"}, cli.ExitError, []string{"no such file"}},
+		{"a bad sequence", env, []string{"dlq", "show", "visits", "x"}, cli.ExitUsage, []string{`seq "x"`}},
+		{"replay of nothing", env, []string{"dlq", "replay", "visits"}, cli.ExitUsage, []string{"or give -all"}},
+		{"-group without -all", env, []string{"dlq", "replay", "visits", "3", "-group", "g"}, cli.ExitUsage, []string{"-group goes with -all"}},
+		{"a tool with no NATS to ask", env, []string{"status"}, cli.ExitError, []string{"no NATS to ask: give -nats URL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(context.Background(), tc.environ, tc.args...)
@@ -135,9 +138,11 @@ func TestEmbedded(t *testing.T) {
 		return strings.Contains(out, "visits/tenant-a") && strings.Contains(out, "REPLICA") && !strings.Contains(out, "none running") &&
 			!strings.Contains(out, "  none  ")
 	})
-	code, out, errOut = runCLI(context.Background(), env, "read", "visits", "tenant-a", "Visit-42")
-	if code != 0 || !strings.Contains(out, "VisitBooked") || !strings.Contains(out, stored[0].ID.String()) {
-		t.Fatalf("read: exit %d\n%s\n%s", code, out, errOut)
+	for _, args := range [][]string{{"read", "visits", "tenant-a", "Visit-42"}, {"read", "-backward", "visits", "tenant-a", "Visit-42"}} {
+		code, out, errOut = runCLI(context.Background(), env, args...)
+		if code != 0 || !strings.Contains(out, "VisitBooked") || !strings.Contains(out, stored[0].ID.String()) {
+			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
 	}
 	if got := get(t, "http://"+addr+"/metrics"); !strings.Contains(got, "switchyard_relay_published_total{") {
 		t.Fatalf("/metrics has no relay counter:\n%s", got)

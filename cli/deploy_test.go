@@ -39,7 +39,7 @@ func TestDeployment(t *testing.T) {
 
 	// migrate: a typo is refused, naming it; then every store, with the
 	// application's tables.
-	if _, errOut, code := tool(t, env, "migrate", "visits/tenant-b", "visit"); code != 1 ||
+	if _, errOut, code := tool(t, env, "migrate", "visits/tenant-b", "visit"); code != 2 ||
 		!strings.Contains(errOut, `no shard "tenant-b"`) || !strings.Contains(errOut, "contexts.visit:") {
 		t.Fatalf("migrate of unknown stores: exit %d\n%s", code, errOut)
 	}

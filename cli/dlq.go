@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
 )
@@ -41,7 +43,7 @@ var dlqReplayCommand = &command{
 		all := fs.Bool("all", false, "every dead letter of the context (of -group)")
 		group := fs.String("group", "", "with -all: only this group's")
 		return func(ctx context.Context, args []string) error {
-			return c.dlqEach(ctx, args, *all, *group, "replayed", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
+			return c.dlqEach(ctx, args, *all, *group, "asked to replay", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
 				return q.Replay(ctx, seq)
 			})
 		}
@@ -60,7 +62,7 @@ var dlqDiscardCommand = &command{
 			if *drop {
 				followers = deadletter.DropFollowers
 			}
-			return c.dlqEach(ctx, args, *all, *group, "discarded", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
+			return c.dlqEach(ctx, args, *all, *group, "asked to discard", func(ctx context.Context, q *deadletter.Queue, seq uint64) error {
 				return q.Discard(ctx, seq, followers)
 			})
 		}
@@ -161,6 +163,11 @@ func (c *call) dlqList(ctx context.Context, contexts []string, group string, lim
 	}
 	defer conn.Close()
 	out := []letter{}
+	if group != "" && len(contexts) == 1 {
+		if err := checkGroup(ctx, conn, contexts[0], group); err != nil {
+			return err
+		}
+	}
 	for _, name := range names(qs) {
 		dls, err := qs[name].List(ctx, group, 0, limit)
 		if err != nil {
@@ -209,7 +216,10 @@ func (c *call) dlqShow(ctx context.Context, args []string) error {
 // one with all, saying how far it got.
 func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did string, what func(context.Context, *deadletter.Queue, uint64) error) error {
 	if all == (len(args) > 1) {
-		return errors.New("name dead letters by their sequence numbers, or give -all")
+		return usage(errors.New("name dead letters by their sequence numbers, or give -all"))
+	}
+	if group != "" && !all {
+		return usage(errors.New("-group goes with -all"))
 	}
 	var seqs []uint64
 	for _, a := range args[1:] {
@@ -224,9 +234,14 @@ func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did 
 		return err
 	}
 	defer conn.Close()
+	if all {
+		if err := checkGroup(ctx, conn, args[0], group); err != nil {
+			return err
+		}
+	}
 	if q == nil {
 		if all {
-			c.progress("no dead letters in %s", args[0])
+			c.progress("0 dead letters in %s", args[0])
 			return nil
 		}
 		return fmt.Errorf("dead letter %d of %s: %w", seqs[0], args[0], deadletter.ErrNotFound)
@@ -235,6 +250,7 @@ func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did 
 		if seqs, err = everyLetter(ctx, q, group); err != nil {
 			return err
 		}
+		c.progress("%d dead letters in %s", len(seqs), args[0])
 	}
 	var errs []error
 	for i, seq := range seqs {
@@ -243,6 +259,9 @@ func (c *call) dlqEach(ctx context.Context, args []string, all bool, group, did 
 			continue
 		}
 		c.progress("%s %s %d (%d of %d)", did, args[0], seq, i+1, len(seqs))
+	}
+	if len(seqs) > len(errs) {
+		c.progress("the group's replica that owns each partition carries it out, in the partition's order (status shows the dead letters left)")
 	}
 	return errors.Join(errs...)
 }
@@ -270,9 +289,25 @@ func everyLetter(ctx context.Context, q *deadletter.Queue, group string) ([]uint
 func parseSeq(a string) (uint64, error) {
 	seq, err := strconv.ParseUint(a, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", a)
+		return 0, usage(fmt.Errorf("seq %q: not a dead letter's sequence number (dlq list shows them)", a))
 	}
 	return seq, nil
+}
+
+// checkGroup checks that group ("" for all) has consumed contextName's
+// stream: a usage error otherwise (a typo would find nothing to do).
+func checkGroup(ctx context.Context, conn *bus.Conn, contextName, group string) error {
+	if group == "" {
+		return nil
+	}
+	_, err := conn.JetStream().Consumer(ctx, bus.StreamName(contextName), consumer.DurableName(group, 0))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return usage(fmt.Errorf("no group %q consumes context %s (status lists the groups)", group, contextName))
+	}
+	if err != nil {
+		return &bus.Error{Op: "look up group " + group, URL: conn.Server(), Err: err}
+	}
+	return nil
 }
 
 // oneLine shortens s to one line of at most n runes.

@@ -24,9 +24,12 @@
 // stores) — and takes -nats and -json (JSON for scripts instead of
 // tables) anywhere among its arguments. Long work (migrating many shards,
 // replaying many dead letters) reports its progress on stderr. Exit codes:
-// 0 done, 1 failed, 2 a bad command line. The tools create nothing: they
-// open only stores that exist (stores.Existing) and write to NATS only
-// what they are asked to (a replay, a discard).
+// 0 done, 1 failed, 2 a bad command line (a flag, or an argument naming a
+// context, shard or group that is not there). The tools change nothing
+// they are not asked to: they open only stores that exist, without
+// migrating them (stores.Existing), start no NATS server unless a stopped
+// deployment's embedded one is there, and write to NATS only a replay or
+// discard.
 //
 // status reads what every running process announces about itself (package
 // status): a tool on embedded defaults reaches the embedded NATS of a

@@ -23,5 +23,6 @@ func ExampleProgram() {
 	fmt.Println("exit", code)
 	// Output:
 	// visits tail: no context "visit" is configured (configured: visits)
-	// exit 1
+	// (visits tail -h shows the arguments)
+	// exit 2
 }

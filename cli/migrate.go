@@ -115,7 +115,7 @@ func selectStores(cfg stores.Config, targets []string) ([]migrated, error) {
 			out = append(out, migrated{Context: name, Shard: sh})
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, usage(errors.Join(errs...))
 }
 
 // shardsOf lists a context's shards as cfg configures them.

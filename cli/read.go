@@ -16,13 +16,16 @@ var readCommand = &command{
 	args: "<context> <shard> <stream>", min: 3, max: 3,
 	summary: "print a stream's events from its store",
 	setup: func(c *call, fs *flag.FlagSet) func(context.Context, []string) error {
-		from := fs.Int64("from", 0, "first version to read (with -backward, -1: the last)")
+		from := fs.Int64("from", 0, "first version to read (with -backward: default -1, the last)")
 		limit := fs.Int("limit", 100, "at most this many events")
 		backward := fs.Bool("backward", false, "newest first")
 		return func(ctx context.Context, args []string) error {
 			dir := store.Forward
 			if *backward {
 				dir = store.Backward
+				if !flagSet(fs, "from") {
+					*from = -1
+				}
 			}
 			return c.read(ctx, args[0], args[1], args[2], dir, *from, *limit)
 		}
@@ -39,7 +42,7 @@ func (c *call) read(ctx context.Context, contextName, shard, stream string, dir 
 	}
 	one, err := cfg.Only(contextName, shard)
 	if err != nil {
-		return err
+		return usage(err)
 	}
 	reg, err := stores.Open(ctx, one, stores.Existing(), stores.WithLogger(c.logger()))
 	if err != nil {

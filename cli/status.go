@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/status"
+	"github.com/switchyard-go/switchyard/stores"
 )
 
 var statusCommand = &command{
@@ -28,27 +32,56 @@ func (c *call) status(ctx context.Context, partitions bool) error {
 		return err
 	}
 	log := c.logger()
-	reg, err := c.openExisting(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
 	conn, err := c.connect(ctx, cfg, 0, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	reg, failed := openEach(ctx, cfg, log)
+	defer reg.Close()
 	rep, err := status.Read(ctx, conn, reg)
 	if err != nil {
 		return err
 	}
-	return c.print(rep, func(w io.Writer) {
+	rep.Stores = append(rep.Stores, failed...)
+	slices.SortStableFunc(rep.Stores, func(a, b status.Store) int {
+		return cmp.Or(strings.Compare(a.Context, b.Context), slices.Index(shardsOf(cfg, a.Context), a.Shard)-slices.Index(shardsOf(cfg, b.Context), b.Shard))
+	})
+	if err := c.print(rep, func(w io.Writer) {
 		printStores(w, rep.Stores)
 		fmt.Fprintln(w)
 		printGroups(w, rep.Groups, partitions)
 		fmt.Fprintln(w)
 		printReplicas(w, rep.Replicas)
-	})
+	}); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d stores could not be read (PROBLEM above)", len(failed), len(rep.Stores))
+	}
+	return nil
+}
+
+// openEach opens every store of cfg on its own, changing none
+// (stores.Existing), and returns those that opened and, for each other,
+// why it did not: one store down does not hide the others.
+func openEach(ctx context.Context, cfg stores.Config, log *slog.Logger) (*sharding.Registry, []status.Store) {
+	reg := sharding.NewRegistry()
+	var failed []status.Store
+	for _, name := range names(cfg.Contexts) {
+		for _, sh := range shardsOf(cfg, name) {
+			one, _ := cfg.Only(name, sh) // both are cfg's
+			r, err := stores.Open(ctx, one, stores.Existing(), stores.WithLogger(log))
+			if err == nil {
+				st, _ := r.Store(name, sh)
+				err = reg.Add(st)
+			}
+			if err != nil {
+				failed = append(failed, status.Store{Context: name, Shard: sh, Err: err.Error()})
+			}
+		}
+	}
+	return reg, failed
 }
 
 func printStores(w io.Writer, sts []status.Store) {

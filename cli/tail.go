@@ -76,20 +76,26 @@ func (c *call) tail(ctx context.Context, contexts []string, all bool, n int) err
 		if err != nil {
 			return &bus.Error{Op: "tail " + bus.StreamName(name), URL: conn.Server(), Err: err}
 		}
-		defer cc.Stop()
+		defer func() {
+			cc.Stop()
+			<-cc.Closed() // no line is printed after tail returns
+		}()
 	}
 	<-ctx.Done()
+	out.mu.Lock()
+	defer out.mu.Unlock()
 	return out.err
 }
 
 // lines prints events as JSON lines, one writer at a time, and ends the
-// tail after left of them (left 0: never).
+// tail after left of them (left 0: never) or at the first failed write.
 type lines struct {
 	mu   sync.Mutex
 	enc  *json.Encoder
 	left int
 	done context.CancelFunc
 	err  error
+	over bool
 }
 
 func (l *lines) print(m jetstream.Msg) {
@@ -99,6 +105,9 @@ func (l *lines) print(m jetstream.Msg) {
 	ev, a, err := bus.Decode(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.over {
+		return
+	}
 	t := tailed{Subject: m.Subject()}
 	if err != nil {
 		t.Error = err.Error()
@@ -108,6 +117,7 @@ func (l *lines) print(m jetstream.Msg) {
 	}
 	l.err = l.enc.Encode(t)
 	if l.err != nil || l.left == 1 {
+		l.over = true
 		l.done()
 	}
 	l.left--

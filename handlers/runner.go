@@ -251,7 +251,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	for k, rl := range r.relays {
 		wg.Go(func() { fail("relay "+k, rl.Run(ctx)) })
 	}
-	wg.Go(func() { status.Announce(ctx, r.conn, r.cfg.Replica, r.record, r.cfg.Logger) })
+	// The record stays while the groups drain: their partitions are still here.
+	announcing, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
+	var announced sync.WaitGroup
+	announced.Go(func() { status.Announce(announcing, r.conn, r.cfg.Replica, r.record, r.cfg.Logger) })
+	defer func() {
+		stopAnnouncing()
+		announced.Wait()
+	}()
 	r.mu.Lock()
 	groups := r.groups
 	r.mu.Unlock()

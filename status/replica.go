@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/switchyard-go/switchyard/bus"
 )
 
@@ -25,7 +26,8 @@ const Every = 2 * time.Second
 // Replica is what one running process says about itself: the stores whose
 // relay it leads and its share of each consumer group.
 type Replica struct {
-	ID      string           `json:"id"`
+	ID      string           `json:"id"`  // its name (handlers.RunnerConfig.Replica)
+	Key     string           `json:"key"` // its record's key: ID and a suffix of its own, so two replicas given one name both show
 	Host    string           `json:"host"`
 	PID     int              `json:"pid"`
 	Started time.Time        `json:"started"`
@@ -59,26 +61,31 @@ type Blocked struct {
 	Reason string    `json:"reason"`
 }
 
-// ReplicaID names this process: its host name and process id, as a
-// bucket key allows them.
+// ReplicaID names this process: its host name and process id.
 func ReplicaID() string {
 	host, _ := os.Hostname()
-	host = strings.Map(func(r rune) rune {
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// key makes a bucket key of id: what a key cannot hold becomes '-', and
+// a suffix of its own follows.
+func key(id string) string {
+	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
 			return r
 		}
 		return '-'
-	}, host)
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
+	}, id) + "_" + nuid.Next()
 }
 
 // Announce keeps this process's record in the bucket until ctx ends,
-// writing snapshot() every Every (ID, Host, PID and Seen filled in), and
-// then deletes it. A failed write is logged, once until a write succeeds
+// writing snapshot() every Every (ID, Key, Host, PID and Seen filled in),
+// and then deletes it. A failed write is logged, once until a write succeeds
 // again, and tried at the next tick: the record expires meanwhile, and
 // status shows the replica as gone.
 func Announce(ctx context.Context, conn *bus.Conn, id string, snapshot func() Replica, logger *slog.Logger) {
 	host, _ := os.Hostname()
+	k := key(id)
 	var kv jetstream.KeyValue
 	failing := false
 	tick := time.NewTicker(Every)
@@ -92,12 +99,12 @@ func Announce(ctx context.Context, conn *bus.Conn, id string, snapshot func() Re
 				}
 			}
 			r := snapshot()
-			r.ID, r.Host, r.PID, r.Seen = id, host, os.Getpid(), time.Now().UTC()
+			r.ID, r.Key, r.Host, r.PID, r.Seen = id, k, host, os.Getpid(), time.Now().UTC()
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
-			_, err = kv.Put(ctx, id, b)
+			_, err = kv.Put(ctx, k, b)
 			return err
 		}()
 		switch {
@@ -112,7 +119,7 @@ func Announce(ctx context.Context, conn *bus.Conn, id string, snapshot func() Re
 		case <-ctx.Done():
 			if kv != nil {
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-				_ = kv.Delete(dctx, id) // else it expires
+				_ = kv.Delete(dctx, k) // else it expires
 				cancel()
 			}
 			return
@@ -150,7 +157,7 @@ func replicas(ctx context.Context, conn *bus.Conn) ([]Replica, error) {
 	if err != nil {
 		return nil, &bus.Error{Op: "list bucket " + Bucket, URL: conn.Server(), Err: err}
 	}
-	var out []Replica
+	out := []Replica{}
 	for key := range keys.Keys() {
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -28,7 +28,7 @@ type Report struct {
 type Store struct {
 	Context string `json:"context"`
 	Shard   string `json:"shard"`
-	Leader  string `json:"leader"` // the replica leading its relay; "" when none announces it
+	Leader  string `json:"leader"` // the replica leading its relay; "" when none announces it, several (a,b) while records disagree
 	// From the store's database, whoever leads:
 	Checkpoint  string `json:"checkpoint"`  // what the relay saved as published
 	Unpublished int64  `json:"unpublished"` // committed events after the checkpoint
@@ -73,8 +73,8 @@ func Read(ctx context.Context, conn *bus.Conn, reg *sharding.Registry) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	slices.SortFunc(reps, func(a, b Replica) int { return strings.Compare(a.ID, b.ID) })
-	rep := Report{Replicas: reps, Stores: stores(ctx, reg, reps)}
+	slices.SortFunc(reps, func(a, b Replica) int { return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Key, b.Key)) })
+	rep := Report{Replicas: reps, Stores: stores(ctx, reg, reps), Groups: []Group{}}
 	for _, c := range reg.Contexts() {
 		gs, err := groups(ctx, conn, c, reps)
 		if err != nil {
@@ -87,7 +87,7 @@ func Read(ctx context.Context, conn *bus.Conn, reg *sharding.Registry) (Report, 
 
 // stores reads every store of reg, in parallel.
 func stores(ctx context.Context, reg *sharding.Registry, reps []Replica) []Store {
-	var out []Store
+	out := []Store{}
 	for _, c := range reg.Contexts() {
 		for _, sh := range reg.Shards(c) {
 			out = append(out, Store{Context: c, Shard: sh})
@@ -104,10 +104,18 @@ func stores(ctx context.Context, reg *sharding.Registry, reps []Replica) []Store
 // readStore fills s in from its database and its leader's record.
 func readStore(ctx context.Context, reg *sharding.Registry, s *Store, reps []Replica) {
 	key := s.Context + "/" + s.Shard
+	var leaders []string
 	for _, r := range reps {
 		if rl, ok := r.Relays[key]; ok && rl.Leader {
-			s.Leader, s.Behind, s.LastError = r.ID, rl.Behind, rl.LastError
+			leaders = append(leaders, r.ID)
+			s.Behind, s.LastError = rl.Behind, rl.LastError
 		}
+	}
+	s.Leader = strings.Join(leaders, ",")
+	if len(leaders) > 1 {
+		// Records are refreshed every Every: one written before a hand-over
+		// may not have caught up yet. For longer, a lease was lost.
+		s.LastError = "several replicas say they lead (a hand-over within the last " + (3 * Every).String() + ", or a lease lost)"
 	}
 	err := func() error {
 		st, err := reg.Store(s.Context, s.Shard)

@@ -19,6 +19,9 @@ var (
 	ErrEventNotFound = errors.New("event not found")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrNotMigrated: a store opened without migrating (the backends'
+	// Config.NoMigrate) has no schema, or one older than the build's.
+	ErrNotMigrated = errors.New("store schema not migrated")
 	// ErrUnavailable: the store's database could not be reached, or the
 	// connection to it broke. Trying again once it is back may succeed.
 	// The error is a *Error.

@@ -581,10 +581,11 @@ func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
 }
 
-// Existing makes Open open only stores that exist: it creates no
-// postgres database (whatever create_databases says) and no sqlite file,
-// so a tool that only looks at stores cannot make one by a typo. Schemas
-// are still brought up to date.
+// Existing makes Open open only stores that exist, and change none: it
+// creates no postgres database (whatever create_databases says) and no
+// sqlite file, and migrates no schema — one that is missing or older than
+// this build's is an error matching store.ErrNotMigrated. For tools that
+// only look at stores.
 func Existing() Option {
 	return optionFunc(func(o *options) { o.existing = true })
 }
@@ -656,6 +657,7 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 			Schema:         schema,
 			MaxEventBytes:  cfg.MaxEventBytes,
 			CreateDatabase: cc.CreateDatabases && !o.existing,
+			NoMigrate:      o.existing,
 			Logger:         logger,
 			TracerProvider: o.tp,
 			MeterProvider:  o.mp,
@@ -674,6 +676,7 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 		Shard:          shard,
 		Dir:            dir,
 		MustExist:      o.existing,
+		NoMigrate:      o.existing,
 		MaxEventBytes:  cfg.MaxEventBytes,
 		Logger:         logger,
 		TracerProvider: o.tp,

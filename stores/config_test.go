@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/sharding"
@@ -795,4 +797,52 @@ func TestReadMergesThenValidates(t *testing.T) {
 	if cfg.Contexts["billing"].DSN == "" || len(cfg.Contexts["visits"].Shards) != 2 {
 		t.Errorf("read %+v", cfg)
 	}
+}
+
+// Existing opens only what exists and changes nothing: no sqlite file is
+// created, no postgres schema made or migrated; once Open has migrated
+// them, Existing opens them.
+func TestOpenExisting(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dsn := pgtest.Database(t)
+	cfg, err := stores.Parse([]byte("data_dir: " + dir + "\ncontexts:\n  visits: {}\n  billing:\n    backend: postgres\n    dsn: " + dsn + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := func(name string) stores.Config {
+		c, err := cfg.Only(name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := stores.Open(ctx, one("visits"), stores.Existing()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("sqlite store that does not exist: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "visits")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Existing created %s/visits: %v", dir, err)
+	}
+	if _, err := stores.Open(ctx, one("billing"), stores.Existing()); !errors.Is(err, store.ErrNotMigrated) {
+		t.Fatalf("postgres store never migrated: %v, want store.ErrNotMigrated", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var schemas int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'billing_default'`).Scan(&schemas); err != nil || schemas != 0 {
+		t.Fatalf("Existing created the schema: %d, %v", schemas, err)
+	}
+	reg, err := stores.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	reg, err = stores.Open(ctx, cfg, stores.Existing())
+	if err != nil {
+		t.Fatalf("Existing after migrating: %v", err)
+	}
+	reg.Close()
 }

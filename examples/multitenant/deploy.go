@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -35,6 +37,9 @@ func serveMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("multitenant serve: unexpected arguments %q", fs.Args())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "multitenant-producer"})
@@ -50,6 +55,9 @@ func serveMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(cfg.Contexts) == 0 {
+		return errors.New("multitenant serve: no context configured: set SWITCHYARD_CONFIG, or SWITCHYARD_CONTEXT_VISITS_SHARDS")
+	}
 	reg, err := stores.Open(ctx, cfg, stores.WithLogger(logger))
 	if err != nil {
 		return err
@@ -63,15 +71,18 @@ func serveMain(args []string) error {
 	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {}) // up: 200
 	mux.Handle("/", mw(producer(reg)))
 	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // on the way out
-	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
 	logger.InfoContext(ctx, "multitenant: serving the producer", "addr", *addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-		return err
+	select {
+	case err := <-served:
+		return err // it could not listen
+	case <-ctx.Done():
 	}
-	return nil
+	// Requests in flight finish their appends before the stores close.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }
 
 // forEachStore calls fn with every store of reg.

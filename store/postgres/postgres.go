@@ -45,6 +45,11 @@ type Config struct {
 	// exist (connecting to the "postgres" database on the same server).
 	CreateDatabase bool
 
+	// NoMigrate makes Open check that the schema is at this build's
+	// version instead of migrating it: a missing or older schema is an
+	// error matching store.ErrNotMigrated. For tools that only look.
+	NoMigrate bool
+
 	// Logger receives the store's few log lines (nil discards them).
 	Logger *slog.Logger
 
@@ -155,6 +160,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	cfg.setDefaults()
 	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema),
 		tel: backend.NewTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Context, cfg.Shard)}
+	if cfg.NoMigrate {
+		if err := checkSchema(ctx, pool, cfg.Schema); err != nil {
+			return nil, s.fail("check schema", err)
+		}
+		return s, nil
+	}
 	if err := migrate(ctx, pool, cfg.Schema, cfg.Logger); err != nil {
 		return nil, s.fail("migrate", err)
 	}

@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/switchyard-go/switchyard/correlation"
 	"github.com/switchyard-go/switchyard/internal/flatjson"
@@ -103,6 +105,27 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 		}
 		return nil
 	})
+}
+
+// checkSchema checks, without changing anything, that the schema is at
+// the version this build migrates to: store.ErrNotMigrated when it is
+// missing or older.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	var current int
+	err := pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+pgx.Identifier{schema}.Sanitize()+`.sw_schema_version`).Scan(&current)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000") { // no such table, no such schema
+		err, current = nil, 0
+	}
+	switch {
+	case err != nil:
+		return err
+	case current > len(migrations):
+		return fmt.Errorf("schema %s is at version %d, newer than this build knows (%d)", schema, current, len(migrations))
+	case current < len(migrations):
+		return fmt.Errorf("schema %s is at version %d, this build's is %d: migrate it first: %w", schema, current, len(migrations), store.ErrNotMigrated)
+	}
+	return nil
 }
 
 type statements struct {

@@ -38,8 +38,11 @@ type Config struct {
 
 	// MustExist makes Open fail, with an error matching fs.ErrNotExist
 	// that names the file, when the file does not exist, instead of
-	// creating it: for tools that look at stores without making any.
+	// creating it; NoMigrate makes it check that the schema is at this
+	// build's version instead of migrating it (a missing or older schema:
+	// store.ErrNotMigrated). For tools that only look.
 	MustExist bool
+	NoMigrate bool
 
 	// MaxEventBytes limits one event's data plus metadata
 	// (default store.DefaultMaxEventBytes, 1 MiB − 8 KiB).
@@ -149,6 +152,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// checkSchema checks, changing nothing, that the file's schema is at this
+// build's version.
+func (s *Store) checkSchema(ctx context.Context) error {
+	var current int
+	err := s.reader.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM sw_schema_version`).Scan(&current)
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		err, current = nil, 0
+	}
+	switch {
+	case err != nil:
+		return err
+	case current > len(migrations):
+		return fmt.Errorf("%s is at schema version %d, newer than this build knows (%d)", s.cfg.Path, current, len(migrations))
+	case current < len(migrations):
+		return fmt.Errorf("%s is at schema version %d, this build's is %d: migrate it first: %w", s.cfg.Path, current, len(migrations), store.ErrNotMigrated)
+	}
+	return nil
+}
+
 // migrations, in order; migrations[i] brings the schema to version i+1.
 var migrations = []string{
 	`CREATE TABLE sw_events (
@@ -193,6 +215,9 @@ var migrations = []string{
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.cfg.NoMigrate {
+		return s.checkSchema(ctx)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
