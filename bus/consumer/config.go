@@ -35,6 +35,13 @@ type Config struct {
 	// handled one at a time, in stream order, while the next ones are
 	// already on their way.
 	MaxInFlight int
+	// MaxBatch is how many consecutive deliveries of one partition RunBatch
+	// hands its function at once (default 1), MaxBatchBytes how many bytes
+	// of data they may hold together (default 1 MiB; a delivery larger on
+	// its own goes alone). A batch is what is held when the function is
+	// free: nothing waits for a batch to fill.
+	MaxBatch      int
+	MaxBatchBytes int
 	// Logger receives consumer errors (nil discards them).
 	Logger *slog.Logger
 }
@@ -51,6 +58,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 1 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -79,6 +92,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > 10000 {
 		bad("MaxInFlight", fmt.Errorf("%d: want 1 to 10000 (0: default)", c.MaxInFlight))
+	}
+	if c.MaxBatch < 0 || c.MaxBatch > 10000 {
+		bad("MaxBatch", fmt.Errorf("%d: want 1 to 10000 (0: default)", c.MaxBatch))
+	}
+	if c.MaxBatchBytes < 0 {
+		bad("MaxBatchBytes", fmt.Errorf("%d is negative", c.MaxBatchBytes))
 	}
 	if c.DrainTimeout < 0 {
 		bad("DrainTimeout", fmt.Errorf("%v is negative", c.DrainTimeout))

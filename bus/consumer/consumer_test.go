@@ -418,3 +418,43 @@ func TestStopBeforeAnythingArrivedLeavesNoPin(t *testing.T) {
 		})
 	}
 }
+
+// RunBatch hands what is held in batches, in order. In a batch, fn handles
+// up to a failure: the one that failed is tried alone after its delay, and
+// those after it come again, in order, once it is settled — each handled
+// once.
+func TestRunBatchGivesBackWhatFollowsAFailure(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{MaxInFlight: 64, MaxBatch: 16})
+	publishNumbered(t, c, 1, 60)
+	var h handled
+	var mu sync.Mutex
+	largest := 0
+	testrun.Background(t, "RunBatch", func(ctx context.Context) error {
+		return k.RunBatch(ctx, func(ctx context.Context, ds []*consumer.Delivery) {
+			mu.Lock()
+			largest = max(largest, len(ds))
+			mu.Unlock()
+			for _, d := range ds {
+				n := numberOf(t, d)
+				if n == 20 && h.handedOver(n) < 3 {
+					d.RetryAfter(20 * time.Millisecond)
+					return // the ones after it stay unsettled
+				}
+				h.add(n)
+				_ = d.Ack()
+			}
+		})
+	})
+	waitFor(t, "60 handled", func() bool { return len(h.list()) >= 60 })
+	if got := h.list(); !slices.Equal(got, numbers(1, 60)) {
+		t.Errorf("handled %v, want 1..60 once each, in order", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if largest < 2 || largest > 16 {
+		t.Errorf("largest batch %d, want 2 to MaxBatch 16", largest)
+	}
+	waitFor(t, "all acknowledged", func() bool { return partition0(t, c).NumAckPending == 0 })
+}

@@ -44,6 +44,7 @@ type Delivery struct {
 	Handover bool
 
 	msg   jetstream.Msg
+	held  *held
 	state settlement
 	delay time.Duration
 }

@@ -45,6 +45,13 @@
 // later takes its share within a few seconds, one that stops hands its
 // partitions over at once, and a dead one's move within about AckWait.
 //
+// RunBatch hands the function up to Config.MaxBatch consecutive
+// deliveries of a partition at once, in stream order: those that arrived
+// while it was busy, so nothing waits for a batch to fill and a batch is
+// one delivery at low rates. The function settles them in order and stops
+// at the first it does not settle; the ones after it are handed again,
+// in order, once that one is.
+//
 // A delivery that is not settled — its function asked to try it again
 // ([Delivery.RetryAfter]) — holds back every later delivery of its
 // partition in its group (the streams that hash to the same partition,

@@ -138,6 +138,21 @@ func (g *Group) Oldest() (t time.Time, ok bool) {
 // returns once every fn has returned. Run with ctx already done starts
 // nothing and returns nil.
 func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
+	return g.RunBatch(ctx, func(ctx context.Context, ds []*Delivery) {
+		for _, d := range ds {
+			if fn(ctx, d); d.state != acked && d.state != termed {
+				return
+			}
+		}
+	})
+}
+
+// RunBatch is Run handing fn up to Config.MaxBatch consecutive deliveries
+// of a partition at once, in stream order: those held when fn is free.
+// fn settles them in order and stops at the first it does not settle
+// (RetryAfter, or none): the ones after it are handed again once that
+// one is settled, which is tried alone, as Run tries it.
+func (g *Group) RunBatch(ctx context.Context, fn func(ctx context.Context, ds []*Delivery)) error {
 	if ctx.Err() != nil {
 		// Pulling now would only strand what JetStream sends meanwhile.
 		return nil

@@ -23,7 +23,8 @@ type partition struct {
 
 	mu    sync.Mutex
 	held  []*held // received, not yet handled, in stream order
-	hand  *held   // being handled
+	hand  []*held // being handled: a batch, in stream order
+	gen   uint64  // counts releases: a batch taken before one is not given back after it
 	last  uint64  // consumer sequence of the last delivery received
 	gaps  uint64  // deliveries that went elsewhere since we last looked
 	sure  bool    // every unacknowledged delivery is held here
@@ -87,6 +88,7 @@ func (pt *partition) release(ctx context.Context) {
 	pt.mu.Lock()
 	rest, id := pt.held, pt.pinID
 	pt.held, pt.sure, pt.pinID = nil, false, ""
+	pt.gen++
 	pt.mu.Unlock()
 	for _, h := range rest {
 		_ = h.m.Nak()
@@ -163,29 +165,38 @@ func (pt *partition) receive(m jetstream.Msg) {
 	}
 }
 
-// work hands the partition's deliveries to fn until ctx ends.
-func (pt *partition) work(ctx, work context.Context, fn func(context.Context, *Delivery)) {
+// work hands the partition's deliveries to fn, in batches, until ctx
+// ends.
+func (pt *partition) work(ctx, work context.Context, fn func(context.Context, []*Delivery)) {
 	for {
-		h := pt.next(ctx)
-		if h == nil {
+		hs, gen := pt.next(ctx)
+		if hs == nil {
 			return
 		}
-		pt.handle(ctx, work, h, fn)
+		pt.handle(ctx, work, hs, gen, fn)
 	}
 }
 
-// next waits for the partition's next delivery in stream order, once it is
-// sure nothing earlier is held elsewhere; nil once ctx ends.
-func (pt *partition) next(ctx context.Context) *held {
+// next waits for the partition's next deliveries in stream order, once it
+// is sure nothing earlier is held elsewhere, and takes up to a batch of
+// them (Config.MaxBatch, MaxBatchBytes); nil once ctx ends. gen is the
+// releases counted when they were taken.
+func (pt *partition) next(ctx context.Context) (hs []*held, gen uint64) {
 	for ctx.Err() == nil {
 		pt.mu.Lock()
 		n, sure := len(pt.held), pt.sure
 		if n > 0 && sure {
-			h := pt.held[0]
-			pt.held = pt.held[1:]
-			pt.hand = h
+			k, size := 1, len(pt.held[0].m.Data())
+			for ; k < min(n, pt.g.cfg.MaxBatch); k++ {
+				if size += len(pt.held[k].m.Data()); size > pt.g.cfg.MaxBatchBytes {
+					break
+				}
+			}
+			hs = slices.Clone(pt.held[:k])
+			pt.held = pt.held[k:]
+			pt.hand, gen = hs, pt.gen
 			pt.mu.Unlock()
-			return h
+			return hs, gen
 		}
 		pt.mu.Unlock()
 		if n > 0 {
@@ -197,7 +208,7 @@ func (pt *partition) next(ctx context.Context) *held {
 		case <-ctx.Done():
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // makeSure waits until JetStream counts no unacknowledged delivery of the
@@ -241,44 +252,87 @@ func (pt *partition) makeSure(ctx context.Context) {
 	}
 }
 
-// handle runs fn on h until it is settled, or hands it back to JetStream
-// if ctx ends while it waits to be retried.
-func (pt *partition) handle(ctx, work context.Context, h *held, fn func(context.Context, *Delivery)) {
+// handle runs fn on the batch hs until fn has settled it: the
+// deliveries after the first one fn leaves unsettled go back to be handed
+// again, and that one is tried alone, after the delay it asked for, until
+// it is settled — or handed back to JetStream if ctx ends meanwhile.
+func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, fn func(context.Context, []*Delivery)) {
 	defer func() {
 		pt.mu.Lock()
 		pt.hand = nil
 		pt.mu.Unlock()
 	}()
-	m := h.m
-	d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Partition: pt.index,
-		Delivered: h.delivered, Attempt: h.delivered, msg: m}
-	if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
-		_ = m.Ack() // another group's replay: the next delivery may be the hand-over
-		return
-	}
-	pt.mu.Lock()
-	d.Handover, pt.fresh = pt.fresh, false
-	pt.mu.Unlock()
-	d.Event, d.Address, d.Err = bus.Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
-	for {
-		d.state = unsettled
-		fn(work, d)
-		delay := d.delay
-		switch d.state {
-		case acked, termed:
+	ds := pt.deliveries(hs)
+	for len(ds) > 0 {
+		for _, d := range ds {
+			d.state = unsettled
+		}
+		fn(work, ds)
+		i := slices.IndexFunc(ds, func(d *Delivery) bool { return d.state != acked && d.state != termed })
+		if i < 0 {
 			return
-		case unsettled:
+		}
+		pt.giveBack(ds[i+1:], gen)
+		d := ds[i]
+		delay := d.delay
+		if d.state == unsettled {
 			delay = time.Second
 		}
 		if ctx.Err() != nil {
-			_ = m.Nak()
+			_ = d.msg.Nak()
 			return
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			_ = m.Nak()
+			_ = d.msg.Nak()
 			return
+		}
+		ds = ds[i : i+1]
+	}
+}
+
+// deliveries makes the batch hs into deliveries, leaving out (and
+// acknowledging) the markers of other groups' replays.
+func (pt *partition) deliveries(hs []*held) []*Delivery {
+	ds := make([]*Delivery, 0, len(hs))
+	for _, h := range hs {
+		m := h.m
+		d := &Delivery{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), Seq: h.seq, Partition: pt.index,
+			Delivered: h.delivered, Attempt: h.delivered, msg: m, held: h}
+		if g := d.Header.Get(bus.HeaderReplayGroup); g != "" && g != pt.g.cfg.Group {
+			_ = m.Ack() // another group's replay: the next delivery may be the hand-over
+			continue
+		}
+		d.Event, d.Address, d.Err = bus.Decode(&nats.Msg{Subject: d.Subject, Header: d.Header, Data: d.Data})
+		ds = append(ds, d)
+	}
+	if len(ds) > 0 {
+		pt.mu.Lock()
+		ds[0].Handover, pt.fresh = pt.fresh, false
+		pt.mu.Unlock()
+	}
+	return ds
+}
+
+// giveBack returns the deliveries of a batch that fn left unsettled
+// behind one it did not settle, to be handed again in stream order —
+// unless the partition was released since the batch was taken (gen): then
+// they go back to JetStream, as release sent the rest.
+func (pt *partition) giveBack(ds []*Delivery, gen uint64) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, d := range ds {
+		if d.state == acked || d.state == termed {
+			continue
+		}
+		if pt.gen != gen {
+			_ = d.msg.Nak()
+			continue
+		}
+		i, found := slices.BinarySearchFunc(pt.held, d.Seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
+		if !found { // else delivered again meanwhile: the newer stays
+			pt.held = slices.Insert(pt.held, i, d.held)
 		}
 	}
 }
@@ -289,8 +343,8 @@ func (pt *partition) oldest() (time.Time, bool) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	switch {
-	case pt.hand != nil:
-		return pt.hand.stored, true
+	case len(pt.hand) > 0:
+		return pt.hand[0].stored, true
 	case len(pt.held) > 0:
 		return pt.held[0].stored, true
 	}
@@ -300,9 +354,9 @@ func (pt *partition) oldest() (time.Time, bool) {
 // ping tells JetStream that the deliveries held here are in progress.
 func (pt *partition) ping() {
 	pt.mu.Lock()
-	ms := make([]jetstream.Msg, 0, len(pt.held)+1)
-	if pt.hand != nil {
-		ms = append(ms, pt.hand.m)
+	ms := make([]jetstream.Msg, 0, len(pt.held)+len(pt.hand))
+	for _, h := range pt.hand {
+		ms = append(ms, h.m)
 	}
 	for _, h := range pt.held {
 		ms = append(ms, h.m)
