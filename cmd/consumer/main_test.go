@@ -73,7 +73,7 @@ func TestBinary(t *testing.T) {
 		{nil, nil, 1, []string{"no context configured", "SWITCHYARD_CONTEXT_VISITS_SHARDS"}},
 		{[]string{"SWITCHYARD_CONFIG=" + file, "SWITCHYARD_MAX_EVENT_BYTES=lots", "SWITCHYARD_CONTEXT_BILLING_BACKEND=postgres", "SWITCHYARD_CONTEXT_BILLING_DSN=postgres://db:54x32/b"},
 			[]string{"migrate"}, 1, []string{"contexts.visits.shards[0]", "SWITCHYARD_MAX_EVENT_BYTES", "collides with contexts.visit-log", "SWITCHYARD_CONTEXT_BILLING_DSN (contexts.billing.dsn)"}},
-		{env, []string{"tail", "visit"}, 1, []string{`no context "visit" is configured`}},
+		{env, []string{"tail", "visit"}, 2, []string{`no context "visit" is configured`}},
 		{env, []string{"-config", "pg.yaml", "migrate"}, 2, []string{`"migrate" is a subcommand`}},
 		{env, []string{"-tap", "visits"}, 2, []string{"flag provided but not defined: -tap"}},
 	} {
