@@ -45,14 +45,14 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		}
 	}
 
-	relayConn, closeRelayConn, err := connectNATS(ctx, c)
+	relayConn, closeRelayConn, err := connectNATS(ctx, c, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer closeRelayConn()
 	consumerConn := relayConn
 	if c.nats != "" { // the consumer has a connection of its own, as in another process
-		conn, closeConn, err := connectNATS(ctx, c)
+		conn, closeConn, err := connectNATS(ctx, c, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -222,11 +222,9 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	elapsed := time.Duration(lastHandled.Load()) - start.Sub(t0)
 	settings := map[string]any{
 		"events_per_call": 1, "size": c.size, "shards": c.shards, "chain": chain, "partitions": bus.DefaultPartitions,
-		"handler_before_commit_seen": early, "duplicates": duplicates.Load(), "nats": "external", "nats_sync": "server",
+		"handler_before_commit_seen": early, "duplicates": duplicates.Load(),
 	}
-	if c.nats == "" {
-		settings["nats"], settings["nats_sync"] = "embedded", c.natsSync
-	}
+	natsSettings(c, settings)
 	notes := "Append 1 event per call; relay per store; one handlers.Router, one group, no-op handler; latency = Append returned → handler start"
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"

@@ -27,6 +27,48 @@
 //     transaction the chain opened.
 //   - e2e-shards: e2e over 16 shards (or -shards).
 //
+// The peer scenarios are the baseline harness's (../shared/bench/baseline),
+// what the README's benchmark table compares Switchyard with, measured as
+// the harness measures them (its SQL, nats.go calls, watermill components
+// and settings, and JSON fields):
+//
+//   - pg-append-single: BEGIN; INSERT; COMMIT per event, pgx pool, W writers,
+//     each on a stream of its own.
+//   - pg-append-batch: 100 events per transaction through CopyFrom.
+//   - js-publish-async: 1 KiB messages, PublishMsgAsync with Nats-Msg-Id, one
+//     connection, nats.go's default 4000 pending.
+//   - js-publish-sync: PublishMsg (waits for the PubAck) from W goroutines on
+//     one connection.
+//   - js-consume: a durable pull consumer of a pre-filled stream, explicit
+//     acks, Consume()'s defaults, Ack() per message.
+//   - watermill-e2e: one database/sql transaction inserts the event and
+//     publishes it through watermill-sql (forwarder publisher); the forwarder
+//     moves it to JetStream (watermill-nats); a Router handler with
+//     CorrelationID, Retry and Recoverer consumes a durable consumer;
+//     watermill-sql's defaults (PollInterval 1s, SubscribeBatchSize 100).
+//   - watermill-e2e-fast: watermill-e2e with PollInterval 10ms,
+//     SubscribeBatchSize 1000.
+//   - raw-e2e: pgx and nats.go by hand: the append transaction also
+//     pg_notify()s; a relay LISTENs, tails (tx_id xid8, global_position)
+//     below pg_snapshot_xmin, publishes each batch (up to 1000) with
+//     PublishMsgAsync and waits for the acks, then updates its checkpoint
+//     row; the handler is a durable pull consumer's Consume() and Ack().
+//   - raw-e2e-poll: raw-e2e without NOTIFY; the relay polls every 5ms when
+//     idle.
+//   - raw-e2e-inbox: raw-e2e-poll with an exactly-once handler written by
+//     hand: per message one transaction (inbox row, effect row, derived
+//     event), COMMIT, then Ack(); handled_per_s and wall_s end at the last
+//     handler COMMIT, and the run checks inbox = effects = derived = N.
+//
+// In the peer e2e scenarios latency runs from the writer seeing its commit
+// return to the handler starting, per_s counts appends, and handled_per_s
+// runs from the first append to the last handler start. Each run has a
+// PostgreSQL schema of its own (the harness's tables, found through
+// search_path) and JetStream streams whose names and subjects end in the
+// run's name, and drops them at the end; with -nats "" the embedded server
+// listens on a free loopback port that the harness's clients dial. Knobs:
+// -wm-poll, -wm-batch, -wm-ackasync, -raw-batch, -raw-poll, -raw-notify.
+//
 // -trace otlp samples every span and exports spans and metrics over
 // OTLP/HTTP to a receiver in this process; -trace off (the default) runs
 // with OpenTelemetry's no-op providers, as a program with no OTEL_*
@@ -75,6 +117,7 @@ type config struct {
 	relay                                      bool
 	timeout                                    time.Duration
 	log                                        *slog.Logger
+	peer                                       peerKnobs
 }
 
 // streamCount is how many streams the writers append to: c.streams, and at
@@ -94,21 +137,35 @@ type result struct {
 	WallS    float64            `json:"wall_s"`
 	PerS     float64            `json:"per_s"`
 	Handled  float64            `json:"handled_per_s,omitempty"`
+	HandledN int                `json:"handled,omitempty"` // peer e2e scenarios: events handled
 	P50Ms    float64            `json:"p50_ms,omitempty"`
 	P99Ms    float64            `json:"p99_ms,omitempty"`
 	MaxMs    float64            `json:"max_ms,omitempty"`
 	Backend  string             `json:"backend"`
 	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the timed part of the run
 	Settings map[string]any     `json:"settings,omitempty"`
-	Error    string             `json:"error,omitempty"`
-	Notes    string             `json:"notes,omitempty"`
+
+	// The peer scenarios' own, named as the harness names them: in the e2e
+	// ones, append latency and the events appended but not handled when the
+	// last append committed; on PostgreSQL, its WAL syncs, WAL and commits
+	// over the run (counters of the whole server and database).
+	AppendP50 float64 `json:"append_p50_ms,omitempty"`
+	Backlog   int     `json:"backlog_at_append_end,omitempty"`
+	AppendP99 float64 `json:"append_p99_ms,omitempty"`
+	WALSyncs  int64   `json:"wal_syncs,omitempty"`
+	WALMB     float64 `json:"wal_mb,omitempty"`
+	Commits   int64   `json:"xact_commits,omitempty"`
+
+	Error string `json:"error,omitempty"` // set by a peer scenario too: the run failed
+	Notes string `json:"notes,omitempty"`
 
 	// timed is the CPU used over the part of the run wall_s times, for a
 	// scenario with a set-up outside it (a pre-fill); nil: the whole run.
 	timed map[string]float64
 }
 
-var scenarios = []string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers", "e2e", "e2e-inbox", "e2e-shards"}
+var scenarios = append([]string{"append-single", "append-batch", "relay-drain", "relay-latency", "js-publish-headers", "e2e", "e2e-inbox", "e2e-shards"},
+	peerScenarios...)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -137,6 +194,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
+	c.peer.register(fs)
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	traceMode := fs.String("trace", "off", "off (no-op OpenTelemetry providers) or otlp (every span sampled, spans and metrics exported over OTLP/HTTP to a receiver in this process)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +219,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: -backend %q needs -pg for postgres, or sqlite\n", c.backend)
 		return 2
 	}
+	if usesPG, _ := peerUses(c.scenario); slices.Contains(peerScenarios, c.scenario) && usesPG && c.backend != "postgres" {
+		fmt.Fprintf(stderr, "bench: -scenario %s runs on PostgreSQL: give -pg\n", c.scenario)
+		return 2
+	}
+	c.peer.settle(fs, c.scenario)
 	if c.n <= 0 || c.writers <= 0 || c.size < 0 || c.rate < 0 {
 		fmt.Fprintln(stderr, "bench: -n and -writers must be positive, -size and -rate not negative")
 		return 2
@@ -215,8 +278,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res, err = headersScenario(ctx, c)
 	case "e2e", "e2e-inbox", "e2e-shards":
 		res, err = e2eScenario(ctx, c)
-	default:
+	case "append-single", "append-batch":
 		res, err = appendScenario(ctx, c)
+	default:
+		res, err = peerScenario(ctx, c)
 	}
 	if res == nil {
 		res = &result{}
@@ -237,7 +302,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(b))
-	if err != nil {
+	if res.Error != "" {
 		return 1
 	}
 	return 0

@@ -38,7 +38,7 @@ type relayRun struct {
 // hook, when set, also sees every acked run of events. stop stops the relay
 // and closes the connection.
 func newRelay(ctx context.Context, c config, st store.Outbox, hook func([]store.Event)) (r *relayRun, stop func(), err error) {
-	conn, closeConn, err := connectNATS(ctx, c)
+	conn, closeConn, err := connectNATS(ctx, c, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,12 +137,17 @@ func (r *relayRun) finish(ctx context.Context, settings map[string]any) error {
 	}
 	settings["relay"] = true
 	settings["relay_batch"] = relayBatch
-	settings["nats"] = "external"
-	settings["nats_sync"] = "server"
-	if r.c.nats == "" {
-		settings["nats"], settings["nats_sync"] = "embedded", r.c.natsSync
-	}
+	natsSettings(r.c, settings)
 	return nil
+}
+
+// natsSettings notes the NATS server a run used: c.nats, fsyncing as it is
+// configured, or the embedded one, as -nats-sync says.
+func natsSettings(c config, settings map[string]any) {
+	settings["nats"], settings["nats_sync"] = "external", "server"
+	if c.nats == "" {
+		settings["nats"], settings["nats_sync"] = "embedded", c.natsSync
+	}
 }
 
 // drainScenario pre-fills a store with c.n events, 100 to an Append, then
@@ -257,7 +262,7 @@ func latencyScenario(ctx context.Context, c config) (*result, error) {
 // sends — bus.Encode's subject and headers, a fresh event ID each — so that
 // relay-drain can be compared with the cost of the message format alone.
 func headersScenario(ctx context.Context, c config) (*result, error) {
-	conn, closeConn, err := connectNATS(ctx, c)
+	conn, closeConn, err := connectNATS(ctx, c, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -319,16 +324,17 @@ func headersScenario(ctx context.Context, c config) (*result, error) {
 }
 
 // connectNATS connects to c.nats, or starts an embedded server fsyncing as
-// c.natsSync in a temporary folder; closeConn closes the connection and
-// removes the folder.
-func connectNATS(ctx context.Context, c config) (conn *bus.Conn, closeConn func(), err error) {
+// c.natsSync in a temporary folder, listening on port (bus.Embedded.Port:
+// 0 nowhere, -1 a free one); closeConn closes the connection and removes
+// the folder.
+func connectNATS(ctx context.Context, c config, port int) (conn *bus.Conn, closeConn func(), err error) {
 	cfg := bus.Config{URL: c.nats, Logger: c.log}
 	dir := ""
 	if c.nats == "" {
 		if dir, err = os.MkdirTemp("", "sw-bench-nats-"); err != nil {
 			return nil, nil, err
 		}
-		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync}
+		cfg.Embedded = bus.Embedded{Dir: dir, SyncInterval: c.natsSync, Port: port}
 	}
 	if conn, err = bus.Connect(ctx, cfg); err != nil {
 		os.RemoveAll(dir)
