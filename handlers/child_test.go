@@ -64,7 +64,7 @@ func childMain() int {
 		}
 		return record(ctx, v, m)
 	})
-	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: 2 * time.Second})
+	r, err := handlers.NewRouter(conn, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: f.reg, AckWait: 2 * time.Second})
 	if err != nil {
 		return fail(err)
 	}

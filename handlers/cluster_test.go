@@ -48,7 +48,7 @@ func TestNATSClusterNodeGoesDown(t *testing.T) {
 		c := connect()
 		g := &handlers.Group{Name: "effects", Context: "visits"}
 		handlers.Handle(g, "record", "Booked", recordEffectAs(f, name))
-		r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: 2 * time.Second,
+		r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: f.reg, AckWait: 2 * time.Second,
 			Backoff: backoff.Config{Max: 200 * time.Millisecond}, Logger: logger(t)})
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
@@ -78,15 +77,8 @@ func (gr *groupRun) deliver(ctx context.Context, d *consumer.Delivery) {
 // traced runs step, one attempt at m, in m's consumer span, and records
 // the outcome step returns on the span and in the handling duration.
 func (gr *groupRun) traced(ctx context.Context, m Message, step func(ctx context.Context) string) {
-	tel := gr.r.tel
-	ctx, span := startProcess(ctx, tel.tracer, gr.spanOpts, m)
-	defer span.End()
-	start := time.Now()
-	outcome := step(ctx)
-	if span.IsRecording() {
-		span.SetAttributes(instrument.Outcome.String(outcome))
-	}
-	tel.duration.Record(ctx, time.Since(start).Seconds(), tel.set(m.Group, m.Event.Type, instrument.Outcome, outcome).record...)
+	a := gr.begin(ctx, m)
+	gr.finish(a, step(a.ctx))
 }
 
 // handle tries d, or dead-letters or parks it without trying, and returns
@@ -100,6 +92,12 @@ func (gr *groupRun) handle(ctx context.Context, d *consumer.Delivery, m Message)
 		return gr.park(ctx, d, key)
 	}
 	dup, err := gr.run(ctx, m)
+	return gr.settle(ctx, d, m, dup, err)
+}
+
+// settle settles d after an attempt at it, m, ended with err (dup: the
+// inbox skipped it), as the failure policy says, and returns the outcome.
+func (gr *groupRun) settle(ctx context.Context, d *consumer.Delivery, m Message, dup bool, err error) string {
 	switch gr.judge(ctx, err, d.Attempt) {
 	case handled:
 		gr.blocked.clear(d.Partition)

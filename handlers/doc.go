@@ -51,7 +51,8 @@
 //	    at-least-once delivery.
 //
 // Timeout is there to add: an attempt that runs out of time fails, and
-// counts. Every attempt runs the whole chain, with a fresh transaction.
+// counts. Every attempt runs the whole chain, with a fresh transaction
+// (or the batch's, below).
 //
 // # Telemetry
 //
@@ -107,6 +108,29 @@
 // bus/deadletter). While a message is tried again its partition waits:
 // the streams that hash to the same partition, about 1/P of them, wait
 // with it.
+//
+// # Batches
+//
+// With RouterConfig.Stores set (the Runner sets it when it builds the
+// chain), the messages of a partition that wait together — those that
+// arrived while the one before was handled, up to RouterConfig.MaxBatch —
+// share one transaction of their shard's store, so a commit and its WAL
+// flush are paid once for many. The inbox records the whole run in one
+// statement; Shard joins the batch's transaction instead of opening one;
+// then the transaction commits and every message is acknowledged. Nothing
+// waits for a batch to fill: at low rates a batch is one message.
+//
+// A message that fails rolls the batch back. The ones before it are
+// handled again, in a transaction of their own, and commit; then the one
+// that failed goes through the failure policy alone (tried again by
+// itself, or dead-lettered), and the ones after it are handed again, in
+// order, once it is settled. So effects in the store happen once and in
+// stream order, as without batches; what a handler does outside the store
+// may happen twice for the messages before a failure, as after any
+// redelivery. A group whose handlers must not share a transaction sets
+// Group.Unbatched. Each message keeps its own consumer span; a rolled-back
+// attempt ends with outcome retry and the event "rolled back with its
+// batch".
 //
 // # Order, scale-out and shutdown
 //

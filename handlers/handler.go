@@ -83,6 +83,12 @@ type Group struct {
 	// letter go on to the handlers instead of parking them behind it: for
 	// handlers that do not rely on a stream's order.
 	SkipPastDeadLetters bool
+	// Unbatched gives each message a transaction of its own, committed
+	// before the next is handled, instead of sharing one with the other
+	// messages of its partition that wait (see the package doc's
+	// "Batches"): for handlers whose effects outside the store must not
+	// wait for the batch's commit.
+	Unbatched bool
 
 	byType map[string][]named
 	names  map[string]bool

@@ -21,7 +21,7 @@ import (
 // test ends.
 func newRouter(t *testing.T, f *fixture, c *bus.Conn, groups ...*handlers.Group) *handlers.Router {
 	t.Helper()
-	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: 2 * time.Second, Backoff: backoff.Config{Max: 200 * time.Millisecond}, Logger: logger(t)})
+	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: f.reg, AckWait: 2 * time.Second, Backoff: backoff.Config{Max: 200 * time.Millisecond}, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

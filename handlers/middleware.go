@@ -81,6 +81,9 @@ func Shard(reg *sharding.Registry) Middleware {
 			}
 			ctx = sharding.NewContext(ctx, m.Shard)
 			ctx = context.WithValue(ctx, storeKey{}, st)
+			if _, ok := batchOf(ctx, st); ok {
+				return next(ctx, m) // the Router's batch transaction on st (see "Batches")
+			}
 			return st.Transact(ctx, func(ctx context.Context) error { return next(ctx, m) })
 		}
 	}
@@ -105,6 +108,15 @@ func Inbox() Middleware {
 			in, ok := st.(store.Inbox)
 			if !ok {
 				return Permanent(fmt.Errorf("handlers: store %T keeps no inbox", st))
+			}
+			if b, ok := batchOf(ctx, st); ok {
+				first := b.first[m.Event.ID] // recorded for the batch
+				delete(b.first, m.Event.ID)  // an event delivered twice in one batch is first once
+				if !first {
+					noteDuplicate(ctx, m)
+					return nil
+				}
+				return next(ctx, m)
 			}
 			first, err := in.MarkHandled(ctx, m.Group, m.Event.ID)
 			if err != nil || !first {

@@ -21,7 +21,7 @@ import (
 // or the end of the test.
 func startRouter(t *testing.T, f *fixture, c *bus.Conn, ackWait time.Duration, groups ...*handlers.Group) (*handlers.Router, func()) {
 	t.Helper()
-	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), AckWait: ackWait,
+	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: f.reg, AckWait: ackWait,
 		Backoff: backoff.Config{Max: 200 * time.Millisecond}, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,16 @@ type RouterConfig struct {
 	AckWait      time.Duration
 	DrainTimeout time.Duration
 	MaxInFlight  int
+	// Stores, when set, lets each group handle the messages of a partition
+	// that wait together in one transaction of their shard's store in
+	// Stores, committed together, then acknowledged (see the package doc's
+	// "Batches"; a Group may opt out). Set it to the registry the chain's
+	// Shard and Inbox use; the Runner does when it builds the chain
+	// (Defaults). Nil: a transaction per message.
+	Stores *sharding.Registry
+	// MaxBatch bounds a batch (default MaxInFlight): fewer, when fewer
+	// wait.
+	MaxBatch int
 	// MaxAttempts is how often a message that fails is tried before it is
 	// dead-lettered (default DefaultMaxAttempts); a group's own
 	// MaxAttempts wins.
@@ -88,6 +99,9 @@ func (c RouterConfig) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxInFlight %d is negative", c.MaxInFlight))
+	}
+	if c.MaxBatch < 0 {
+		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxBatch %d is negative", c.MaxBatch))
 	}
 	if c.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("handlers: RouterConfig.MaxAttempts %d is negative", c.MaxAttempts))
@@ -191,11 +205,24 @@ func (r *Router) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
 	for i, gr := range runs {
-		wg.Go(func() { errs[i] = gr.k.Run(ctx, gr.deliver) })
+		if r.batch(gr.g) > 1 {
+			wg.Go(func() { errs[i] = gr.k.RunBatch(ctx, gr.deliverBatch) })
+		} else {
+			wg.Go(func() { errs[i] = gr.k.Run(ctx, gr.deliver) })
+		}
 	}
 	r.once.Do(func() { close(r.ready) })
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// batch is how many messages g handles in one transaction at most: 1
+// without Stores or for a group that opts out.
+func (r *Router) batch(g *Group) int {
+	if r.cfg.Stores == nil || g.Unbatched {
+		return 1
+	}
+	return cmp.Or(r.cfg.MaxBatch, r.cfg.MaxInFlight, consumer.DefaultMaxInFlight)
 }
 
 // start provisions g's dead-letter queue and consumers.
@@ -211,6 +238,7 @@ func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 		AckWait:      r.cfg.AckWait,
 		DrainTimeout: r.cfg.DrainTimeout,
 		MaxInFlight:  r.cfg.MaxInFlight,
+		MaxBatch:     r.batch(g),
 		Logger:       r.cfg.Logger,
 	})
 	if err != nil {

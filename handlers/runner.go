@@ -81,6 +81,7 @@ func NewRunner(conn *bus.Conn, reg *sharding.Registry, cfg RunnerConfig) (*Runne
 	cfg.Relay.MeterProvider = cmp.Or(cfg.Relay.MeterProvider, cfg.MeterProvider)
 	if cfg.Router.Middleware == nil {
 		cfg.Router.Middleware = Defaults(reg)
+		cfg.Router.Stores = cmp.Or(cfg.Router.Stores, reg)
 	}
 	router, err := NewRouter(conn, cfg.Router)
 	if err != nil {

@@ -16,6 +16,12 @@ import (
 // all. A concurrent transaction recording the same pair makes the second
 // wait for the first and then report false once it commits (or true once
 // it rolls back).
+//
+// MarkAllHandled does the same for many events at once, in one statement
+// where the backend can: first[i] reports whether ids[i] was recorded now
+// (an id given twice is first once). It is how a batch of messages handled
+// in one transaction records them.
 type Inbox interface {
 	MarkHandled(ctx context.Context, group string, id uuid.UUID) (first bool, err error)
+	MarkAllHandled(ctx context.Context, group string, ids []uuid.UUID) (first []bool, err error)
 }

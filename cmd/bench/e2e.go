@@ -114,10 +114,11 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 
 	g := &handlers.Group{Name: "bench", Context: c.contextName}
 	mws := handlers.Defaults(nil)
+	var batches *sharding.Registry
 	chain := "Recover, Correlate in the Router's span (the Router retries and dead-letters)"
 	if inbox {
-		mws = handlers.Defaults(reg)
-		chain += ", Shard, Inbox"
+		mws, batches = handlers.Defaults(reg), reg
+		chain += ", Shard, Inbox; a partition's waiting messages share a transaction (RouterConfig.Stores)"
 		handlers.HandleMessage(g, "effect", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
 			if err := refuse(m); err != nil {
 				return err
@@ -129,7 +130,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return refuse(m)
 		})
 	}
-	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Logger: c.log, MaxInFlight: c.inFlight})
+	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Stores: batches, Logger: c.log, MaxInFlight: c.inFlight})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +32,38 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 	})
 	if err != nil {
 		return false, s.fail("record "+id.String()+" in the inbox of group "+group, err)
+	}
+	return first, nil
+}
+
+// MarkAllHandled records that group handled the events ids; see
+// store.Inbox.
+func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUID) ([]bool, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := store.CheckName("group", group); err != nil {
+		return nil, err
+	}
+	first := make([]bool, len(ids))
+	err := s.inWriteTx(ctx, func(q querier) error {
+		now := time.Now().UnixNano()
+		for i, id := range ids {
+			res, err := q.ExecContext(ctx, `INSERT INTO sw_inbox (group_name, event_id, handled_at) VALUES (?, ?, ?)
+				ON CONFLICT DO NOTHING`, group, id.String(), now)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			first[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("record "+strconv.Itoa(len(ids))+" events in the inbox of group "+group, err)
 	}
 	return first, nil
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,5 +80,30 @@ func testInbox(t *testing.T, b Backend) {
 	wg.Wait()
 	if n := firsts.Load(); n != 1 {
 		t.Fatalf("%d racing transactions were first, want 1", n)
+	}
+
+	// Many at once: the ones recorded before, and a repeated id, are not
+	// first; a transaction rolled back records none.
+	x, y := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	all := func(ctx context.Context, want ...bool) {
+		t.Helper()
+		first, err := s.MarkAllHandled(ctx, "g1", []uuid.UUID{x, id, y, x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(first, want) {
+			t.Fatalf("MarkAllHandled = %v, want %v", first, want)
+		}
+	}
+	if err := st.Transact(ctx, func(ctx context.Context) error {
+		all(ctx, true, false, true, false)
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("Transact: %v", err)
+	}
+	all(ctx, true, false, true, false)
+	all(ctx, false, false, false, false)
+	if _, err := s.MarkAllHandled(ctx, "Bad Group", []uuid.UUID{x}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad group name: %v, want ErrInvalid", err)
 	}
 }

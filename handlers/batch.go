@@ -1,0 +1,207 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/bus/consumer"
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/internal/instrument"
+	"github.com/switchyard-go/switchyard/store"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// deliverBatch handles ds, consecutive deliveries of one partition in
+// stream order (consumer.Group.RunBatch): each run of plain messages of
+// one shard in one transaction of the group's store for that shard (see
+// commit), anything else (a hand-over, a marker, a refused or parked
+// message, a shard the context lacks) alone, as deliver does. It stops at
+// the first delivery it leaves unsettled; the consumer hands the rest
+// again once that one is settled.
+func (gr *groupRun) deliverBatch(ctx context.Context, ds []*consumer.Delivery) {
+	for len(ds) > 0 {
+		st, n := gr.batchable(ds)
+		if n <= 1 {
+			gr.deliver(ctx, ds[0])
+			n = 1
+		} else {
+			gr.commit(ctx, st, ds[:n])
+		}
+		for _, d := range ds[:n] {
+			if !d.Settled() {
+				return
+			}
+		}
+		ds = ds[n:]
+	}
+}
+
+// batchable returns the store and the length of the run at the head of ds
+// that can share a transaction: plain messages (no hand-over, marker,
+// refusal or parked stream) of one shard the group's context has.
+func (gr *groupRun) batchable(ds []*consumer.Delivery) (store.Store, int) {
+	plain := func(d *consumer.Delivery) bool {
+		if d.Handover || d.Err != nil {
+			return false
+		}
+		if _, marker := deadletter.Marker(d.Header); marker {
+			return false
+		}
+		_, parked := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream})
+		return !parked
+	}
+	if !plain(ds[0]) {
+		return nil, 0
+	}
+	shard := ds[0].Address.Shard
+	st, err := gr.r.cfg.Stores.Store(gr.g.Context, shard)
+	if err != nil {
+		return nil, 0 // Shard refuses it, alone
+	}
+	n := 1
+	for n < len(ds) && ds[n].Address.Shard == shard && plain(ds[n]) {
+		n++
+	}
+	return st, n
+}
+
+// attempted is one attempt at a message.
+type attempted struct {
+	d     *consumer.Delivery
+	m     Message
+	ctx   context.Context // with its consumer span
+	span  trace.Span
+	start time.Time
+	dup   bool
+	err   error
+}
+
+// batch is the transaction a run of messages shares: the store it is on,
+// and which of the run's events the inbox recorded now (nil when the
+// store keeps no inbox). Shard joins it instead of opening a transaction
+// of its own, and Inbox reads it instead of recording each event.
+type batch struct {
+	st    store.Store
+	first map[uuid.UUID]bool
+}
+
+type batchKey struct{}
+
+// batchOf returns the batch of ctx when it is on st.
+func batchOf(ctx context.Context, st store.Store) (*batch, bool) {
+	b, ok := ctx.Value(batchKey{}).(*batch)
+	return b, ok && b.st == st
+}
+
+// errRolledBack ends a batch's transaction when a message of it failed.
+var errRolledBack = errors.New("handlers: a message of the batch failed")
+
+// commit handles run in one transaction of st: the inbox records the
+// whole run in one statement, then each message is tried in its consumer
+// span, the chain's Shard joining the transaction. When all went through,
+// the transaction commits and they are settled (acknowledged). When one
+// fails, the transaction is rolled back, the ones before it are handled
+// again in a transaction of their own (commit, again), and then the one
+// that failed is settled by the failure policy, alone: tried again later,
+// by itself, or dead-lettered; the ones after it stay unsettled. When the
+// transaction itself fails, the first message is settled by the policy
+// with that error. What a handler did outside the store may so happen
+// twice for the messages before a failure, as after any redelivery.
+func (gr *groupRun) commit(ctx context.Context, st store.Store, run []*consumer.Delivery) {
+	tried, failed, err := gr.try(ctx, st, run)
+	switch {
+	case err != nil:
+		if len(tried) == 0 {
+			tried = []*attempted{gr.begin(ctx, gr.message(run[0]))}
+			tried[0].d = run[0]
+		}
+		gr.finish(tried[0], gr.settle(tried[0].ctx, run[0], tried[0].m, false, err))
+		gr.rolledBack(tried[1:])
+	case failed < 0:
+		for _, a := range tried {
+			gr.finish(a, gr.settle(a.ctx, a.d, a.m, a.dup, nil))
+		}
+	default:
+		gr.rolledBack(tried[:failed])
+		if failed > 0 {
+			gr.commit(ctx, st, run[:failed])
+		}
+		a := tried[failed]
+		if failed > 0 && !run[failed-1].Settled() {
+			gr.rolledBack([]*attempted{a}) // the ones before it wait: so does it
+			return
+		}
+		gr.finish(a, gr.settle(a.ctx, a.d, a.m, false, a.err))
+	}
+}
+
+// try runs run in one transaction of st, up to the first message that
+// fails (failed, -1 for none), which rolls it back. err is the
+// transaction's own failure: nothing committed.
+func (gr *groupRun) try(ctx context.Context, st store.Store, run []*consumer.Delivery) (tried []*attempted, failed int, err error) {
+	failed = -1
+	err = st.Transact(ctx, func(txctx context.Context) error {
+		b := &batch{st: st}
+		if in, ok := st.(store.Inbox); ok {
+			ids := make([]uuid.UUID, len(run))
+			for i, d := range run {
+				ids[i] = d.Event.ID
+			}
+			first, err := in.MarkAllHandled(txctx, gr.g.Name, ids)
+			if err != nil {
+				return err
+			}
+			b.first = make(map[uuid.UUID]bool, len(ids))
+			for i, id := range ids {
+				b.first[id] = b.first[id] || first[i]
+			}
+		}
+		txctx = context.WithValue(txctx, batchKey{}, b)
+		for i, d := range run {
+			a := gr.begin(txctx, gr.message(d))
+			a.d = d
+			a.dup, a.err = gr.run(a.ctx, a.m)
+			tried = append(tried, a)
+			if a.err != nil {
+				failed = i
+				return errRolledBack
+			}
+		}
+		return nil
+	})
+	if failed >= 0 {
+		err = nil
+	}
+	return tried, failed, err
+}
+
+// rolledBack ends the spans of attempts whose transaction was rolled back
+// though they went through: they are handled again.
+func (gr *groupRun) rolledBack(as []*attempted) {
+	for _, a := range as {
+		if a.span.IsRecording() {
+			a.span.AddEvent("rolled back with its batch")
+		}
+		gr.finish(a, outcomeRetry)
+	}
+}
+
+// begin starts an attempt at m in its consumer span, a child of the trace
+// context m's event carries.
+func (gr *groupRun) begin(ctx context.Context, m Message) *attempted {
+	a := &attempted{m: m, start: time.Now()}
+	a.ctx, a.span = startProcess(ctx, gr.r.tel.tracer, gr.spanOpts, m)
+	return a
+}
+
+// finish ends a's span with its outcome and records its duration.
+func (gr *groupRun) finish(a *attempted, outcome string) {
+	tel := gr.r.tel
+	if a.span.IsRecording() {
+		a.span.SetAttributes(instrument.Outcome.String(outcome))
+	}
+	a.span.End()
+	tel.duration.Record(a.ctx, time.Since(a.start).Seconds(), tel.set(a.m.Group, a.m.Event.Type, instrument.Outcome, outcome).record...)
+}

@@ -1,0 +1,142 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-go/switchyard/bus/deadletter"
+	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+// appendAtOnce appends n Booked events to stream of shard in one call, so
+// they reach a group's partition together and wait there as one batch.
+func (f *fixture) appendAtOnce(t *testing.T, shard, stream string, n int) {
+	t.Helper()
+	evs := make([]store.Event, n)
+	for i := range evs {
+		evs[i] = mustBooked(t)
+	}
+	if _, err := f.stores[shard].Append(context.Background(), stream, store.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// committed counts the effects of stream committed in shard, seen from
+// outside any handler's transaction.
+func (f *fixture) committed(t *testing.T, shard, stream string) int {
+	t.Helper()
+	return len(f.versions(t, shard, "effects", stream))
+}
+
+// A message failing in the middle of a batch: the ones before it commit
+// once, it is tried again alone — the ones before it committed, none after
+// it — and the ones after it follow in order. Every effect is there once.
+func TestFailureInTheMiddleOfABatch(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	record := recordEffect(f)
+	var failed atomic.Bool
+	var mu sync.Mutex
+	var seenAtRetry []int // effects committed before and after v10 when v10 is tried again
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if m.Event.Version == 10 {
+			if failed.CompareAndSwap(false, true) {
+				return errors.New("fails once")
+			}
+			before, after := 0, 0
+			for _, got := range f.versions(t, "tenant-a", "effects", "s") {
+				if got < 10 {
+					before++
+				} else {
+					after++
+				}
+			}
+			mu.Lock()
+			seenAtRetry = append(seenAtRetry, before, after)
+			mu.Unlock()
+		}
+		return record(ctx, v, m)
+	})
+	newRouter(t, f, c, g)
+	f.appendAtOnce(t, "tenant-a", "s", 30)
+
+	waitFor(t, "30 effects", 20*time.Second, func() bool { return f.committed(t, "tenant-a", "s") >= 30 })
+	settled(t, c, "effects")
+	if got := f.versions(t, "tenant-a", "effects", "s"); !slices.Equal(got, upTo(0, 29)) {
+		t.Errorf("effects %v, want 0..29 once each, in order", got)
+	}
+	var txs int // the transactions the effects committed in: fewer than the effects when batched
+	if err := f.stores["tenant-a"].Pool().QueryRow(context.Background(),
+		`SELECT count(DISTINCT xmin::text) FROM `+f.schema("tenant-a")+`.effects WHERE stream = 's'`).Scan(&txs); err != nil {
+		t.Fatal(err)
+	}
+	if txs >= 20 {
+		t.Errorf("30 effects committed in %d transactions: the messages waiting together were not batched", txs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seenAtRetry, []int{10, 0}) {
+		t.Errorf("when v10 was tried again, %v effects before it and after it were committed; want 10 and 0", seenAtRetry)
+	}
+}
+
+// A poison message inside a batch is dead-lettered as the policy says
+// (Permanent: at once), the ones before it commit, the later ones of its
+// stream are parked behind it, and the other streams of the batch go on.
+func TestPoisonInsideABatch(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	record := recordEffect(f)
+	others := sharing("s", "other", 2)
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if m.Event.Stream == "s" && m.Event.Version == 5 {
+			return handlers.Permanent(errors.New("poison"))
+		}
+		return record(ctx, v, m)
+	})
+	newRouter(t, f, c, g)
+	// One transaction: s 0..9 and the other streams of its partition, so
+	// they reach the group together.
+	if err := f.stores["tenant-a"].Transact(context.Background(), func(ctx context.Context) error {
+		for _, stream := range append([]string{"s"}, others...) {
+			evs := []store.Event{}
+			for range 10 {
+				evs = append(evs, mustBooked(t))
+			}
+			if _, err := f.stores["tenant-a"].Append(ctx, stream, store.NoStream, evs...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	q, letters := parked(t, c, "effects", 1, 4, "the poison dead-lettered, 6..9 parked")
+	if letters[0].Event.Stream != "s" || letters[0].Event.Version != 5 || letters[0].Attempts != 1 {
+		t.Errorf("dead letter %s v%d after %d attempts, want s v5 after 1", letters[0].Event.Stream, letters[0].Event.Version, letters[0].Attempts)
+	}
+	waitFor(t, "the other streams", 20*time.Second, func() bool {
+		return f.committed(t, "tenant-a", others[0]) == 10 && f.committed(t, "tenant-a", others[1]) == 10
+	})
+	if got := f.versions(t, "tenant-a", "effects", "s"); !slices.Equal(got, upTo(0, 4)) {
+		t.Errorf("effects of s %v, want 0..4", got)
+	}
+	if err := q.Discard(context.Background(), letters[0].Seq, deadletter.ReleaseFollowers); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "6..9 released", 20*time.Second, func() bool { return f.committed(t, "tenant-a", "s") == 9 })
+	if got := f.versions(t, "tenant-a", "effects", "s"); !slices.Equal(got, append(upTo(0, 4), upTo(6, 9)...)) {
+		t.Errorf("effects of s %v, want 0..4 6..9", got)
+	}
+}
