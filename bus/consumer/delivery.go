@@ -58,6 +58,9 @@ const (
 	retrying
 )
 
+// Settled reports whether d was acked or terminated.
+func (d *Delivery) Settled() bool { return d.state == acked || d.state == termed }
+
 // Ack settles d as handled.
 func (d *Delivery) Ack() error {
 	d.state = acked

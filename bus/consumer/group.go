@@ -140,7 +140,7 @@ func (g *Group) Oldest() (t time.Time, ok bool) {
 func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Delivery)) error {
 	return g.RunBatch(ctx, func(ctx context.Context, ds []*Delivery) {
 		for _, d := range ds {
-			if fn(ctx, d); d.state != acked && d.state != termed {
+			if fn(ctx, d); !d.Settled() {
 				return
 			}
 		}

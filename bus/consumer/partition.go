@@ -268,7 +268,7 @@ func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, f
 			d.state = unsettled
 		}
 		fn(work, ds)
-		i := slices.IndexFunc(ds, func(d *Delivery) bool { return d.state != acked && d.state != termed })
+		i := slices.IndexFunc(ds, func(d *Delivery) bool { return !d.Settled() })
 		if i < 0 {
 			return
 		}
@@ -323,7 +323,7 @@ func (pt *partition) giveBack(ds []*Delivery, gen uint64) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	for _, d := range ds {
-		if d.state == acked || d.state == termed {
+		if d.Settled() {
 			continue
 		}
 		if pt.gen != gen {
