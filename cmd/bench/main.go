@@ -99,6 +99,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -143,6 +144,7 @@ type result struct {
 	MaxMs    float64            `json:"max_ms,omitempty"`
 	Backend  string             `json:"backend"`
 	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the timed part of the run
+	MaxRSSMB float64            `json:"max_rss_mb,omitempty"` // the benchmark process's peak resident memory (with -nats "", the server's too)
 	Settings map[string]any     `json:"settings,omitempty"`
 
 	// The peer scenarios' own, named as the harness names them: in the e2e
@@ -299,6 +301,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		res.Error = err.Error()
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.MaxRSSMB = math.Round(float64(ru.Maxrss)/1024*10) / 10 // Linux reports KiB
 	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(b))
