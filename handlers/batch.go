@@ -76,6 +76,7 @@ type attempted struct {
 	start time.Time
 	dup   bool
 	err   error
+	after *afterCommit // what its handler asked to run once the batch commits
 }
 
 // batch is the transaction a run of messages shares: the store it is on,
@@ -121,6 +122,7 @@ func (gr *groupRun) commit(ctx context.Context, st store.Store, run []*consumer.
 		gr.rolledBack(tried[1:])
 	case failed < 0:
 		for _, a := range tried {
+			a.after.run()
 			gr.finish(a, gr.settle(a.ctx, a.d, a.m, a.dup, nil))
 		}
 	default:
@@ -162,7 +164,9 @@ func (gr *groupRun) try(ctx context.Context, st store.Store, run []*consumer.Del
 		for i, d := range run {
 			a := gr.begin(txctx, gr.message(d))
 			a.d = d
-			a.dup, a.err = gr.run(a.ctx, a.m)
+			var actx context.Context
+			actx, a.after = withAfterCommit(a.ctx)
+			a.dup, a.err = gr.run(actx, a.m)
 			tried = append(tried, a)
 			if a.err != nil {
 				failed = i

@@ -140,3 +140,53 @@ func TestPoisonInsideABatch(t *testing.T) {
 		t.Errorf("effects of s %v, want 0..4 6..9", got)
 	}
 }
+
+// AfterCommit runs once the message's effect is committed, batched or
+// not, and never for an attempt rolled back.
+func TestAfterCommit(t *testing.T) {
+	for _, unbatched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "batched", true: "unbatched"}[unbatched], func(t *testing.T) {
+			f := newFixture(t, "tenant-a")
+			c := connect(t, f.srv.URL)
+			f.relay(t, c)
+			record := recordEffect(f)
+			var failed atomic.Bool
+			var mu sync.Mutex
+			var ran []int64       // versions whose callback ran, in order
+			var invisible []int64 // versions whose effect was not committed when it ran
+			g := &handlers.Group{Name: "effects", Context: "visits", Unbatched: unbatched}
+			handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+				version := m.Event.Version
+				handlers.AfterCommit(ctx, func() {
+					committed := slices.Contains(f.versions(t, "tenant-a", "effects", "s"), version)
+					mu.Lock()
+					defer mu.Unlock()
+					ran = append(ran, version)
+					if !committed {
+						invisible = append(invisible, version)
+					}
+				})
+				if err := record(ctx, v, m); err != nil {
+					return err
+				}
+				if version == 3 && failed.CompareAndSwap(false, true) {
+					return errors.New("fails once, after its effect and its callback")
+				}
+				return nil
+			})
+			newRouter(t, f, c, g)
+			f.appendAtOnce(t, "tenant-a", "s", 8)
+			waitFor(t, "8 callbacks", 20*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(ran) >= 8
+			})
+			settled(t, c, "effects")
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(ran, []int64{0, 1, 2, 3, 4, 5, 6, 7}) || len(invisible) > 0 {
+				t.Errorf("callbacks ran for %v (want 0..7 once each), before their commit for %v", ran, invisible)
+			}
+		})
+	}
+}

@@ -130,7 +130,9 @@
 // redelivery. A group whose handlers must not share a transaction sets
 // Group.Unbatched. Each message keeps its own consumer span; a rolled-back
 // attempt ends with outcome retry and the event "rolled back with its
-// batch".
+// batch". What must happen only once the writes are durable (an e-mail, a
+// call to another service) goes in AfterCommit, which runs after the
+// attempt's transaction, batched or not, has committed.
 //
 // # Order, scale-out and shutdown
 //

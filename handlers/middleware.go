@@ -84,7 +84,12 @@ func Shard(reg *sharding.Registry) Middleware {
 			if _, ok := batchOf(ctx, st); ok {
 				return next(ctx, m) // the Router's batch transaction on st (see "Batches")
 			}
-			return st.Transact(ctx, func(ctx context.Context) error { return next(ctx, m) })
+			ctx, after := withAfterCommit(ctx)
+			if err := st.Transact(ctx, func(ctx context.Context) error { return next(ctx, m) }); err != nil {
+				return err
+			}
+			after.run()
+			return nil
 		}
 	}
 }

@@ -80,6 +80,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	}
 	// Nanoseconds since t0 (monotonic); 0 = not yet.
 	committed, acked, started := make([]atomic.Int64, c.n), make([]atomic.Int64, c.n), make([]atomic.Int64, c.n)
+	done := make([]atomic.Int64, c.n) // e2e-inbox: the handler's transaction committed (handlers.AfterCommit)
 	var handled, duplicates atomic.Int64
 	var lastHandled atomic.Int64
 	// The events to handle: all, less those of poisoned streams, known once
@@ -122,6 +123,9 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		handlers.HandleMessage(g, "effect", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
 			if err := refuse(m); err != nil {
 				return err
+			}
+			if i, ok := index[m.Event.ID]; ok {
+				handlers.AfterCommit(ctx, func() { done[i].CompareAndSwap(0, int64(time.Since(t0))) })
 			}
 			return effect(ctx, m)
 		})
@@ -207,7 +211,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return nil, fmt.Errorf("waiting for the handlers: %w: %d of %d handled", ctx.Err(), handled.Load(), target.Load())
 		}
 	}
-	var lat, relayLat, deliverLat []time.Duration
+	var lat, relayLat, deliverLat, commitLat []time.Duration
 	early := 0
 	for i := range c.n {
 		if bad[i] {
@@ -219,6 +223,9 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 		}
 		lat = append(lat, time.Duration(max(st-cm, 0)))
 		relayLat, deliverLat = append(relayLat, time.Duration(max(ak-cm, 0))), append(deliverLat, time.Duration(max(st-ak, 0)))
+		if dn := done[i].Load(); dn > 0 {
+			commitLat = append(commitLat, time.Duration(max(dn-cm, 0)))
+		}
 	}
 	elapsed := time.Duration(lastHandled.Load()) - start.Sub(t0)
 	settings := map[string]any{
@@ -239,6 +246,9 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	// relay has read its ack).
 	_, settings["relay_p99_ms"], _ = percentiles(relayLat)
 	_, settings["deliver_p99_ms"], _ = percentiles(deliverLat)
+	if inbox { // commit → the handler's transaction committed
+		settings["handler_commit_p50_ms"], settings["handler_commit_p99_ms"], _ = percentiles(commitLat)
+	}
 	return res, nil
 }
 

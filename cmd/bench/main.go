@@ -143,7 +143,7 @@ type result struct {
 	P99Ms    float64            `json:"p99_ms,omitempty"`
 	MaxMs    float64            `json:"max_ms,omitempty"`
 	Backend  string             `json:"backend"`
-	CPU      map[string]float64 `json:"cpu_pct,omitempty"` // % of one core, over the timed part of the run
+	CPU      map[string]float64 `json:"cpu_pct,omitempty"`    // % of one core, over the timed part of the run
 	MaxRSSMB float64            `json:"max_rss_mb,omitempty"` // the benchmark process's peak resident memory (with -nats "", the server's too)
 	Settings map[string]any     `json:"settings,omitempty"`
 
