@@ -14,23 +14,30 @@ import (
 )
 
 // deliverBatch handles ds, consecutive deliveries of one partition in
-// stream order (consumer.Group.RunBatch): each run of plain messages of
-// one shard in one transaction of the group's store for that shard (see
-// commit), anything else (a hand-over, a marker, a refused or parked
-// message, a shard the context lacks) alone, as deliver does. It stops at
-// the first delivery it leaves unsettled; the consumer hands the rest
-// again once that one is settled.
+// stream order (consumer.Group.RunBatch). Plain messages (see plain) are
+// handled shard by shard, each shard's in one transaction of the group's
+// store for it (see commit): a partition holds the streams of every shard,
+// and streams never span two, so each stream keeps its order. Anything
+// else (a hand-over, a marker, a refused or parked message, a shard the
+// context lacks) is handled alone, in its place, as deliver does. It stops
+// at the first group of messages it leaves unsettled; the consumer hands
+// the rest again once the first unsettled one is settled.
 func (gr *groupRun) deliverBatch(ctx context.Context, ds []*consumer.Delivery) {
 	for len(ds) > 0 {
-		st, n := gr.batchable(ds)
-		if n <= 1 {
-			gr.deliver(ctx, ds[0])
-			n = 1
-		} else {
-			gr.commit(ctx, st, ds[:n])
+		n := 0
+		for n < len(ds) && gr.plain(ds[n]) {
+			n++
 		}
-		for _, d := range ds[:n] {
-			if !d.Settled() {
+		if n == 0 {
+			if gr.deliver(ctx, ds[0]); !ds[0].Settled() {
+				return
+			}
+			ds = ds[1:]
+			continue
+		}
+		for _, run := range byShard(ds[:n]) {
+			st, _ := gr.r.cfg.Stores.Store(gr.g.Context, run[0].Address.Shard) // plain: it has one
+			if gr.commit(ctx, st, run); !run[len(run)-1].Settled() {
 				return
 			}
 		}
@@ -38,33 +45,38 @@ func (gr *groupRun) deliverBatch(ctx context.Context, ds []*consumer.Delivery) {
 	}
 }
 
-// batchable returns the store and the length of the run at the head of ds
-// that can share a transaction: plain messages (no hand-over, marker,
-// refusal or parked stream) of one shard the group's context has.
-func (gr *groupRun) batchable(ds []*consumer.Delivery) (store.Store, int) {
-	plain := func(d *consumer.Delivery) bool {
-		if d.Handover || d.Err != nil {
-			return false
+// plain reports whether d can share a transaction: not a hand-over, a
+// marker, a refused message or one of a parked stream, and of a shard the
+// group's context has.
+func (gr *groupRun) plain(d *consumer.Delivery) bool {
+	if d.Handover || d.Err != nil {
+		return false
+	}
+	if _, marker := deadletter.Marker(d.Header); marker {
+		return false
+	}
+	if _, parked := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream}); parked {
+		return false
+	}
+	_, err := gr.r.cfg.Stores.Store(gr.g.Context, d.Address.Shard)
+	return err == nil // else Shard refuses it, alone
+}
+
+// byShard groups ds by shard, in the order the shards first appear, each
+// group in stream order.
+func byShard(ds []*consumer.Delivery) [][]*consumer.Delivery {
+	var out [][]*consumer.Delivery
+	at := map[string]int{}
+	for _, d := range ds {
+		i, ok := at[d.Address.Shard]
+		if !ok {
+			i = len(out)
+			at[d.Address.Shard] = i
+			out = append(out, nil)
 		}
-		if _, marker := deadletter.Marker(d.Header); marker {
-			return false
-		}
-		_, parked := gr.parking.behind(streamOf{d.Address.Shard, d.Event.Stream})
-		return !parked
+		out[i] = append(out[i], d)
 	}
-	if !plain(ds[0]) {
-		return nil, 0
-	}
-	shard := ds[0].Address.Shard
-	st, err := gr.r.cfg.Stores.Store(gr.g.Context, shard)
-	if err != nil {
-		return nil, 0 // Shard refuses it, alone
-	}
-	n := 1
-	for n < len(ds) && ds[n].Address.Shard == shard && plain(ds[n]) {
-		n++
-	}
-	return st, n
+	return out
 }
 
 // attempted is one attempt at a message.

@@ -22,7 +22,7 @@ func (f *fixture) appendAtOnce(t *testing.T, shard, stream string, n int) {
 	for i := range evs {
 		evs[i] = mustBooked(t)
 	}
-	if _, err := f.stores[shard].Append(context.Background(), stream, store.NoStream, evs...); err != nil {
+	if _, err := f.stores[shard].Append(context.Background(), stream, store.Any, evs...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -188,5 +188,46 @@ func TestAfterCommit(t *testing.T) {
 				t.Errorf("callbacks ran for %v (want 0..7 once each), before their commit for %v", ran, invisible)
 			}
 		})
+	}
+}
+
+// A partition holds the streams of every shard: its waiting messages are
+// batched shard by shard, each shard's in a transaction of its own store,
+// and a failure in one shard holds back none of the other's. Stream s of
+// both shards shares a partition.
+func TestBatchesPerShard(t *testing.T) {
+	f := newFixture(t, "tenant-a", "tenant-b")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	record := recordEffect(f)
+	var failed atomic.Bool
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if m.Shard == "tenant-a" && m.Event.Version == 10 && failed.CompareAndSwap(false, true) {
+			return errors.New("fails once")
+		}
+		return record(ctx, v, m)
+	})
+	newRouter(t, f, c, g)
+	for range 3 {
+		f.appendAtOnce(t, "tenant-a", "s", 10) // versions 0..29 in three calls
+		f.appendAtOnce(t, "tenant-b", "s", 10)
+	}
+	for _, sh := range []string{"tenant-a", "tenant-b"} {
+		waitFor(t, sh+": 30 effects", 20*time.Second, func() bool { return f.committed(t, sh, "s") >= 30 })
+	}
+	settled(t, c, "effects")
+	for _, sh := range []string{"tenant-a", "tenant-b"} {
+		if got := f.versions(t, sh, "effects", "s"); !slices.Equal(got, upTo(0, 29)) {
+			t.Errorf("%s: effects %v, want 0..29 once each, in order", sh, got)
+		}
+		var txs int
+		if err := f.stores[sh].Pool().QueryRow(context.Background(),
+			`SELECT count(DISTINCT xmin::text) FROM `+f.schema(sh)+`.effects`).Scan(&txs); err != nil {
+			t.Fatal(err)
+		}
+		if txs >= 20 {
+			t.Errorf("%s: 30 effects in %d transactions: not batched", sh, txs)
+		}
 	}
 }

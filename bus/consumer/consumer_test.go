@@ -458,3 +458,33 @@ func TestRunBatchGivesBackWhatFollowsAFailure(t *testing.T) {
 	}
 	waitFor(t, "all acknowledged", func() bool { return partition0(t, c).NumAckPending == 0 })
 }
+
+// In a batch, fn may settle the deliveries of other streams past one it
+// leaves for later: what it left unsettled, with none to retry, is handed
+// again at once, in order, and each is handled once.
+func TestRunBatchHandsAgainWhatWasLeft(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{MaxInFlight: 64, MaxBatch: 64})
+	publishNumbered(t, c, 1, 40)
+	var h handled
+	testrun.Background(t, "RunBatch", func(ctx context.Context) error {
+		return k.RunBatch(ctx, func(ctx context.Context, ds []*consumer.Delivery) {
+			for _, d := range ds {
+				n := numberOf(t, d)
+				if n%2 == 1 && h.handedOver(n) == 1 {
+					continue // odd ones: not yet
+				}
+				h.add(n)
+				_ = d.Ack()
+			}
+		})
+	})
+	waitFor(t, "40 handled", func() bool { return len(h.list()) >= 40 })
+	got := h.list()
+	slices.Sort(got)
+	if !slices.Equal(got, numbers(1, 40)) {
+		t.Errorf("handled %v, want 1..40 once each", got)
+	}
+	waitFor(t, "all acknowledged", func() bool { return partition0(t, c).NumAckPending == 0 })
+}

@@ -48,9 +48,10 @@
 // RunBatch hands the function up to Config.MaxBatch consecutive
 // deliveries of a partition at once, in stream order: those that arrived
 // while it was busy, so nothing waits for a batch to fill and a batch is
-// one delivery at low rates. The function settles them in order and stops
-// at the first it does not settle; the ones after it are handed again,
-// in order, once that one is.
+// one delivery at low rates. The function settles what it can, keeping
+// each stream's order; the one it asks to try again is tried alone, and
+// the others it left unsettled are handed again, in order, once that one
+// is settled.
 //
 // A delivery that is not settled — its function asked to try it again
 // ([Delivery.RetryAfter]) — holds back every later delivery of its

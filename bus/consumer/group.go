@@ -141,6 +141,9 @@ func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Deliver
 	return g.RunBatch(ctx, func(ctx context.Context, ds []*Delivery) {
 		for _, d := range ds {
 			if fn(ctx, d); !d.Settled() {
+				if d.state == unsettled {
+					d.RetryAfter(time.Second) // as documented for Run
+				}
 				return
 			}
 		}
@@ -149,9 +152,12 @@ func (g *Group) Run(ctx context.Context, fn func(ctx context.Context, d *Deliver
 
 // RunBatch is Run handing fn up to Config.MaxBatch consecutive deliveries
 // of a partition at once, in stream order: those held when fn is free.
-// fn settles them in order and stops at the first it does not settle
-// (RetryAfter, or none): the ones after it are handed again once that
-// one is settled, which is tried alone, as Run tries it.
+// fn settles what it can, in each stream's order. The one it asks to try
+// again (RetryAfter) is tried alone, as Run tries it, and the others it
+// leaves unsettled are handed again, in stream order, once that one is
+// settled (at once when none is to be tried again). fn may so settle the
+// deliveries of other streams that come after one it cannot handle yet,
+// never a later one of the same stream.
 func (g *Group) RunBatch(ctx context.Context, fn func(ctx context.Context, ds []*Delivery)) error {
 	if ctx.Err() != nil {
 		// Pulling now would only strand what JetStream sends meanwhile.

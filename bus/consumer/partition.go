@@ -252,10 +252,13 @@ func (pt *partition) makeSure(ctx context.Context) {
 	}
 }
 
-// handle runs fn on the batch hs until fn has settled it: the
-// deliveries after the first one fn leaves unsettled go back to be handed
-// again, and that one is tried alone, after the delay it asked for, until
-// it is settled — or handed back to JetStream if ctx ends meanwhile.
+// handle runs fn on the batch hs until fn has settled it: the one fn asks
+// to retry is tried alone, after the delay it asked for, until it is
+// settled — or handed back to JetStream if ctx ends meanwhile — and the
+// others it left unsettled go back to be handed again, in stream order,
+// after it. With none to retry, what fn left unsettled is handed again at
+// once, unless fn settled nothing: then the first is tried again after a
+// second, as one Run's function left unsettled.
 func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, fn func(context.Context, []*Delivery)) {
 	defer func() {
 		pt.mu.Lock()
@@ -268,12 +271,19 @@ func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, f
 			d.state = unsettled
 		}
 		fn(work, ds)
-		i := slices.IndexFunc(ds, func(d *Delivery) bool { return !d.Settled() })
+		i := slices.IndexFunc(ds, func(d *Delivery) bool { return d.state == retrying })
+		if i < 0 && slices.ContainsFunc(ds, (*Delivery).Settled) {
+			pt.giveBack(ds, gen) // what fn did not get to: handed again at once
+			return
+		}
+		if i < 0 {
+			i = slices.IndexFunc(ds, func(d *Delivery) bool { return !d.Settled() })
+		}
 		if i < 0 {
 			return
 		}
-		pt.giveBack(ds[i+1:], gen)
 		d := ds[i]
+		pt.giveBack(slices.Delete(slices.Clone(ds), i, i+1), gen)
 		delay := d.delay
 		if d.state == unsettled {
 			delay = time.Second
@@ -315,8 +325,8 @@ func (pt *partition) deliveries(hs []*held) []*Delivery {
 	return ds
 }
 
-// giveBack returns the deliveries of a batch that fn left unsettled
-// behind one it did not settle, to be handed again in stream order —
+// giveBack returns the deliveries of a batch that fn left unsettled, but
+// for the one tried alone, to be handed again in stream order —
 // unless the partition was released since the batch was taken (gen): then
 // they go back to JetStream, as release sent the rest.
 func (pt *partition) giveBack(ds []*Delivery, gen uint64) {
