@@ -200,6 +200,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	backlog := int(int64(c.n) - skipped.Load() - handled.Load()) // appended, not yet handled, as the last append returned
 	target.Store(int64(c.n) - skipped.Load())
 	signal(all)
 	for handled.Load() < target.Load() {
@@ -241,6 +242,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
 		Handled: round(float64(target.Load())/elapsed.Seconds(), 0), Settings: settings, Notes: notes}
 	res.P50Ms, res.P99Ms, res.MaxMs = percentiles(lat)
+	settings["backlog_at_append_end"] = max(backlog, 0) // 0 printed too: the handlers kept up
 	// Where the time goes: commit → the relay sees JetStream's ack, and that
 	// ack → handler start (the two overlap when a handler starts before the
 	// relay has read its ack).
