@@ -23,6 +23,10 @@ import (
 // at the first group of messages it leaves unsettled; the consumer hands
 // the rest again once the first unsettled one is settled.
 func (gr *groupRun) deliverBatch(ctx context.Context, ds []*consumer.Delivery) {
+	if gr.noBatch.Load() {
+		gr.alone(ctx, ds)
+		return
+	}
 	for len(ds) > 0 {
 		n := 0
 		for n < len(ds) && gr.plain(ds[n]) {
@@ -34,6 +38,10 @@ func (gr *groupRun) deliverBatch(ctx context.Context, ds []*consumer.Delivery) {
 			}
 			ds = ds[1:]
 			continue
+		}
+		if gr.noBatch.Load() {
+			gr.alone(ctx, ds)
+			return
 		}
 		for _, run := range byShard(ds[:n]) {
 			st, _ := gr.r.cfg.Stores.Store(gr.g.Context, run[0].Address.Shard) // plain: it has one
@@ -111,6 +119,10 @@ func batchOf(ctx context.Context, st store.Store) (*batch, bool) {
 // errRolledBack ends a batch's transaction when a message of it failed.
 var errRolledBack = errors.New("handlers: a message of the batch failed")
 
+// errNotBatchable is Shard meeting a batch on another store than the one
+// it opens for the message: RouterConfig.Stores is not its registry.
+var errNotBatchable = errors.New("handlers: RouterConfig.Stores is not the registry the chain's Shard uses: a batch's transaction is on another store")
+
 // commit handles run in one transaction of st: the inbox records the
 // whole run in one statement, then each message is tried in its consumer
 // span, the chain's Shard joining the transaction. When all went through,
@@ -119,35 +131,78 @@ var errRolledBack = errors.New("handlers: a message of the batch failed")
 // again in a transaction of their own (commit, again), and then the one
 // that failed is settled by the failure policy, alone: tried again later,
 // by itself, or dead-lettered; the ones after it stay unsettled. When the
-// transaction itself fails, the first message is settled by the policy
-// with that error. What a handler did outside the store may so happen
-// twice for the messages before a failure, as after any redelivery.
+// transaction itself fails (its commit, say, refused for what one handler
+// did), no message is blamed for it: the store out of reach is waited for
+// on the first message; anything else sends each message through a
+// transaction of its own, where only its own error counts. What a
+// handler did outside the store may so happen twice for the messages
+// before a failure, as after any redelivery.
 func (gr *groupRun) commit(ctx context.Context, st store.Store, run []*consumer.Delivery) {
 	tried, failed, err := gr.try(ctx, st, run)
 	switch {
-	case err != nil:
+	case errors.Is(err, errNotBatchable):
+		gr.rolledBack(tried)
+		gr.unbatch(ctx, err)
+		gr.alone(ctx, run)
+	case err != nil && (len(run) == 1 || IsUnavailable(err) || ctx.Err() != nil):
 		if len(tried) == 0 {
 			tried = []*attempted{gr.begin(ctx, gr.message(run[0]))}
 			tried[0].d = run[0]
 		}
 		gr.finish(tried[0], gr.settle(tried[0].ctx, run[0], tried[0].m, false, err))
 		gr.rolledBack(tried[1:])
+	case err != nil:
+		gr.rolledBack(tried)
+		for k := range run {
+			if gr.commit(ctx, st, run[k:k+1]); !run[k].Settled() {
+				return
+			}
+		}
 	case failed < 0:
 		for _, a := range tried {
 			a.after.run()
 			gr.finish(a, gr.settle(a.ctx, a.d, a.m, a.dup, nil))
 		}
 	default:
-		gr.rolledBack(tried[:failed])
-		if failed > 0 {
-			gr.commit(ctx, st, run[:failed])
-		}
-		a := tried[failed]
-		if failed > 0 && !run[failed-1].Settled() {
-			gr.rolledBack([]*attempted{a}) // the ones before it wait: so does it
+		gr.retried(ctx, st, run, tried, failed)
+	}
+}
+
+// retried settles the message of run that failed, tried[failed], once the
+// ones before it are handled again: by the failure policy, with its own
+// error — unless they did not all go through, or its stream is parked now
+// (one before it was dead-lettered): then it waits, to be handed again.
+func (gr *groupRun) retried(ctx context.Context, st store.Store, run []*consumer.Delivery, tried []*attempted, failed int) {
+	gr.rolledBack(tried[:failed])
+	if failed > 0 {
+		gr.commit(ctx, st, run[:failed])
+	}
+	a := tried[failed]
+	_, parked := gr.parking.behind(streamOf{a.d.Address.Shard, a.d.Event.Stream})
+	if failed > 0 && (!run[failed-1].Settled() || parked) {
+		fail(a.span, a.err)
+		gr.rolledBack([]*attempted{a})
+		return
+	}
+	gr.finish(a, gr.settle(a.ctx, a.d, a.m, false, a.err))
+}
+
+// unbatch stops batching for the group, once: the chain's Shard uses
+// another registry than RouterConfig.Stores, so a batch's transaction is
+// on a store it does not use.
+func (gr *groupRun) unbatch(ctx context.Context, why error) {
+	if gr.noBatch.CompareAndSwap(false, true) {
+		gr.log.WarnContext(ctx, "handlers: group handled one message at a time from now on", "error", why)
+	}
+}
+
+// alone handles ds one at a time, as deliver does, up to the first it
+// leaves unsettled.
+func (gr *groupRun) alone(ctx context.Context, ds []*consumer.Delivery) {
+	for _, d := range ds {
+		if gr.deliver(ctx, d); !d.Settled() {
 			return
 		}
-		gr.finish(a, gr.settle(a.ctx, a.d, a.m, false, a.err))
 	}
 }
 
@@ -180,6 +235,9 @@ func (gr *groupRun) try(ctx context.Context, st store.Store, run []*consumer.Del
 			actx, a.after = withAfterCommit(a.ctx)
 			a.dup, a.err = gr.run(actx, a.m)
 			tried = append(tried, a)
+			if errors.Is(a.err, errNotBatchable) {
+				return a.err
+			}
 			if a.err != nil {
 				failed = i
 				return errRolledBack

@@ -11,7 +11,9 @@ import (
 
 	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
 )
 
 // appendAtOnce appends n Booked events to stream of shard in one call, so
@@ -229,5 +231,92 @@ func TestBatchesPerShard(t *testing.T) {
 		if txs >= 20 {
 			t.Errorf("%s: 30 effects in %d transactions: not batched", sh, txs)
 		}
+	}
+}
+
+// RouterConfig.Stores that is not the chain's registry (the same
+// databases opened twice) cannot carry the chain's transactions: the
+// group falls back to a transaction per message, and nothing is
+// dead-lettered for it.
+func TestBatchesWithAnotherRegistry(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	other := sharding.NewRegistry()
+	if err := other.Add(f.open(t, "tenant-a")); err != nil {
+		t.Fatal(err)
+	}
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", recordEffect(f))
+	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: other, AckWait: 2 * time.Second, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(g); err != nil {
+		t.Fatal(err)
+	}
+	background(t, r.Run)
+	f.appendAtOnce(t, "tenant-a", "s", 20)
+	waitFor(t, "20 effects", 20*time.Second, func() bool { return f.committed(t, "tenant-a", "s") >= 20 })
+	settled(t, c, "effects")
+	if got := f.versions(t, "tenant-a", "effects", "s"); !slices.Equal(got, upTo(0, 19)) {
+		t.Errorf("effects %v, want 0..19 once each, in order", got)
+	}
+	q, _ := deadletter.Provision(context.Background(), c, "visits")
+	if dls, _ := q.List(context.Background(), "", 0, 10); len(dls) != 0 {
+		t.Fatalf("dead-lettered: %+v", dls)
+	}
+}
+
+// A handler that leaves the transaction unable to commit (it swallows an
+// SQL error): the batch's commit fails, no other message is blamed, each
+// goes through a transaction of its own, and only the culprit is retried
+// and dead-lettered.
+func TestCommitFailureBlamesItsCause(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	record := recordEffect(f)
+	others := sharing("bad", "other", 3)
+	var blamed atomic.Int64 // attempts past the first at the other streams' messages
+	g := &handlers.Group{Name: "effects", Context: "visits", MaxAttempts: 2}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, v Booked, m handlers.Message) error {
+		if m.Event.Stream != "bad" && m.Attempt > 1 {
+			blamed.Add(1)
+		}
+		if m.Event.Stream == "bad" {
+			st, _ := handlers.Store(ctx)
+			tx, _ := st.(*postgres.Store).Tx(ctx)
+			_, _ = tx.Exec(ctx, `SELECT 1/0`) // swallowed: the transaction can no longer commit
+			return nil
+		}
+		return record(ctx, v, m)
+	})
+	newRouter(t, f, c, g)
+	if err := f.stores["tenant-a"].Transact(context.Background(), func(ctx context.Context) error {
+		for _, stream := range []string{others[0], "bad", others[1], others[2]} {
+			if _, err := f.stores["tenant-a"].Append(ctx, stream, store.NoStream, mustBooked(t), mustBooked(t)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dls := deadLetters(t, c, "effects", 1)
+	if dls[0].Event.Stream != "bad" || dls[0].Event.Version != 0 || dls[0].Attempts != 2 {
+		t.Errorf("dead letter %s v%d after %d attempts, want bad v0 after 2", dls[0].Event.Stream, dls[0].Event.Version, dls[0].Attempts)
+	}
+	waitFor(t, "the other streams", 20*time.Second, func() bool {
+		return !slices.ContainsFunc(others, func(s string) bool { return f.committed(t, "tenant-a", s) < 2 })
+	})
+	settled(t, c, "effects")
+	for _, s := range others {
+		if got := f.versions(t, "tenant-a", "effects", s); !slices.Equal(got, upTo(0, 1)) {
+			t.Errorf("%s: effects %v, want 0 1", s, got)
+		}
+	}
+	if n := blamed.Load(); n != 0 {
+		t.Errorf("%d failed attempts counted against messages that did nothing wrong", n)
 	}
 }

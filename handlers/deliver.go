@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
@@ -27,6 +28,7 @@ type groupRun struct {
 	parking  *parking
 	blocked  *blocks
 	spanOpts []trace.SpanStartOption // of its consumer spans
+	noBatch  atomic.Bool             // batches turned out not to fit the chain (see unbatch)
 }
 
 // verdict is what the failure policy makes of an attempt.

@@ -81,7 +81,10 @@ func Shard(reg *sharding.Registry) Middleware {
 			}
 			ctx = sharding.NewContext(ctx, m.Shard)
 			ctx = context.WithValue(ctx, storeKey{}, st)
-			if _, ok := batchOf(ctx, st); ok {
+			if b, ok := ctx.Value(batchKey{}).(*batch); ok {
+				if b.st != st {
+					return errNotBatchable
+				}
 				return next(ctx, m) // the Router's batch transaction on st (see "Batches")
 			}
 			ctx, after := withAfterCommit(ctx)

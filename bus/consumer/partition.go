@@ -284,6 +284,9 @@ func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, f
 		}
 		d := ds[i]
 		pt.giveBack(slices.Delete(slices.Clone(ds), i, i+1), gen)
+		pt.mu.Lock()
+		pt.hand = []*held{d.held} // the rest is settled or given back
+		pt.mu.Unlock()
 		delay := d.delay
 		if d.state == unsettled {
 			delay = time.Second
@@ -330,20 +333,27 @@ func (pt *partition) deliveries(hs []*held) []*Delivery {
 // unless the partition was released since the batch was taken (gen): then
 // they go back to JetStream, as release sent the rest.
 func (pt *partition) giveBack(ds []*Delivery, gen uint64) {
+	var nak []jetstream.Msg
 	pt.mu.Lock()
-	defer pt.mu.Unlock()
 	for _, d := range ds {
 		if d.Settled() {
 			continue
 		}
 		if pt.gen != gen {
-			_ = d.msg.Nak()
+			nak = append(nak, d.msg)
 			continue
+		}
+		if d.Handover {
+			pt.fresh = true // it was not handled: the next delivery is the hand-over still
 		}
 		i, found := slices.BinarySearchFunc(pt.held, d.Seq, func(x *held, seq uint64) int { return cmp.Compare(x.seq, seq) })
 		if !found { // else delivered again meanwhile: the newer stays
 			pt.held = slices.Insert(pt.held, i, d.held)
 		}
+	}
+	pt.mu.Unlock()
+	for _, m := range nak {
+		_ = m.Nak()
 	}
 }
 

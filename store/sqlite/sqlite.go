@@ -320,12 +320,20 @@ func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func(ctx context.C
 		return s.fail("savepoint", err)
 	}
 	ctx, release := s.tel.Savepoint(ctx)
+	done := false
+	defer func() {
+		if !done { // fn panicked: undo what it did, as for an error
+			_, _ = tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+name+"; RELEASE "+name)
+		}
+	}()
 	if err := fn(ctx); err != nil {
+		done = true
 		if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+name+"; RELEASE "+name); rerr != nil {
 			return errors.Join(err, s.fail("roll back to savepoint", rerr))
 		}
 		return err
 	}
+	done = true
 	if _, err := tx.ExecContext(ctx, "RELEASE "+name); err != nil {
 		return s.fail("release savepoint", err)
 	}
