@@ -70,7 +70,8 @@
 // Logs of the attempt are written with the span's ctx.
 //
 // Metrics, to RouterConfig.MeterProvider: messaging.process.duration (by
-// group, event type and outcome), switchyard.handler.retries (by
+// group, event type and outcome; a batched attempt lasts until its batch
+// has committed), switchyard.handler.retries (by
 // switchyard.reason: failure or unavailable), switchyard.handler.dead_letters,
 // switchyard.handler.parked, switchyard.inbox.duplicates,
 // switchyard.consumer.partitions.owned and
