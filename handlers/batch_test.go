@@ -29,6 +29,26 @@ func (f *fixture) appendAtOnce(t *testing.T, shard, stream string, n int) {
 	}
 }
 
+// appendTogether appends n Booked events to each of streams of shard in
+// one transaction, so they reach a group's partition together.
+func (f *fixture) appendTogether(t *testing.T, shard string, streams []string, n int) {
+	t.Helper()
+	if err := f.stores[shard].Transact(context.Background(), func(ctx context.Context) error {
+		for _, stream := range streams {
+			evs := make([]store.Event, n)
+			for i := range evs {
+				evs[i] = mustBooked(t)
+			}
+			if _, err := f.stores[shard].Append(ctx, stream, store.NoStream, evs...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // committed counts the effects of stream committed in shard, seen from
 // outside any handler's transaction.
 func (f *fixture) committed(t *testing.T, shard, stream string) int {
@@ -109,20 +129,7 @@ func TestPoisonInsideABatch(t *testing.T) {
 	newRouter(t, f, c, g)
 	// One transaction: s 0..9 and the other streams of its partition, so
 	// they reach the group together.
-	if err := f.stores["tenant-a"].Transact(context.Background(), func(ctx context.Context) error {
-		for _, stream := range append([]string{"s"}, others...) {
-			evs := []store.Event{}
-			for range 10 {
-				evs = append(evs, mustBooked(t))
-			}
-			if _, err := f.stores["tenant-a"].Append(ctx, stream, store.NoStream, evs...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	f.appendTogether(t, "tenant-a", append([]string{"s"}, others...), 10)
 
 	q, letters := parked(t, c, "effects", 1, 4, "the poison dead-lettered, 6..9 parked")
 	if letters[0].Event.Stream != "s" || letters[0].Event.Version != 5 || letters[0].Attempts != 1 {
@@ -293,16 +300,7 @@ func TestCommitFailureBlamesItsCause(t *testing.T) {
 		return record(ctx, v, m)
 	})
 	newRouter(t, f, c, g)
-	if err := f.stores["tenant-a"].Transact(context.Background(), func(ctx context.Context) error {
-		for _, stream := range []string{others[0], "bad", others[1], others[2]} {
-			if _, err := f.stores["tenant-a"].Append(ctx, stream, store.NoStream, mustBooked(t), mustBooked(t)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	f.appendTogether(t, "tenant-a", []string{others[0], "bad", others[1], others[2]}, 2)
 	dls := deadLetters(t, c, "effects", 1)
 	if dls[0].Event.Stream != "bad" || dls[0].Event.Version != 0 || dls[0].Attempts != 2 {
 		t.Errorf("dead letter %s v%d after %d attempts, want bad v0 after 2", dls[0].Event.Stream, dls[0].Event.Version, dls[0].Attempts)
