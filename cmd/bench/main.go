@@ -1,6 +1,6 @@
-// Command bench measures Switchyard the way ../shared/BENCH.md describes,
-// printing one JSON line per run in the shape of the baseline harness, so
-// both can run against the same servers and be compared as ratios:
+// Command bench measures Switchyard and the pipelines it is compared with
+// (the peer scenarios below), printing one JSON line per run in one shape,
+// so both can run against the same servers and be compared as ratios:
 //
 //	go run ./cmd/bench -pg "$PGDSN" -scenario append-single -n 20000 -writers 8
 //	go run ./cmd/bench -backend sqlite -scenario append-batch -n 200000
@@ -27,10 +27,10 @@
 //     transaction the chain opened.
 //   - e2e-shards: e2e over 16 shards (or -shards).
 //
-// The peer scenarios are the baseline harness's (../shared/bench/baseline),
-// what the README's benchmark table compares Switchyard with, measured as
-// the harness measures them (its SQL, nats.go calls, watermill components
-// and settings, and JSON fields):
+// The peer scenarios are what the README's benchmark table compares
+// Switchyard with: what a Go user writes without it, each measured the same
+// way (the same SQL, nats.go calls, watermill components and settings,
+// and JSON fields as the baseline harness they were first measured with):
 //
 //   - pg-append-single: BEGIN; INSERT; COMMIT per event, pgx pool, W writers,
 //     each on a stream of its own.
@@ -128,7 +128,7 @@ func (c config) streamCount() int { return max(c.streams, c.writers) }
 // streamName is the name of stream k of this repetition.
 func (c config) streamName(k int) string { return fmt.Sprintf("account-%d-%d", c.rep, k) }
 
-// result is one JSON line; field names follow ../shared/BENCH.md.
+// result is one JSON line, in the shape the peer scenarios print too.
 type result struct {
 	Scenario string             `json:"scenario"`
 	Rep      int                `json:"rep"`
