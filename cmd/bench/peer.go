@@ -17,9 +17,8 @@ import (
 	"github.com/switchyard-go/switchyard/bus"
 )
 
-// peerScenarios are the baseline harness's scenarios (../shared/bench), the
-// peers the README's benchmark table compares Switchyard with, measured here
-// as the harness measures them.
+// peerScenarios are the pipelines the README's benchmark table compares
+// Switchyard with, under the names they were first measured by.
 var peerScenarios = []string{"pg-append-single", "pg-append-batch", "js-publish-async", "js-publish-sync", "js-consume",
 	"watermill-e2e", "watermill-e2e-fast", "raw-e2e", "raw-e2e-poll", "raw-e2e-inbox"}
 
