@@ -111,19 +111,11 @@ func selectStores(cfg stores.Config, targets []string) ([]migrated, error) {
 			errs = append(errs, err)
 			continue
 		}
-		for _, sh := range shardsOf(one, name) {
+		for _, sh := range one.Shards(name) {
 			out = append(out, migrated{Context: name, Shard: sh})
 		}
 	}
 	return out, usage(errors.Join(errs...))
-}
-
-// shardsOf lists a context's shards as cfg configures them.
-func shardsOf(cfg stores.Config, name string) []string {
-	if sh := cfg.Contexts[name].Shards; len(sh) > 0 {
-		return sh
-	}
-	return []string{stores.DefaultShard}
 }
 
 func orDefault(s, def string) string {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus/consumer"
@@ -106,26 +105,12 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 // infrastructure, with why; and /metrics.
 func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 	status := func(w http.ResponseWriter, ready bool) {
-		st := r.Status()
-		relays := map[string]any{}
-		for k, s := range st.Relays {
-			e := map[string]any{"leader": s.Leader, "checkpoint": s.Checkpoint.String(), "published": s.Published,
-				"quarantined": s.Quarantined, "behind_s": s.Behind.Seconds()}
-			if s.LastError != nil {
-				e["last_error"] = s.LastError.Error()
-			}
-			relays[k] = e
-		}
+		st, rec := r.Status(), r.Record()
 		blocked := map[string]any{} // group → partition → why it waits
-		for g, gs := range st.Groups {
-			if len(gs.Blocked) == 0 {
-				continue
+		for g, sh := range rec.Groups {
+			if len(sh.Blocked) > 0 {
+				blocked[g] = sh.Blocked
 			}
-			parts := map[string]any{}
-			for p, b := range gs.Blocked {
-				parts[strconv.Itoa(p)] = map[string]any{"since": b.Since.UTC().Format(time.RFC3339), "waits": b.Waits, "reason": b.Reason}
-			}
-			blocked[g] = parts
 		}
 		w.Header().Set("Content-Type", "application/json")
 		if !ready || st.Ready {
@@ -133,7 +118,7 @@ func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
 		} else {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": relays, "blocked": blocked}) //nolint:errcheck // the client went away
+		json.NewEncoder(w).Encode(map[string]any{"ready": st.Ready, "relays": rec.Relays, "blocked": blocked}) //nolint:errcheck // the client went away
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { status(w, false) })

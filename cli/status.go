@@ -45,7 +45,7 @@ func (c *call) status(ctx context.Context, partitions bool) error {
 	}
 	rep.Stores = append(rep.Stores, failed...)
 	slices.SortStableFunc(rep.Stores, func(a, b status.Store) int {
-		return cmp.Or(strings.Compare(a.Context, b.Context), slices.Index(shardsOf(cfg, a.Context), a.Shard)-slices.Index(shardsOf(cfg, b.Context), b.Shard))
+		return cmp.Or(strings.Compare(a.Context, b.Context), slices.Index(cfg.Shards(a.Context), a.Shard)-slices.Index(cfg.Shards(b.Context), b.Shard))
 	})
 	if err := c.print(rep, func(w io.Writer) {
 		printStores(w, rep.Stores)
@@ -69,7 +69,7 @@ func openEach(ctx context.Context, cfg stores.Config, log *slog.Logger) (*shardi
 	reg := sharding.NewRegistry()
 	var failed []status.Store
 	for _, name := range names(cfg.Contexts) {
-		for _, sh := range shardsOf(cfg, name) {
+		for _, sh := range cfg.Shards(name) {
 			one, _ := cfg.Only(name, sh) // both are cfg's
 			r, err := stores.Open(ctx, one, stores.Existing(), stores.WithLogger(log))
 			if err == nil {

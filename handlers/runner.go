@@ -202,8 +202,10 @@ func (r *Runner) Status() RunnerStatus {
 	return s
 }
 
-// record is the runner's status as the replicas' records keep it.
-func (r *Runner) record() status.Replica {
+// Record is the runner's status as the replicas' records keep it (see
+// package status): the relays, and each group's owned and blocked
+// partitions.
+func (r *Runner) Record() status.Replica {
 	st := r.Status()
 	rec := status.Replica{Started: r.started, Relays: map[string]status.Relay{}, Groups: map[string]status.Share{}}
 	for k, s := range st.Relays {
@@ -255,7 +257,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	// The record stays while the groups drain: their partitions are still here.
 	announcing, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
 	var announced sync.WaitGroup
-	announced.Go(func() { status.Announce(announcing, r.conn, r.cfg.Replica, r.record, r.cfg.Logger) })
+	announced.Go(func() { status.Announce(announcing, r.conn, r.cfg.Replica, r.Record, r.cfg.Logger) })
 	defer func() {
 		stopAnnouncing()
 		announced.Wait()

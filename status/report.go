@@ -165,7 +165,11 @@ func groups(ctx context.Context, conn *bus.Conn, contextName string, reps []Repl
 			g = &Group{Name: name, Source: contextName}
 			byName[name] = g
 		}
-		g.Partitions = append(g.Partitions, Partition{Index: p, Pending: info.NumPending, Unacked: uint64(info.NumAckPending), Owner: pinned(info)})
+		owner := "" // the replicas' records say which replica a pinned one is (fill)
+		if consumer.PinnedTo(info) != "" {
+			owner = "?"
+		}
+		g.Partitions = append(g.Partitions, Partition{Index: p, Pending: info.NumPending, Unacked: uint64(info.NumAckPending), Owner: owner})
 	}
 	if err := infos.Err(); err != nil {
 		return nil, &bus.Error{Op: "list consumers of " + bus.StreamName(contextName), URL: conn.Server(), Err: err}
@@ -208,17 +212,6 @@ func (g *Group) fill(reps []Replica) {
 		g.Pending += p.Pending
 		g.Unacked += p.Unacked
 	}
-}
-
-// pinned is "?" when JetStream pins the consumer to a client, "" when not:
-// the replicas' records then say which replica that is.
-func pinned(info *jetstream.ConsumerInfo) string {
-	for _, pg := range info.PriorityGroups {
-		if pg.PinnedClientID != "" {
-			return "?"
-		}
-	}
-	return ""
 }
 
 // deadLetters counts the dead letters of contextName's groups; none when

@@ -243,6 +243,16 @@ func (c Config) source(p string) string {
 	return c.from[best] + " (" + p + ")"
 }
 
+// Shards lists the shards c gives contextName, in the order configured
+// ([DefaultShard] when it lists none); none for a context c lacks.
+func (c Config) Shards(contextName string) []string {
+	cc, ok := c.Contexts[contextName]
+	if !ok {
+		return nil
+	}
+	return cc.shards()
+}
+
 // Only returns the part of c that holds one context's stores, or one
 // shard's (shard ""), without tenants: what a tool working store by store
 // opens. A context or shard c does not have is a *ConfigError naming it

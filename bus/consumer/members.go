@@ -131,7 +131,7 @@ func (g *Group) balance(ctx context.Context, parts []*partition, m *membership) 
 	kept := slices.Clone(owned[:have])
 	g.owned.Store(&kept)
 	for i, pt := range parts {
-		orphan := pinnedTo(infos[i]) == "" && (infos[i].NumPending > 0 || infos[i].NumAckPending > 0)
+		orphan := PinnedTo(infos[i]) == "" && (infos[i].NumPending > 0 || infos[i].NumAckPending > 0)
 		var err error
 		switch {
 		case orphan:

@@ -102,13 +102,14 @@ func (pt *partition) release(ctx context.Context) {
 	// A pin nothing is out under may be this process's, which never learned
 	// its id; given up while another replica is pinned, it goes to that
 	// replica's next pull again.
-	if pinned := pinnedTo(info); pinned != "" && (pinned == id || id == "" && info.NumAckPending == 0) {
+	if pinned := PinnedTo(info); pinned != "" && (pinned == id || id == "" && info.NumAckPending == 0) {
 		_ = pt.g.stream.JetStream().UnpinConsumer(ctx, pt.name, priorityGroup)
 	}
 }
 
-// pinnedTo is the client the consumer's deliveries are pinned to.
-func pinnedTo(info *jetstream.ConsumerInfo) string {
+// PinnedTo is the client a partition's durable consumer (info) pins its
+// deliveries to; "" when none.
+func PinnedTo(info *jetstream.ConsumerInfo) string {
 	for _, g := range info.PriorityGroups {
 		if g.Group == priorityGroup {
 			return g.PinnedClientID
@@ -122,7 +123,7 @@ func pinnedTo(info *jetstream.ConsumerInfo) string {
 func (pt *partition) owns(info *jetstream.ConsumerInfo) bool {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	return pt.pinID != "" && pinnedTo(info) == pt.pinID
+	return pt.pinID != "" && PinnedTo(info) == pt.pinID
 }
 
 // held is a delivery received and not yet settled.
