@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -82,4 +83,32 @@ func CheckLink(stream string, expected store.ExpectedVersion, ids []uuid.UUID) e
 		seen[id] = struct{}{}
 	}
 	return nil
+}
+
+// CheckStreams checks the arguments of a catalog's stream listing.
+func CheckStreams(prefix, after string, limit int) error {
+	if len(prefix) > store.MaxStreamLen {
+		return &store.InvalidError{Field: "stream prefix", Value: prefix[:store.MaxStreamLen] + "…", Reason: "longer than a stream name"}
+	}
+	if len(after) > store.MaxStreamLen {
+		return &store.InvalidError{Field: "streams after", Value: after[:store.MaxStreamLen] + "…", Reason: "longer than a stream name"}
+	}
+	return CheckLimit(limit)
+}
+
+// maxCorrelationLen bounds a correlation id looked up: far above an event
+// id, the usual value.
+const maxCorrelationLen = 1024
+
+// CheckCorrelation checks a correlation id to look up.
+func CheckCorrelation(id string, limit int) error {
+	if id == "" || len(id) > maxCorrelationLen {
+		return &store.InvalidError{Field: "correlation id", Value: id, Reason: "want 1 to " + strconv.Itoa(maxCorrelationLen) + " bytes"}
+	}
+	return CheckLimit(limit)
+}
+
+// NoEvent is the error of a Catalog.Event that st does not hold.
+func NoEvent(st store.Store, id uuid.UUID) error {
+	return fmt.Errorf("store: event %s in %s: %w", id, name(st), store.ErrEventNotFound)
 }

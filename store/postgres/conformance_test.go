@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -85,4 +86,35 @@ func (a app) Count(ctx context.Context, st store.Store, key string) (int, error)
 	var n int
 	err = s.Pool().QueryRow(ctx, `SELECT count(*) FROM `+tbl+` WHERE key = $1`, key).Scan(&n)
 	return n, err
+}
+
+// TestCorrelationIndex checks that a correlation lookup is an index scan
+// (seq scans off: a tiny table would be scanned whole anyway).
+func TestCorrelationIndex(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	rows, err := tx.Query(ctx, `EXPLAIN SELECT * FROM `+pgx.Identifier{s.Schema(), "sw_events"}.Sanitize()+` o
+		WHERE (o.metadata->>'correlation_id') = 'x' AND NOT o.link ORDER BY o.commit_key, o.position LIMIT 100`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if !strings.Contains(plan.String(), "sw_events_correlation") {
+		t.Errorf("the correlation lookup does not use sw_events_correlation:\n%s", plan.String())
+	}
 }

@@ -68,6 +68,9 @@ var migrations = []string{
 		handled_at timestamptz NOT NULL,
 		PRIMARY KEY (group_name, event_id)
 	);`,
+	// 4: correlation chains: the events of one correlation_id, for the
+	// browser (store.Catalog.Correlated).
+	`CREATE INDEX sw_events_correlation ON {{schema}}.sw_events ((metadata->>'correlation_id')) WHERE NOT link;`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

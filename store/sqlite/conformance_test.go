@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-go/switchyard/store"
@@ -61,4 +62,27 @@ func (app) Count(ctx context.Context, st store.Store, key string) (int, error) {
 	var n int
 	err = db.QueryRowContext(ctx, `SELECT count(*) FROM app_rows WHERE key = ?`, key).Scan(&n)
 	return n, err
+}
+
+// TestCorrelationIndex checks that a correlation lookup searches an index.
+func TestCorrelationIndex(t *testing.T) {
+	s := newStore(t, 0)
+	rows, err := s.DB().QueryContext(context.Background(), `EXPLAIN QUERY PLAN SELECT * FROM sw_events o
+		WHERE json_extract(o.metadata, '$.correlation_id') = 'x' AND o.link = 0 ORDER BY o.position LIMIT 100`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if !strings.Contains(plan.String(), "USING INDEX sw_events_correlation") {
+		t.Errorf("the correlation lookup does not use sw_events_correlation:\n%s", plan.String())
+	}
 }

@@ -212,6 +212,8 @@ var migrations = []string{
 		handled_at INTEGER NOT NULL,
 		PRIMARY KEY (group_name, event_id)
 	);`,
+	// 4: correlation chains (see store.Catalog).
+	`CREATE INDEX sw_events_correlation ON sw_events (json_extract(metadata, '$.correlation_id')) WHERE link = 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -575,15 +577,20 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	if err := backend.CheckRead(stream, dir, from, limit); err != nil {
 		return nil, err
 	}
-	var q querier = s.reader
-	if tx, ok := s.Tx(ctx); ok {
-		q = tx
-	}
-	out, err := s.read(ctx, q, stream, dir, from, limit)
+	out, err := s.read(ctx, s.readerFor(ctx), stream, dir, from, limit)
 	if err != nil {
 		return nil, s.fail("read "+strconv.Quote(stream), err)
 	}
 	return out, nil
+}
+
+// readerFor is where a read under ctx looks: the transaction ctx carries,
+// or the committed data.
+func (s *Store) readerFor(ctx context.Context) querier {
+	if tx, ok := s.Tx(ctx); ok {
+		return tx
+	}
+	return s.reader
 }
 
 const eventColumns = `o.stream, o.version, o.position, o.event_id, o.event_type, o.data, o.metadata, o.recorded_at`

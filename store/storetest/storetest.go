@@ -61,6 +61,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("RacingWriters", func(t *testing.T) { t.Parallel(); testRace(t, b) })
 		t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, b) })
 		t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, b) })
+		t.Run("Catalog", func(t *testing.T) { t.Parallel(); testCatalog(t, b) })
 	})
 }
 

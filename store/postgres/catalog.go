@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/switchyard-go/switchyard/internal/backend"
+	"github.com/switchyard-go/switchyard/store"
+)
+
+var _ store.Catalog = (*Store)(nil)
+
+// Streams lists streams; see store.Catalog. A recursive query steps from
+// one stream to the next through the primary key, one index probe per
+// stream, and stops at the first name without the prefix: names that share
+// a prefix sort together in the C collation and, but for punctuation that
+// some collations ignore, in the others.
+func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([]store.StreamInfo, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := backend.CheckStreams(prefix, after, limit); err != nil {
+		return nil, err
+	}
+	t := s.table("sw_events")
+	next := `SELECT stream FROM ` + t + ` WHERE stream > `
+	rows, err := s.reader(ctx).Query(ctx, `WITH RECURSIVE walk(stream) AS (
+			(SELECT stream FROM `+t+` WHERE stream >= $1 AND stream > $2 ORDER BY stream LIMIT 1)
+			UNION ALL
+			SELECT (`+next+`walk.stream ORDER BY stream LIMIT 1) FROM walk
+			WHERE walk.stream IS NOT NULL AND starts_with(walk.stream, $1)
+		)
+		SELECT w.stream, (SELECT version FROM `+t+` e WHERE e.stream = w.stream ORDER BY version DESC LIMIT 1)
+		FROM walk w WHERE w.stream IS NOT NULL AND starts_with(w.stream, $1) LIMIT $3`, prefix, after, limit)
+	if err != nil {
+		return nil, s.fail("list streams", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StreamInfo, error) {
+		var si store.StreamInfo
+		return si, r.Scan(&si.Name, &si.Version)
+	})
+	if err != nil {
+		return nil, s.fail("list streams", err)
+	}
+	return out, nil
+}
+
+// Event reads one event by its ID; see store.Catalog.
+func (s *Store) Event(ctx context.Context, id uuid.UUID) (store.Event, error) {
+	if s.closed.Load() {
+		return store.Event{}, store.ErrClosed
+	}
+	evs, err := s.query(ctx, s.reader(ctx), false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
+		WHERE o.event_id = $1 AND NOT o.link`, pgUUID(id))
+	if err != nil {
+		return store.Event{}, s.fail("read event "+id.String(), err)
+	}
+	if len(evs) == 0 {
+		return store.Event{}, backend.NoEvent(s, id)
+	}
+	return evs[0], nil
+}
+
+// Correlated reads a correlation chain's events; see store.Catalog.
+func (s *Store) Correlated(ctx context.Context, correlationID string, limit int) ([]store.Event, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := backend.CheckCorrelation(correlationID, limit); err != nil {
+		return nil, err
+	}
+	evs, err := s.query(ctx, s.reader(ctx), false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
+		WHERE (o.metadata->>'correlation_id') = $1 AND NOT o.link
+		ORDER BY o.commit_key, o.position LIMIT $2`, correlationID, limit)
+	if err != nil {
+		return nil, s.fail("read correlation "+strconv.Quote(correlationID), err)
+	}
+	return evs, nil
+}
+
+// Count counts the store's events; see store.Catalog.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	var n int64
+	err := s.reader(ctx).QueryRow(ctx, `SELECT count(*) FROM `+s.table("sw_events")+` WHERE NOT link`).Scan(&n)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, s.fail("count events", err)
+	}
+	return n, nil
+}
