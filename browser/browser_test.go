@@ -1,0 +1,169 @@
+package browser_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/browser"
+)
+
+// get fetches a page without following redirects.
+func get(t *testing.T, u string) (int, string, http.Header) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func mustContain(t *testing.T, page, body string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("%s: no %q in the page", page, w)
+		}
+	}
+}
+
+// The pages over a chain of four events in two contexts and two shards.
+func TestPages(t *testing.T) {
+	d := deploy(t, false)
+	first := d.chainAcross(t)
+	cid := first.ID.String()
+
+	code, body, _ := get(t, d.url)
+	if code != http.StatusOK {
+		t.Fatalf("overview: %d\n%s", code, body)
+	}
+	mustContain(t, "overview", body, `<base href="/browse/">`, "tenant-a", "tenant-b", "billing", "replica-1", `href="stores/visits/tenant-a/"`)
+
+	code, body, _ = get(t, d.url+"stores/visits/tenant-a/?prefix=Visit-")
+	if code != http.StatusOK {
+		t.Fatalf("streams: %d", code)
+	}
+	mustContain(t, "streams", body, `href="stores/visits/tenant-a/streams/Visit-1"`)
+
+	code, body, _ = get(t, d.url+"stores/billing/tenant-b/streams/Charge-2")
+	if code != http.StatusOK {
+		t.Fatalf("stream: %d", code)
+	}
+	mustContain(t, "stream", body, "ChargeRaised", `href="chains/`+cid+`"`)
+
+	code, body, _ = get(t, d.url+"stores/visits/tenant-a/events/"+cid)
+	if code != http.StatusOK {
+		t.Fatalf("event: %d", code)
+	}
+	mustContain(t, "event", body, "started its chain", "ChargeRaised", "VisitBooked", `href="stores/billing/tenant-a/events/`, `href="stores/visits/tenant-b/events/`)
+
+	code, body, _ = get(t, d.url+"chains/"+cid)
+	if code != http.StatusOK {
+		t.Fatalf("chain: %d", code)
+	}
+	mustContain(t, "chain", body, "<b>4</b> events", "in <b>4</b> stores")
+	if n := strings.Count(body, `class="node"`); n != 4 {
+		t.Errorf("chain: %d nodes in the tree, want 4", n)
+	}
+
+	code, _, h := get(t, d.url+"events/"+cid)
+	if code != http.StatusFound || h.Get("Location") != "/browse/stores/visits/tenant-a/events/"+cid {
+		t.Errorf("events/%s: %d to %q, want 302 to its store's page", cid, code, h.Get("Location"))
+	}
+	code, _, h = get(t, d.url+"go?q="+cid)
+	if code != http.StatusFound || !strings.Contains(h.Get("Location"), "/events/"+cid) {
+		t.Errorf("search: %d to %q, want the event", code, h.Get("Location"))
+	}
+	code, _, h = get(t, d.url+"go?q=order-77")
+	if code != http.StatusFound || h.Get("Location") != "/browse/chains/order-77" {
+		t.Errorf("search of a non-id: %d to %q, want its chain", code, h.Get("Location"))
+	}
+}
+
+// Bad ids, unknown stores, out-of-range pages: a 404 page that says why,
+// never a 500.
+func TestNotFound(t *testing.T) {
+	d := deploy(t, true)
+	d.chainAcross(t)
+	for path, want := range map[string]string{
+		"nowhere":                                  "no page at /nowhere",
+		"stores/visits/tenant-z/":                  "tenant-z",
+		"stores/orders/tenant-a/":                  "orders",
+		"stores/visits/tenant-a/events/not-a-uuid": "is not an event id",
+		"stores/visits/tenant-a/events/" + uuid.NewString(): "no event",
+		"stores/visits/tenant-a/streams/Visit-404":          "has no events",
+		"stores/visits/tenant-a/streams/Visit-1?from=7":     "no page from version",
+		"stores/visits/tenant-a/streams/Visit-1?from=-1":    "no page from version",
+		"stores/visits/tenant-a/streams/Visit-1?from=abc":   "no page from version",
+		"events/" + uuid.NewString():                        "no store holds",
+		"chains/" + uuid.NewString():                        "no store holds",
+		"deadletters/orders/":                               "no context",
+		"deadletters/visits/12345":                          "no dead letter",
+		"deadletters/visits/abc":                            "no dead letter",
+		"deadletters/visits/?from=abc":                      "not a sequence",
+		"tail/orders/":                                      "no context",
+	} {
+		code, body, _ := get(t, d.url+path)
+		if code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+		mustContain(t, path, body, want)
+		if strings.Contains(body, "goroutine") || strings.Contains(body, ".go:") {
+			t.Errorf("%s: the page shows a stack trace", path)
+		}
+	}
+}
+
+// Event data and metadata are escaped: a script in them stays text.
+func TestScriptInDataIsInert(t *testing.T) {
+	d := deploy(t, false)
+	ev := d.script(t)
+	code, body, h := get(t, d.url+"stores/visits/tenant-a/events/"+ev.ID.String())
+	if code != http.StatusOK {
+		t.Fatalf("event: %d", code)
+	}
+	if strings.Contains(body, `<script>alert`) {
+		t.Error("the event's data is in the page unescaped")
+	}
+	mustContain(t, "event", body, `&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;`)
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+}
+
+// Writes need the operator's consent and the page's token.
+func TestWritesGuarded(t *testing.T) {
+	post := func(t *testing.T, d *deployment, token string) (int, string) {
+		t.Helper()
+		resp, err := http.PostForm(d.url+"deadletters/visits/1/replay", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	ro := deploy(t, false)
+	if code, body := post(t, ro, ""); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
+		t.Errorf("read-only replay: %d, want 403 saying read-only", code)
+	}
+	rw := deploy(t, true)
+	if code, body := post(t, rw, "forged"); code != http.StatusForbidden || !strings.Contains(body, "token") {
+		t.Errorf("replay with a forged token: %d, want 403 naming the token", code)
+	}
+}
+
+func TestNewRefusesIncompleteConfig(t *testing.T) {
+	_, err := browser.New(browser.Config{})
+	var ce *browser.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Registry" {
+		t.Errorf("New(no registry) = %v, want a ConfigError naming Registry", err)
+	}
+}
