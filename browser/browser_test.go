@@ -93,10 +93,10 @@ func TestNotFound(t *testing.T) {
 	d := deploy(t, true)
 	d.chainAcross(t)
 	for path, want := range map[string]string{
-		"nowhere":                                  "no page at /nowhere",
-		"stores/visits/tenant-z/":                  "tenant-z",
-		"stores/orders/tenant-a/":                  "orders",
-		"stores/visits/tenant-a/events/not-a-uuid": "is not an event id",
+		"nowhere":                                           "no page at /nowhere",
+		"stores/visits/tenant-z/":                           "tenant-z",
+		"stores/orders/tenant-a/":                           "orders",
+		"stores/visits/tenant-a/events/not-a-uuid":          "is not an event id",
 		"stores/visits/tenant-a/events/" + uuid.NewString(): "no event",
 		"stores/visits/tenant-a/streams/Visit-404":          "has no events",
 		"stores/visits/tenant-a/streams/Visit-1?from=7":     "no page from version",
