@@ -53,6 +53,7 @@ func TestCommandLine(t *testing.T) {
 		{"a bad sequence", env, []string{"dlq", "show", "visits", "x"}, cli.ExitUsage, []string{`seq "x"`}},
 		{"replay of nothing", env, []string{"dlq", "replay", "visits"}, cli.ExitUsage, []string{"or give -all"}},
 		{"-group without -all", env, []string{"dlq", "replay", "visits", "3", "-group", "g"}, cli.ExitUsage, []string{"-group goes with -all"}},
+		{"a bad -browser", env, []string{"run", "-http", "", "-browser", "public"}, cli.ExitUsage, []string{`-browser "public": want local, all or off`}},
 		{"a tool with no NATS to ask", env, []string{"status"}, cli.ExitError, []string{"no NATS to ask: give -nats URL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,6 +147,10 @@ func TestEmbedded(t *testing.T) {
 	}
 	if got := get(t, "http://"+addr+"/metrics"); !strings.Contains(got, "switchyard_relay_published_total{") {
 		t.Fatalf("/metrics has no relay counter:\n%s", got)
+	}
+	page := get(t, "http://"+addr+"/browse/stores/visits/tenant-a/events/"+stored[0].ID.String())
+	if !strings.Contains(page, "VisitBooked") || !strings.Contains(page, `<base href="/browse/">`) || !strings.Contains(page, "read-only") {
+		t.Fatalf("the browser's page of the event:\n%s", page)
 	}
 }
 

@@ -10,7 +10,10 @@
 // Subcommands (the first argument; run when it is a flag or absent):
 //
 //	run                          relay every store and run the groups until SIGTERM (drains);
-//	                             serves /healthz, /readyz and /metrics on -http
+//	                             serves /healthz, /readyz and /metrics on -http, and the
+//	                             event browser (package browser) at /browse/: to clients on
+//	                             this machine only unless -browser all; read-only unless
+//	                             -browser-writes
 //	migrate [context[/shard]...] create (create_databases) and migrate stores, one at a time
 //	status                       per store: relay leader, checkpoint, unpublished events, lag;
 //	                             per group: replicas, partitions owned, pending, dead letters

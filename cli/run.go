@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/switchyard-go/switchyard/browser"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/stores"
@@ -27,16 +28,18 @@ var runCommand = &command{
 			drain:    fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM"),
 			ackWait:  fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions"),
 			inFlight: fs.Int("max-in-flight", consumer.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)"),
+			browse:   fs.String("browser", c.env("SWITCHYARD_BROWSER", browseLocal), "the event browser at /browse/ on -http: local (answers loopback clients only), all, or off (env SWITCHYARD_BROWSER)"),
+			writes:   fs.Bool("browser-writes", c.env("SWITCHYARD_BROWSER_WRITES", "") == "true", "let the browser replay and discard dead letters (env SWITCHYARD_BROWSER_WRITES=true)"),
 		}
 		return func(ctx context.Context, _ []string) error { return c.run(ctx, o) }
 	},
 }
 
 type runOptions struct {
-	http, replica      *string
-	natsPort, inFlight *int
-	noRelays           *bool
-	drain, ackWait     *time.Duration
+	http, replica, browse *string
+	natsPort, inFlight    *int
+	noRelays, writes      *bool
+	drain, ackWait        *time.Duration
 }
 
 // run sets up telemetry, opens the stores (creating what the
@@ -44,6 +47,9 @@ type runOptions struct {
 // program's groups, serving health and metrics, until ctx ends.
 func (c *call) run(ctx context.Context, o runOptions) error {
 	log := c.logger()
+	if err := checkBrowse(*o.browse); err != nil {
+		return err
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: c.prog.Name, Prometheus: true})
 	if err != nil {
 		return err
@@ -87,14 +93,18 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 		return err
 	}
 	if *o.http != "" {
+		mux := serve(runner, tel.Metrics())
+		if err := mountBrowser(mux, *o.browse, browser.Config{Registry: reg, Conn: conn, Writes: *o.writes, Logger: log}); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", *o.http)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: serve(runner, tel.Metrics()), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 		defer srv.Shutdown(context.WithoutCancel(ctx))
-		log.InfoContext(ctx, "serving health and metrics", "addr", ln.Addr().String())
+		log.InfoContext(ctx, "serving health and metrics", "addr", ln.Addr().String(), "browser", *o.browse, "browser_writes", *o.writes)
 	}
 	return runner.Run(ctx)
 }
@@ -103,7 +113,7 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 // provisioned, relays running, groups consuming), both with the runner's
 // status as JSON: every relay, and the partitions that wait for the
 // infrastructure, with why; and /metrics.
-func serve(r *handlers.Runner, metrics http.Handler) http.Handler {
+func serve(r *handlers.Runner, metrics http.Handler) *http.ServeMux {
 	status := func(w http.ResponseWriter, ready bool) {
 		st, rec := r.Status(), r.Record()
 		blocked := map[string]any{} // group → partition → why it waits
