@@ -188,12 +188,15 @@ func notFound(format string, args ...any) error {
 // fail shows err as a page: a pageError as it says, a store or NATS out
 // of reach as 503, anything else as 502, the details in the log.
 func (b *Browser) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var pe *pageError
+	var (
+		pe     *pageError
+		busErr *bus.Error
+	)
 	switch {
 	case errors.As(err, &pe):
 	case errors.Is(err, context.Canceled):
 		return
-	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &busErr):
 		pe = &pageError{Status: http.StatusServiceUnavailable, Message: "out of reach: " + scrub(err.Error())}
 	default:
 		pe = &pageError{Status: http.StatusBadGateway, Message: scrub(err.Error())}
