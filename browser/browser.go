@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard-go/switchyard/bus"
@@ -46,11 +48,13 @@ func (e *ConfigError) Error() string { return "browser: Config." + e.Field + ": 
 // of its own with http.StripPrefix; its links are relative to where it is
 // mounted.
 type Browser struct {
-	cfg   Config
-	mux   *http.ServeMux
-	pages map[string]*template.Template
-	token string // the CSRF token every write form carries
-	log   *slog.Logger
+	cfg    Config
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	origin *http.CrossOriginProtection
+	log    *slog.Logger
+	done   chan struct{} // closed by Close: live tails end
+	close  sync.Once
 }
 
 // New returns a Browser over cfg's stores and NATS connection.
@@ -67,7 +71,7 @@ func New(cfg Config) (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Browser{cfg: cfg, pages: pages, token: newToken(), log: cfg.Logger}
+	b := &Browser{cfg: cfg, pages: pages, origin: http.NewCrossOriginProtection(), log: cfg.Logger, done: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -75,10 +79,11 @@ func New(cfg Config) (*Browser, error) {
 	return b, nil
 }
 
-func newToken() string {
-	k := make([]byte, 32)
-	rand.Read(k) //nolint:errcheck // crypto/rand.Read never fails
-	return hex.EncodeToString(k)
+// Close ends the live tails being served, so that an http.Server's
+// Shutdown, which waits for every request, can finish (register it with
+// Server.RegisterOnShutdown). Pages are served as before.
+func (b *Browser) Close() {
+	b.close.Do(func() { close(b.done) })
 }
 
 //go:embed templates/*.html
@@ -113,6 +118,7 @@ func (b *Browser) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static", http.FileServerFS(static)))
 	m.HandleFunc("GET /{$}", b.overview)
+	m.HandleFunc("GET /stores/{context}/{$}", b.shards)
 	m.HandleFunc("GET /stores/{context}/{shard}/{$}", b.streams)
 	m.HandleFunc("GET /stores/{context}/{shard}/streams/{stream}", b.stream)
 	m.HandleFunc("GET /stores/{context}/{shard}/events/{id}", b.event)
@@ -135,7 +141,44 @@ func (b *Browser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-	b.mux.ServeHTTP(w, r)
+	b.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, b.token(w, r))))
+}
+
+// The write forms' CSRF token is the client's own, in a cookie the forms
+// repeat (double submit): it holds across replicas and restarts, and a
+// page of another site can neither read it nor set it.
+const tokenCookie = "sw_browser_token"
+
+type tokenKey struct{}
+
+// token returns the client's token, giving it one when it has none.
+func (b *Browser) token(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(tokenCookie); err == nil && len(c.Value) == 64 {
+		if _, err := hex.DecodeString(c.Value); err == nil {
+			return c.Value
+		}
+	}
+	k := make([]byte, 32)
+	rand.Read(k) //nolint:errcheck // crypto/rand.Read never fails
+	t := hex.EncodeToString(k)
+	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: t, Path: base(r), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	return t
+}
+
+// checkWrite refuses a write the operator did not enable, one from another
+// site, and one whose form does not carry the client's token.
+func (b *Browser) checkWrite(r *http.Request) error {
+	if !b.cfg.Writes {
+		return &pageError{Status: http.StatusForbidden, Message: "the browser is read-only: writes are not enabled"}
+	}
+	if err := b.origin.Check(r); err != nil {
+		return &pageError{Status: http.StatusForbidden, Message: "refused: " + err.Error()}
+	}
+	c, err := r.Cookie(tokenCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(c.Value)) != 1 {
+		return &pageError{Status: http.StatusForbidden, Message: "the form's token is missing or stale: reload the page"}
+	}
+	return nil
 }
 
 // page is what every page's template gets.
@@ -150,7 +193,8 @@ type page struct {
 
 // render writes the named page.
 func (b *Browser) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
-	p := page{Base: base(r), Title: title, Contexts: b.cfg.Registry.Contexts(), Writes: b.cfg.Writes, Token: b.token, Data: data}
+	token, _ := r.Context().Value(tokenKey{}).(string)
+	p := page{Base: base(r), Title: title, Contexts: b.cfg.Registry.Contexts(), Writes: b.cfg.Writes, Token: token, Data: data}
 	var buf strings.Builder
 	if err := b.pages[name].Execute(&buf, p); err != nil {
 		b.log.LogAttrs(r.Context(), slog.LevelError, "browser: page failed", slog.String("page", name), slog.Any("error", err))
@@ -165,8 +209,11 @@ func (b *Browser) render(w http.ResponseWriter, r *http.Request, status int, nam
 // base is the path the browser is mounted at, ending in "/": the request's
 // path less what the mux saw once http.StripPrefix took the mount off.
 func base(r *http.Request) string {
-	full, _, _ := strings.Cut(r.RequestURI, "?")
-	mount, ok := strings.CutSuffix(full, r.URL.EscapedPath())
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return "/"
+	}
+	mount, ok := strings.CutSuffix(u.EscapedPath(), r.URL.EscapedPath())
 	if !ok {
 		mount = ""
 	}
@@ -196,6 +243,8 @@ func (b *Browser) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 	case errors.Is(err, context.Canceled):
 		return
+	case errors.Is(err, store.ErrInvalid):
+		pe = &pageError{Status: http.StatusNotFound, Message: err.Error()}
 	case errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &busErr):
 		pe = &pageError{Status: http.StatusServiceUnavailable, Message: "out of reach: " + scrub(err.Error())}
 	default:
@@ -227,11 +276,6 @@ func (b *Browser) checkContext(r *http.Request) (string, error) {
 		return "", notFound("no context %q: the stores are of %s", name, strings.Join(b.cfg.Registry.Contexts(), ", "))
 	}
 	return name, nil
-}
-
-// checkToken checks a write form's CSRF token.
-func (b *Browser) checkToken(r *http.Request) bool {
-	return subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(b.token)) == 1
 }
 
 // timeout bounds what one page waits for stores and NATS.

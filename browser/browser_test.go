@@ -1,12 +1,14 @@
 package browser_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/browser"
@@ -45,6 +47,12 @@ func TestPages(t *testing.T) {
 		t.Fatalf("overview: %d\n%s", code, body)
 	}
 	mustContain(t, "overview", body, `<base href="/browse/">`, "tenant-a", "tenant-b", "billing", "replica-1", `href="stores/visits/tenant-a/"`)
+
+	code, body, _ = get(t, d.url+"stores/visits/")
+	if code != http.StatusOK {
+		t.Fatalf("shards: %d", code)
+	}
+	mustContain(t, "shards", body, `href="stores/visits/tenant-a/"`, `href="stores/visits/tenant-b/"`)
 
 	code, body, _ = get(t, d.url+"stores/visits/tenant-a/?prefix=Visit-")
 	if code != http.StatusOK {
@@ -109,6 +117,13 @@ func TestNotFound(t *testing.T) {
 		"deadletters/visits/abc":                            "no dead letter",
 		"deadletters/visits/?from=abc":                      "not a sequence",
 		"tail/orders/":                                      "no context",
+		"tail/orders/events":                                "no context",
+		"stores/visits/tenant-a/?prefix=%FF":                "stream prefix",
+		"stores/visits/tenant-a/?after=a%00":                "streams after",
+		"stores/visits/tenant-a/?after=zzzz":                "no stream after",
+		"chains/%FF":                                        "not a correlation id",
+		"deadletters/visits/?from=999999":                   "no dead letters from",
+		"stores/orders/":                                    "no context",
 	} {
 		code, body, _ := get(t, d.url+path)
 		if code != http.StatusNotFound {
@@ -138,11 +153,20 @@ func TestScriptInDataIsInert(t *testing.T) {
 	}
 }
 
-// Writes need the operator's consent and the page's token.
+// Writes need the operator's consent, a request from the browser's own
+// pages, and the client's token.
 func TestWritesGuarded(t *testing.T) {
-	post := func(t *testing.T, d *deployment, token string) (int, string) {
+	post := func(t *testing.T, d *deployment, cookie, token string, header ...string) (int, string) {
 		t.Helper()
-		resp, err := http.PostForm(d.url+"deadletters/visits/1/replay", url.Values{"token": {token}})
+		req, _ := http.NewRequest(http.MethodPost, d.url+"deadletters/visits/12345/replay", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "sw_browser_token", Value: cookie})
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,13 +174,87 @@ func TestWritesGuarded(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
+	token := strings.Repeat("ab", 32)
 	ro := deploy(t, false)
-	if code, body := post(t, ro, ""); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
+	if code, body := post(t, ro, token, token); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
 		t.Errorf("read-only replay: %d, want 403 saying read-only", code)
 	}
 	rw := deploy(t, true)
-	if code, body := post(t, rw, "forged"); code != http.StatusForbidden || !strings.Contains(body, "token") {
-		t.Errorf("replay with a forged token: %d, want 403 naming the token", code)
+	for name, tc := range map[string]struct {
+		cookie, form string
+		header       []string
+		code         int
+		want         string
+	}{
+		"no cookie":        {"", token, nil, http.StatusForbidden, "token"},
+		"a forged token":   {token, "forged", nil, http.StatusForbidden, "token"},
+		"another site":     {token, token, []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden, "refused"},
+		"the client's own": {token, token, []string{"Sec-Fetch-Site", "same-origin"}, http.StatusNotFound, "no dead letter"},
+	} {
+		if code, body := post(t, rw, tc.cookie, tc.form, tc.header...); code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d, want %d saying %q\n%s", name, code, tc.code, tc.want, body)
+		}
+	}
+	_, _, h := get(t, rw.url)
+	if !strings.Contains(h.Get("Set-Cookie"), "sw_browser_token=") || !strings.Contains(h.Get("Set-Cookie"), "SameSite=Strict") {
+		t.Errorf("the first page sets no token cookie: %q", h.Get("Set-Cookie"))
+	}
+}
+
+// The live tail sends events with their stream sequence as ids, resumes
+// after Last-Event-ID, and ends when the Browser is closed.
+func TestTail(t *testing.T) {
+	d := deploy(t, false)
+	d.chainAcross(t)
+	read := func(lastID string) (*bufio.Reader, func()) {
+		req, _ := http.NewRequest(http.MethodGet, d.url+"tail/visits/events", nil)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		return bufio.NewReader(resp.Body), func() { resp.Body.Close() }
+	}
+	next := func(r *bufio.Reader) (id, data string) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("the tail ended: %v", err)
+			}
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = strings.TrimSpace(line[4:])
+			case strings.HasPrefix(line, "data: "):
+				return id, line[6:]
+			}
+		}
+	}
+	r, done := read("")
+	id, data := next(r)
+	if id != "1" || !strings.Contains(data, `"type":"VisitBooked"`) || !strings.Contains(data, `"stream":"Visit-1"`) {
+		t.Errorf("first event: id %q, %s", id, data)
+	}
+	done()
+	r, done = read("1")
+	defer done()
+	if id, data = next(r); id != "2" || !strings.Contains(data, `"stream":"Visit-2"`) {
+		t.Errorf("after Last-Event-ID 1: id %q, %s", id, data)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		ended <- err
+	}()
+	d.browser.Close()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tail goes on after Close")
 	}
 }
 

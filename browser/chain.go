@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -22,11 +22,12 @@ const ChainLimit = 1000
 type gathered struct {
 	Events    []found
 	Failed    []failure
-	Truncated bool // a store held more than ChainLimit
+	Truncated bool // a store holds more than ChainLimit
 }
 
 type failure struct{ Store, Err string }
 
+// Failures names the stores that did not answer, and why.
 func (g gathered) Failures() string {
 	var s []string
 	for _, f := range g.Failed {
@@ -35,34 +36,40 @@ func (g gathered) Failures() string {
 	return strings.Join(s, ", ")
 }
 
-// fanOut runs ask on every store at once and gathers the answers, ordered
-// by the time the events were recorded.
+// eachCatalog runs fn on every store that can be browsed, all at once,
+// and waits for them.
+func (b *Browser) eachCatalog(fn func(st store.Store, cat store.Catalog)) {
+	var wg sync.WaitGroup
+	b.eachStore(func(st store.Store) {
+		if cat, ok := st.(store.Catalog); ok {
+			wg.Go(func() { fn(st, cat) })
+		}
+	})
+	wg.Wait()
+}
+
+// fanOut asks every store at once and gathers the answers, ordered by the
+// time the events were recorded.
 func (b *Browser) fanOut(ctx context.Context, ask func(context.Context, store.Catalog) ([]store.Event, error)) gathered {
 	var (
 		mu  sync.Mutex
-		wg  sync.WaitGroup
 		out gathered
 	)
-	b.eachStore(func(st store.Store) {
-		cat, ok := st.(store.Catalog)
-		if !ok {
+	b.eachCatalog(func(st store.Store, cat store.Catalog) {
+		evs, err := ask(ctx, cat)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			out.Failed = append(out.Failed, failure{st.Context() + "/" + st.Shard(), scrub(err.Error())})
 			return
 		}
-		wg.Go(func() {
-			evs, err := ask(ctx, cat)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				out.Failed = append(out.Failed, failure{st.Context() + "/" + st.Shard(), scrub(err.Error())})
-				return
-			}
-			out.Truncated = out.Truncated || len(evs) >= ChainLimit
-			for _, ev := range evs {
-				out.Events = append(out.Events, found{Event: ev, Context: st.Context(), Shard: st.Shard()})
-			}
-		})
+		if len(evs) > ChainLimit {
+			evs, out.Truncated = evs[:ChainLimit], true
+		}
+		for _, ev := range evs {
+			out.Events = append(out.Events, found{Event: ev, Context: st.Context(), Shard: st.Shard()})
+		}
 	})
-	wg.Wait()
 	slices.SortStableFunc(out.Events, func(a, b found) int {
 		return cmp.Or(a.RecordedAt.Compare(b.RecordedAt), cmp.Compare(a.Context, b.Context), cmp.Compare(a.Shard, b.Shard), a.Position.Compare(b.Position))
 	})
@@ -74,7 +81,7 @@ func (b *Browser) gather(ctx context.Context, id string) gathered {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return b.fanOut(ctx, func(ctx context.Context, cat store.Catalog) ([]store.Event, error) {
-		return cat.Correlated(ctx, id, ChainLimit)
+		return cat.Correlated(ctx, id, ChainLimit+1)
 	})
 }
 
@@ -102,13 +109,17 @@ type chainData struct {
 // causation tree and as a timeline.
 func (b *Browser) chain(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if id == "" || len(id) > 1024 {
-		b.fail(w, r, notFound("%q is not a correlation id", id))
+	if err := backend.CheckCorrelation(id, ChainLimit+1); err != nil {
+		b.fail(w, r, notFound("%q is not a correlation id: %v", id, err))
 		return
 	}
 	g := b.gather(r.Context(), id)
-	if len(g.Events) == 0 && len(g.Failed) == 0 {
+	switch {
+	case len(g.Events) == 0 && len(g.Failed) == 0:
 		b.fail(w, r, notFound("no store holds an event of correlation %s", id))
+		return
+	case len(g.Events) == 0:
+		b.fail(w, r, &pageError{Status: http.StatusServiceUnavailable, Message: "no store answered: " + g.Failures()})
 		return
 	}
 	d := chainData{ID: id, Roots: tree(g.Events), gathered: g}
@@ -121,25 +132,37 @@ func (b *Browser) chain(w http.ResponseWriter, r *http.Request) {
 	b.render(w, r, http.StatusOK, "chain", "Correlation "+short(id), d)
 }
 
-// tree links each event under the one its causation_id names. evs are in
-// time order, and so is every level of the tree. An event whose cause is
-// not an earlier event of the chain is a root: so forged metadata naming
-// a later event, or the event itself, can never make a cycle.
+// tree links each event under the one its causation_id names, wherever
+// the clocks of their stores put them; an event whose cause is not in the
+// chain, or would close a cycle (forged metadata), is a root. evs are in
+// time order, and so is every level of the tree.
 func tree(evs []found) []*node {
-	at := make(map[string]int, len(evs))
-	nodes := make([]*node, len(evs))
+	nodes := make(map[string]*node, len(evs))
+	for _, f := range evs {
+		nodes[f.ID.String()] = &node{found: f}
+	}
+	parent := func(n *node) *node { return nodes[n.Metadata.Get(correlation.CausationID)] }
 	var roots []*node
-	for i, f := range evs {
-		nodes[i] = &node{found: f}
-		if p, ok := at[f.Metadata.Get(correlation.CausationID)]; ok {
-			nodes[p].Children = append(nodes[p].Children, nodes[i])
-		} else {
-			roots = append(roots, nodes[i])
+	for _, f := range evs {
+		n := nodes[f.ID.String()]
+		p := parent(n)
+		if p == nil || p == n || reaches(p, n, parent, len(evs)) {
+			roots = append(roots, n)
+			continue
 		}
-		at[f.ID.String()] = i
+		p.Children = append(p.Children, n)
 	}
 	return roots
 }
 
-// pathEsc escapes one path segment.
-func pathEsc(s string) string { return url.PathEscape(s) }
+// reaches says whether going up from p through parent meets n: linking n
+// under p would then close a cycle.
+func reaches(p, n *node, parent func(*node) *node, limit int) bool {
+	for i := 0; p != nil && i <= limit; i++ {
+		if p == n {
+			return true
+		}
+		p = parent(p)
+	}
+	return false
+}

@@ -127,6 +127,7 @@ func TestInChromium(t *testing.T) {
 		t.Errorf("overview shows neither the replica nor the group:\n%s", body)
 	}
 
+	run("a context's shards", click(`header nav a[href="stores/visits/"]`), visible(`a[href="stores/visits/tenant-b/"]`))
 	run("a store's streams", click(`a[href="stores/visits/tenant-a/"]`),
 		visible(`a[href="stores/visits/tenant-a/streams/Visit-1"]`), shoot(dir, "streams"))
 	run("a stream", click(`a[href="stores/visits/tenant-a/streams/Visit-1"]`),

@@ -44,7 +44,7 @@ func (b *Browser) deadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := r.URL.Query()
-	d := deadLettersData{Context: name, Group: v.Get("group"), Done: v.Get("done"), None: q == nil}
+	d := deadLettersData{Context: name, Group: v.Get("group"), Done: done(v), None: q == nil}
 	if v.Has("from") {
 		if d.From, err = strconv.ParseUint(v.Get("from"), 10, 64); err != nil {
 			b.fail(w, r, notFound("no page from %q: not a sequence", v.Get("from")))
@@ -65,13 +65,18 @@ func (b *Browser) deadLetters(w http.ResponseWriter, r *http.Request) {
 			d.Letters = d.Letters[:PageSize]
 		}
 	}
+	if v.Has("from") && len(d.Letters) == 0 {
+		b.fail(w, r, notFound("no dead letters from sequence %d on", d.From))
+		return
+	}
 	b.render(w, r, http.StatusOK, "deadletters", "Dead letters of "+name, d)
 }
 
 type deadLetterData struct {
-	Context string
-	Letter  deadletter.Letter
-	Parked  []deadletter.Letter
+	Context  string
+	Letter   deadletter.Letter
+	Parked   []deadletter.Letter // the first PageSize
+	PageSize int
 }
 
 // deadLetter shows one dead letter: its error, event, and what is parked
@@ -84,7 +89,7 @@ func (b *Browser) deadLetter(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	}
-	d := deadLetterData{Context: name, Letter: l}
+	d := deadLetterData{Context: name, Letter: l, PageSize: PageSize}
 	if l.ParkKey != 0 && !l.IsParked {
 		if d.Parked, err = q.Parked(ctx, l.Group, l.ParkKey, 0, PageSize); err != nil {
 			b.fail(w, r, err)
@@ -112,32 +117,39 @@ func (b *Browser) letter(ctx context.Context, r *http.Request) (*deadletter.Queu
 }
 
 // settle replays or discards a dead letter, when writes are enabled and
-// the form carries the token; then back to the list, saying what was
-// asked for.
+// the form carries the client's token; then back to the list, saying
+// what was asked for.
 func (b *Browser) settle(w http.ResponseWriter, r *http.Request) {
-	if !b.cfg.Writes {
-		b.fail(w, r, &pageError{Status: http.StatusForbidden, Message: "the browser is read-only: writes are not enabled"})
-		return
-	}
-	if !b.checkToken(r) {
-		b.fail(w, r, &pageError{Status: http.StatusForbidden, Message: "the form's token is missing or stale: reload the page"})
+	if err := b.checkWrite(r); err != nil {
+		b.fail(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	q, name, l, err := b.letter(ctx, r)
+	action := r.PathValue("action")
 	if err == nil {
-		err = act(ctx, q, l.Seq, r.PathValue("action"), r.PostFormValue("followers"))
+		err = act(ctx, q, l.Seq, action, r.PostFormValue("followers"))
 	}
-	if errors.Is(err, deadletter.ErrParked) {
-		err = &pageError{Status: http.StatusConflict, Message: err.Error()}
+	var pe *pageError
+	if err != nil && !errors.As(err, &pe) && (errors.Is(err, deadletter.ErrParked) || errors.Is(err, store.ErrInvalid)) {
+		err = &pageError{Status: http.StatusConflict, Message: "dead letter " + r.PathValue("seq") + " cannot be " + action + "ed: " + scrub(err.Error())}
 	}
 	if err != nil {
 		b.fail(w, r, err)
 		return
 	}
-	done := r.PathValue("action") + " of dead letter " + strconv.FormatUint(l.Seq, 10) + " asked for"
-	http.Redirect(w, r, base(r)+"deadletters/"+pathEsc(name)+"/?done="+url.QueryEscape(done), http.StatusSeeOther)
+	http.Redirect(w, r, base(r)+"deadletters/"+url.PathEscape(name)+"/?done="+action+"&seq="+strconv.FormatUint(l.Seq, 10), http.StatusSeeOther)
+}
+
+// done says what the last write asked for, from the list page's query:
+// built here, so that a link cannot put words on the page.
+func done(v url.Values) string {
+	seq, err := strconv.ParseUint(v.Get("seq"), 10, 64)
+	if a := v.Get("done"); err == nil && (a == "replay" || a == "discard") {
+		return a + " of dead letter " + strconv.FormatUint(seq, 10) + " asked for"
+	}
+	return ""
 }
 
 // act asks the queue for action on seq.

@@ -34,13 +34,23 @@
 //
 // # Safety
 //
-// The browser is read-only unless Config.Writes; every write is a POST
-// that carries a token of this Browser's own. Event data and metadata are
-// escaped by html/template and a Content-Security-Policy forbids inline
-// scripts, so an event whose data holds markup shows it as text. Pages
-// never show a DSN: error texts shown have any URL credentials removed. A
-// bad id, an unknown store and a page out of range are 404 pages that say
-// why; a store or NATS out of reach is a 503 page.
+// The browser is read-only unless Config.Writes. A write is a POST that
+// must come from the browser's own pages (http.CrossOriginProtection) and
+// carry the client's token, which a SameSite cookie holds and the form
+// repeats: it holds across replicas behind one address. The browser has
+// no login of its own: served beyond this machine with writes enabled, it
+// belongs behind the application's authentication.
+//
+// Event data and metadata are escaped by html/template, and a
+// Content-Security-Policy forbids inline scripts, so an event whose data
+// holds markup shows it as text. Pages never show a DSN: every error text
+// shown has URL credentials and password= settings taken out.
+//
+// A bad id, an unknown store or context, and a page out of range (a
+// version past a stream's end, a stream or dead letter after the last)
+// are 404 pages that say why; a store or NATS out of reach is a 503 page.
+// Close ends the live tails, which an http.Server's Shutdown would wait
+// for forever (cli registers it with Server.RegisterOnShutdown).
 //
 // A Browser is safe for concurrent use.
 package browser

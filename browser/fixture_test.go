@@ -30,6 +30,7 @@ type deployment struct {
 	conn     *bus.Conn
 	poisoned atomic.Bool
 	srv      *httptest.Server
+	browser  *browser.Browser
 	url      string // the browser's root
 	chain    store.Event
 }
@@ -69,6 +70,7 @@ func deploy(t *testing.T, writes bool) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.browser = b
 	mux := http.NewServeMux()
 	mux.Handle("/browse/", http.StripPrefix("/browse", b))
 	d.srv = httptest.NewServer(mux)

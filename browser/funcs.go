@@ -23,16 +23,18 @@ var funcs = template.FuncMap{
 	"add":    func(a, b int64) int64 { return a + b },
 	"uuid":   func(id uuid.UUID) string { return id.String() },
 	"ms":     func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) },
+	"scrub":  scrub,
 }
 
 // short is the tail of a long id, shown with the whole on hover: event
 // ids are UUIDv7, whose heads are the time and alike for a minute's
-// events, and whose tails are random.
+// events, and whose tails are random. app.js shortens the same way.
 func short(id string) string {
-	if len(id) <= 13 {
+	r := []rune(id)
+	if len(r) <= 13 {
 		return id
 	}
-	return "…" + id[len(id)-8:]
+	return "…" + string(r[len(r)-8:])
 }
 
 // hue gives each context or shard name one of the stylesheet's twelve
@@ -52,8 +54,15 @@ func pretty(data []byte) string {
 	return out.String()
 }
 
-// userinfo matches the user and password of a URL in an error's text.
-var userinfo = regexp.MustCompile(`(://)[^/@\s]*@`)
+// Credentials in an error's text: a URL's user and password (up to the
+// last '@' before the host: a password may hold one), and a key=value
+// DSN's password.
+var (
+	userinfo = regexp.MustCompile(`(://)[^/\s]*@`)
+	password = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+)
 
 // scrub takes any credentials out of an error's text before a page shows it.
-func scrub(s string) string { return userinfo.ReplaceAllString(s, "${1}…@") }
+func scrub(s string) string {
+	return password.ReplaceAllString(userinfo.ReplaceAllString(s, "${1}…@"), "${1}…")
+}

@@ -21,6 +21,7 @@ type overviewData struct {
 type storeRow struct {
 	status.Store
 	Events   int64
+	Exact    bool // Events is a count, not an estimate
 	CountErr string
 }
 
@@ -43,39 +44,34 @@ func (b *Browser) overview(w http.ResponseWriter, r *http.Request) {
 	for _, s := range rep.Stores {
 		c := counts[s.Context+"/"+s.Shard]
 		s.Err = scrub(s.Err)
-		data.Stores = append(data.Stores, storeRow{Store: s, Events: c.n, CountErr: c.err})
+		data.Stores = append(data.Stores, storeRow{Store: s, Events: c.n, Exact: c.exact, CountErr: c.err})
 	}
 	b.render(w, r, http.StatusOK, "overview", "Overview", data)
 }
 
 type count struct {
-	n   int64
-	err string
+	n     int64
+	exact bool
+	err   string
 }
 
 // counts counts every store's events, the stores in parallel.
 func (b *Browser) counts(ctx context.Context) map[string]count {
 	var (
 		mu  sync.Mutex
-		wg  sync.WaitGroup
 		out = map[string]count{}
 	)
-	b.eachStore(func(st store.Store) {
-		wg.Go(func() {
-			var c count
-			if cat, ok := st.(store.Catalog); ok {
-				n, err := cat.Count(ctx)
-				c.n = n
-				if err != nil {
-					c.err = scrub(err.Error())
-				}
-			}
-			mu.Lock()
-			out[st.Context()+"/"+st.Shard()] = c
-			mu.Unlock()
-		})
+	b.eachCatalog(func(st store.Store, cat store.Catalog) {
+		var c count
+		n, exact, err := cat.Count(ctx)
+		c.n, c.exact = n, exact
+		if err != nil {
+			c.err = scrub(err.Error())
+		}
+		mu.Lock()
+		out[st.Context()+"/"+st.Shard()] = c
+		mu.Unlock()
 	})
-	wg.Wait()
 	return out
 }
 

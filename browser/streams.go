@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,19 @@ import (
 
 // PageSize is how many streams or events one page lists.
 const PageSize = 50
+
+// shards lists a context's stores: one per shard.
+func (b *Browser) shards(w http.ResponseWriter, r *http.Request) {
+	name, err := b.checkContext(r)
+	if err != nil {
+		b.fail(w, r, err)
+		return
+	}
+	b.render(w, r, http.StatusOK, "shards", "Shards of "+name, struct {
+		Context string
+		Shards  []string
+	}{name, b.cfg.Registry.Shards(name)})
+}
 
 type streamsData struct {
 	Context, Shard string
@@ -30,11 +44,13 @@ func (b *Browser) streams(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
 	q := r.URL.Query()
 	d := streamsData{Context: st.Context(), Shard: st.Shard(), Prefix: q.Get("prefix"), After: q.Get("after")}
-	list, err := cat.Streams(r.Context(), d.Prefix, d.After, PageSize+1)
-	if errors.Is(err, store.ErrInvalid) {
-		err = notFound("%v", err)
+	list, err := cat.Streams(ctx, d.Prefix, d.After, PageSize+1)
+	if err == nil && d.After != "" && len(list) == 0 {
+		err = notFound("no stream after %q in %s/%s", d.After, d.Context, d.Shard)
 	}
 	if err != nil {
 		b.fail(w, r, err)
@@ -63,7 +79,9 @@ func (b *Browser) stream(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, err)
 		return
 	}
-	d, err := readPage(r.Context(), st, r.PathValue("stream"), r.URL.Query().Get("from"))
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	d, err := readPage(ctx, st, r.PathValue("stream"), r.URL.Query().Get("from"))
 	if err != nil {
 		b.fail(w, r, err)
 		return
@@ -107,13 +125,14 @@ func readPage(ctx context.Context, st store.Store, stream, from string) (streamD
 }
 
 type eventData struct {
-	Event    store.Event
-	Meta     []metaPair
-	Cause    *found // the event that caused it; nil when it started its chain
-	CauseID  string // causation_id when the cause was not found
-	Caused   []found
-	Chain    string // its correlation_id
-	Complete bool   // every store answered the search for its effects
+	Context, Shard string // the store it is in
+	Event          store.Event
+	Meta           []metaPair
+	Chain          string // its correlation_id
+	Cause          *found // the event that caused it; nil when none is known
+	CauseID        string // causation_id when no store holds that event
+	Caused         []found
+	Complete       bool // every store answered, in full, the search for its effects
 }
 
 type metaPair struct{ Key, Value string }
@@ -126,7 +145,7 @@ type found struct {
 
 // event shows one event: data, metadata, what caused it, what it caused.
 func (b *Browser) event(w http.ResponseWriter, r *http.Request) {
-	_, cat, err := b.store(r)
+	st, cat, err := b.store(r)
 	if err != nil {
 		b.fail(w, r, err)
 		return
@@ -136,41 +155,44 @@ func (b *Browser) event(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, r, notFound("%q is not an event id", r.PathValue("id")))
 		return
 	}
-	ev, err := cat.Event(r.Context(), id)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	ev, err := cat.Event(ctx, id)
 	if errors.Is(err, store.ErrEventNotFound) {
-		err = notFound("no event %s in %s/%s", id, r.PathValue("context"), r.PathValue("shard"))
+		err = notFound("no event %s in %s/%s", id, st.Context(), st.Shard())
 	}
 	if err != nil {
 		b.fail(w, r, err)
 		return
 	}
-	b.render(w, r, http.StatusOK, "event", ev.Type+" "+short(ev.ID.String()), b.explain(r.Context(), ev))
+	b.render(w, r, http.StatusOK, "event", ev.Type+" "+short(ev.ID.String()), b.explain(ctx, found{ev, st.Context(), st.Shard()}))
 }
 
-// explain finds, in every store, what caused ev and what it caused.
-func (b *Browser) explain(ctx context.Context, ev store.Event) eventData {
-	d := eventData{Event: ev, Chain: ev.Metadata.Get(correlation.CorrelationID)}
+// explain finds, in every store, what caused f and what it caused.
+func (b *Browser) explain(ctx context.Context, f found) eventData {
+	ev := f.Event
+	d := eventData{Context: f.Context, Shard: f.Shard, Event: ev, Chain: ev.Metadata.Get(correlation.CorrelationID), Complete: true}
 	for k, v := range ev.Metadata {
 		d.Meta = append(d.Meta, metaPair{k, v})
 	}
 	sort.Slice(d.Meta, func(i, j int) bool { return d.Meta[i].Key < d.Meta[j].Key })
+	if cause := ev.Metadata.Get(correlation.CausationID); cause != "" && cause != ev.ID.String() {
+		d.CauseID = cause
+		if id, err := uuid.Parse(cause); err == nil {
+			if c, err := b.lookup(ctx, id); err == nil {
+				d.Cause, d.CauseID = &c, ""
+			}
+		}
+	}
 	if d.Chain == "" {
 		return d
 	}
 	chain := b.gather(ctx, d.Chain)
-	d.Complete = len(chain.Failed) == 0
-	cause := ev.Metadata.Get(correlation.CausationID)
-	for _, f := range chain.Events {
-		switch {
-		case f.ID == ev.ID:
-		case f.ID.String() == cause:
-			d.Cause = &f
-		case f.Metadata.Get(correlation.CausationID) == ev.ID.String():
-			d.Caused = append(d.Caused, f)
+	d.Complete = len(chain.Failed) == 0 && !chain.Truncated
+	for _, c := range chain.Events {
+		if c.ID != ev.ID && c.Metadata.Get(correlation.CausationID) == ev.ID.String() {
+			d.Caused = append(d.Caused, c)
 		}
-	}
-	if d.Cause == nil && cause != "" && cause != ev.ID.String() {
-		d.CauseID = cause
 	}
 	return d
 }
@@ -192,7 +214,7 @@ func (b *Browser) findEvent(w http.ResponseWriter, r *http.Request) {
 
 // eventURL is the address of f's page.
 func eventURL(r *http.Request, f found) string {
-	return base(r) + "stores/" + pathEsc(f.Context) + "/" + pathEsc(f.Shard) + "/events/" + f.ID.String()
+	return base(r) + "stores/" + url.PathEscape(f.Context) + "/" + url.PathEscape(f.Shard) + "/events/" + f.ID.String()
 }
 
 // lookup asks every store, in parallel, for the event with id.
@@ -230,5 +252,5 @@ func (b *Browser) search(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.Redirect(w, r, base(r)+"chains/"+pathEsc(q), http.StatusFound)
+	http.Redirect(w, r, base(r)+"chains/"+url.PathEscape(q), http.StatusFound)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,9 +41,15 @@ type tailed struct {
 	Error       string    `json:"error,omitempty"`
 }
 
-// tail streams a context's events as server-sent events, from the last
-// TailBacklog on, through an ordered consumer that JetStream forgets when
-// the page goes.
+// Heartbeat is how often an idle live tail sends a comment, so that
+// proxies keep the connection and a client that went away is noticed.
+const Heartbeat = 15 * time.Second
+
+// tail streams a context's events as server-sent events, each with its
+// sequence in the context's stream as its id: from the last TailBacklog
+// on, or after Last-Event-ID when the client reconnects. An ordered
+// consumer reads them, which JetStream forgets when the page goes. It ends
+// with the client, the consumer, or Close.
 func (b *Browser) tail(w http.ResponseWriter, r *http.Request) {
 	name, err := b.checkContext(r)
 	if err != nil {
@@ -50,16 +57,10 @@ func (b *Browser) tail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	cons, err := b.tailConsumer(ctx, name)
+	after, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
+	cons, err := b.tailConsumer(ctx, name, after)
 	if err != nil {
 		b.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	rc := http.NewResponseController(w)
-	fmt.Fprint(w, ": tailing "+name+"\n\n")
-	if rc.Flush() != nil {
 		return
 	}
 	msgs := make(chan jetstream.Msg, 64)
@@ -70,40 +71,64 @@ func (b *Browser) tail(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if err != nil {
+		b.fail(w, r, &bus.Error{Op: "tail " + bus.StreamName(name), URL: b.cfg.Conn.Server(), Err: err})
 		return
 	}
 	defer cc.Stop()
-	for {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	b.send(w, msgs, ctx.Done(), cc.Closed())
+}
+
+// send writes msgs as events until one of the ends comes.
+func (b *Browser) send(w http.ResponseWriter, msgs <-chan jetstream.Msg, gone, closed <-chan struct{}) {
+	rc := http.NewResponseController(w)
+	beat := time.NewTicker(Heartbeat)
+	defer beat.Stop()
+	fmt.Fprint(w, ": tailing\n\n")
+	for rc.Flush() == nil {
 		select {
-		case <-ctx.Done():
+		case <-gone:
 			return
+		case <-closed:
+			return
+		case <-b.done:
+			return
+		case <-beat.C:
+			fmt.Fprint(w, ": still here\n\n")
 		case m := <-msgs:
 			if m.Headers().Get(bus.HeaderReplayGroup) != "" {
 				continue // a dead letter's replay marker, not an event
 			}
 			line, _ := json.Marshal(toTailed(m))
-			fmt.Fprintf(w, "data: %s\n\n", line)
-			if rc.Flush() != nil {
-				return
+			meta, _ := m.Metadata()
+			if meta != nil {
+				fmt.Fprintf(w, "id: %d\n", meta.Sequence.Stream)
 			}
+			fmt.Fprintf(w, "data: %s\n\n", line)
 		}
 	}
 }
 
 // tailConsumer makes an ordered consumer of the context's stream that
-// starts TailBacklog messages before its end.
-func (b *Browser) tailConsumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+// starts after the sequence after, or, for 0, TailBacklog messages before
+// its end.
+func (b *Browser) tailConsumer(ctx context.Context, name string, after uint64) (jetstream.Consumer, error) {
 	js := b.cfg.Conn.JetStream()
 	s, err := js.Stream(ctx, bus.StreamName(name))
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, notFound("context %s has no stream yet: nothing has been relayed", name)
 	}
 	if err != nil {
-		return nil, err
+		return nil, &bus.Error{Op: "tail " + bus.StreamName(name), URL: b.cfg.Conn.Server(), Err: err}
+	}
+	start := after + 1
+	if last := s.CachedInfo().State.LastSeq; after == 0 && last > TailBacklog {
+		start = last - TailBacklog + 1
 	}
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if last := s.CachedInfo().State.LastSeq; last > TailBacklog {
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last - TailBacklog + 1}
+	if start > 1 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start}
 	}
 	return js.OrderedConsumer(ctx, bus.StreamName(name), cfg)
 }

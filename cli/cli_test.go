@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -99,7 +100,7 @@ func TestEmbedded(t *testing.T) {
 	env := []string{"SWITCHYARD_DATA_DIR=" + dir, "SWITCHYARD_CONTEXT_VISITS_SHARDS=default,tenant-a"}
 	addr, port := testrun.FreeAddr(t), freePort(t)
 	logs := &testrun.Output{}
-	testrun.Background(t, "run", func(ctx context.Context) error {
+	stop := testrun.Background(t, "run", func(ctx context.Context) error {
 		var out testrun.Output
 		if code := (cli.Program{Name: "sw"}).Run(ctx, []string{"-http", addr, "-nats-port", strconv.Itoa(port)}, env, &out, logs); code != 0 {
 			return fmt.Errorf("exit %d:\n%s", code, logs.String())
@@ -151,6 +152,23 @@ func TestEmbedded(t *testing.T) {
 	page := get(t, "http://"+addr+"/browse/stores/visits/tenant-a/events/"+stored[0].ID.String())
 	if !strings.Contains(page, "VisitBooked") || !strings.Contains(page, `<base href="/browse/">`) || !strings.Contains(page, "read-only") {
 		t.Fatalf("the browser's page of the event:\n%s", page)
+	}
+
+	// A live tail left open does not keep run from stopping.
+	resp, err := http.Get("http://" + addr + "/browse/tail/visits/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("run does not stop while a live tail is open")
 	}
 }
 

@@ -29,7 +29,7 @@ var runCommand = &command{
 			ackWait:  fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions"),
 			inFlight: fs.Int("max-in-flight", consumer.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)"),
 			browse:   fs.String("browser", c.env("SWITCHYARD_BROWSER", browseLocal), "the event browser at /browse/ on -http: local (answers loopback clients only), all, or off (env SWITCHYARD_BROWSER)"),
-			writes:   fs.Bool("browser-writes", c.env("SWITCHYARD_BROWSER_WRITES", "") == "true", "let the browser replay and discard dead letters (env SWITCHYARD_BROWSER_WRITES=true)"),
+			writes:   fs.Bool("browser-writes", c.env("SWITCHYARD_BROWSER_WRITES", "") == "true", "let the browser replay and discard dead letters (env SWITCHYARD_BROWSER_WRITES=true); it has no login: with -browser all, put it behind your own"),
 		}
 		return func(ctx context.Context, _ []string) error { return c.run(ctx, o) }
 	},
@@ -94,7 +94,8 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 	}
 	if *o.http != "" {
 		mux := serve(runner, tel.Metrics())
-		if err := mountBrowser(mux, *o.browse, browser.Config{Registry: reg, Conn: conn, Writes: *o.writes, Logger: log}); err != nil {
+		b, err := mountBrowser(mux, *o.browse, browser.Config{Registry: reg, Conn: conn, Writes: *o.writes, Logger: log})
+		if err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", *o.http)
@@ -102,11 +103,24 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 			return err
 		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		if b != nil {
+			srv.RegisterOnShutdown(b.Close) // live tails never go idle on their own
+		}
 		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
-		defer srv.Shutdown(context.WithoutCancel(ctx))
+		defer shutdown(context.WithoutCancel(ctx), srv)
 		log.InfoContext(ctx, "serving health and metrics", "addr", ln.Addr().String(), "browser", *o.browse, "browser_writes", *o.writes)
 	}
 	return runner.Run(ctx)
+}
+
+// shutdown stops srv, giving its requests a few seconds before it cuts
+// them off.
+func shutdown(ctx context.Context, srv *http.Server) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if srv.Shutdown(ctx) != nil {
+		srv.Close() //nolint:errcheck // shutting down anyway
+	}
 }
 
 // serve serves /healthz (the process is up) and /readyz (streams

@@ -22,13 +22,18 @@ import (
 // Correlated returns up to limit events whose correlation_id is
 // correlationID, in log order, through an index.
 //
-// Count returns how many events the store holds (links not counted).
+// Count returns how many events the store holds (links not counted):
+// exactly, or, where counting would read a big table whole (PostgreSQL
+// past EstimateAbove rows), the database's estimate with exact false.
 type Catalog interface {
 	Streams(ctx context.Context, prefix, after string, limit int) ([]StreamInfo, error)
 	Event(ctx context.Context, id uuid.UUID) (Event, error)
 	Correlated(ctx context.Context, correlationID string, limit int) ([]Event, error)
-	Count(ctx context.Context) (int64, error)
+	Count(ctx context.Context) (n int64, exact bool, err error)
 }
+
+// EstimateAbove is the size past which Catalog.Count may estimate.
+const EstimateAbove = 100_000
 
 // StreamInfo is one stream of a store, as Catalog.Streams lists it.
 type StreamInfo struct {

@@ -62,6 +62,29 @@ function hue(name) {
   return h % 12;
 }
 
+// short is funcs.go's: the random tail of a UUIDv7, not its time head.
+function short(id) {
+  const r = [...id];
+  return r.length <= 13 ? id : "…" + r.slice(-8).join("");
+}
+
+// idCell is parts.html's "id": the short id, the whole on hover, a copy button.
+function idCell(id) {
+  const span = document.createElement("span");
+  span.className = "id";
+  const code = document.createElement("code");
+  code.title = id;
+  code.textContent = short(id);
+  const b = document.createElement("button");
+  b.className = "copy";
+  b.type = "button";
+  b.dataset.copy = id;
+  b.title = "Copy " + id;
+  b.textContent = "copy";
+  span.append(code, b);
+  return span;
+}
+
 function badge(cls, text) {
   const s = document.createElement("span");
   s.className = "badge " + cls + " h" + hue(text);
@@ -74,7 +97,11 @@ function tail(table) {
   const state = document.getElementById("tail-state");
   const src = new EventSource(table.dataset.src);
   src.onopen = () => { state.textContent = "Live: new events appear at the top."; };
-  src.onerror = () => { state.textContent = "Disconnected; reconnecting…"; };
+  src.onerror = () => {
+    state.textContent = src.readyState === EventSource.CLOSED
+      ? "Disconnected: the server refused the tail. Reload the page to try again."
+      : "Disconnected; reconnecting…";
+  };
   src.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     const row = body.insertRow(0);
@@ -83,7 +110,7 @@ function tail(table) {
       cell(row, "");
       cell(row, "");
       cell(row, "undecodable: " + ev.error).className = "bad";
-      cell(row, ev.stream); cell(row, ""); cell(row, "");
+      cell(row, ev.stream); cell(row, ""); cell(row, ""); cell(row, "");
     } else {
       const t = document.createElement("time");
       t.setAttribute("datetime", ev.recorded_at);
@@ -92,9 +119,16 @@ function tail(table) {
       cell(row, badge("ctx", ev.context), badge("shard", ev.shard));
       const store = "stores/" + encodeURIComponent(ev.context) + "/" + encodeURIComponent(ev.shard);
       cell(row, link(store + "/events/" + ev.id, ev.type));
+      cell(row, idCell(ev.id));
       cell(row, link(store + "/streams/" + encodeURIComponent(ev.stream) + "?from=" + ev.version, ev.stream));
       cell(row, String(ev.version)).className = "num";
-      cell(row, ev.correlation_id ? link("chains/" + encodeURIComponent(ev.correlation_id), ev.correlation_id.slice(0, 8) + "…") : "");
+      if (ev.correlation_id) {
+        const a = link("chains/" + encodeURIComponent(ev.correlation_id), short(ev.correlation_id));
+        a.title = ev.correlation_id;
+        cell(row, a);
+      } else {
+        cell(row, "");
+      }
       localTimes(row);
     }
     while (body.rows.length > 500) body.deleteRow(-1);

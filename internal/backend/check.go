@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -85,25 +86,31 @@ func CheckLink(stream string, expected store.ExpectedVersion, ids []uuid.UUID) e
 	return nil
 }
 
-// CheckStreams checks the arguments of a catalog's stream listing.
+// CheckStreams checks the arguments of a catalog's stream listing: a
+// prefix and an after that are, when given, what stream names may be.
 func CheckStreams(prefix, after string, limit int) error {
-	if len(prefix) > store.MaxStreamLen {
-		return &store.InvalidError{Field: "stream prefix", Value: prefix[:store.MaxStreamLen] + "…", Reason: "longer than a stream name"}
-	}
-	if len(after) > store.MaxStreamLen {
-		return &store.InvalidError{Field: "streams after", Value: after[:store.MaxStreamLen] + "…", Reason: "longer than a stream name"}
+	for field, v := range map[string]string{"stream prefix": prefix, "streams after": after} {
+		if v == "" {
+			continue
+		}
+		if err := store.CheckStream(v); err != nil {
+			var ie *store.InvalidError
+			if errors.As(err, &ie) {
+				ie.Field = field
+			}
+			return err
+		}
 	}
 	return CheckLimit(limit)
 }
 
-// maxCorrelationLen bounds a correlation id looked up: far above an event
-// id, the usual value.
-const maxCorrelationLen = 1024
-
-// CheckCorrelation checks a correlation id to look up.
+// CheckCorrelation checks a correlation id to look up: a metadata value.
 func CheckCorrelation(id string, limit int) error {
-	if id == "" || len(id) > maxCorrelationLen {
-		return &store.InvalidError{Field: "correlation id", Value: id, Reason: "want 1 to " + strconv.Itoa(maxCorrelationLen) + " bytes"}
+	if id == "" {
+		return &store.InvalidError{Field: "correlation id", Value: id, Reason: "empty"}
+	}
+	if err := store.CheckMetadata(map[string]string{"correlation_id": id}); err != nil {
+		return err
 	}
 	return CheckLimit(limit)
 }

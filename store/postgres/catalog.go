@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -81,15 +80,24 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 	return evs, nil
 }
 
-// Count counts the store's events; see store.Catalog.
-func (s *Store) Count(ctx context.Context) (int64, error) {
+// Count counts the store's events; see store.Catalog. Past
+// store.EstimateAbove rows it is the planner's estimate (pg_class), which
+// counts links too.
+func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 	if s.closed.Load() {
-		return 0, store.ErrClosed
+		return 0, false, store.ErrClosed
+	}
+	q, t := s.reader(ctx), s.table("sw_events")
+	var estimate float64
+	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), -1)`, t).Scan(&estimate); err != nil {
+		return 0, false, s.fail("count events", err)
+	}
+	if estimate > store.EstimateAbove {
+		return int64(estimate), false, nil
 	}
 	var n int64
-	err := s.reader(ctx).QueryRow(ctx, `SELECT count(*) FROM `+s.table("sw_events")+` WHERE NOT link`).Scan(&n)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, s.fail("count events", err)
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE NOT link`).Scan(&n); err != nil {
+		return 0, false, s.fail("count events", err)
 	}
-	return n, nil
+	return n, true, nil
 }

@@ -30,7 +30,11 @@ func database(t *testing.T) string {
 
 func newStore(t *testing.T, maxEventBytes int) *postgres.Store {
 	t.Helper()
-	url := database(t)
+	return newStoreIn(t, database(t), maxEventBytes)
+}
+
+func newStoreIn(t *testing.T, url string, maxEventBytes int) *postgres.Store {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +54,32 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Backend{
 		Name: "postgres",
 		New:  func(t *testing.T, max int) store.Store { return newStore(t, max) },
+		App:  app{},
+	})
+}
+
+// The suite in a database whose collation sorts as people read (ICU,
+// punctuation ignored), not byte by byte as the test server's does.
+func TestConformanceICU(t *testing.T) {
+	base := database(t)
+	name := pgtest.RandomName("sw_icu_")
+	admin := func(sql string) error {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(context.Background(), sql)
+		return err
+	}
+	if err := admin(`CREATE DATABASE ` + name + ` LOCALE_PROVIDER icu ICU_LOCALE 'en-US-u-ka-shifted' LOCALE 'C.UTF-8' TEMPLATE template0`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin(`DROP DATABASE ` + name + ` WITH (FORCE)`) }) //nolint:errcheck // best effort
+	url := pgtest.WithDatabase(t, base, name)
+	storetest.Run(t, storetest.Backend{
+		Name: "postgres-icu",
+		New:  func(t *testing.T, max int) store.Store { return newStoreIn(t, url, max) },
 		App:  app{},
 	})
 }

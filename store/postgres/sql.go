@@ -68,9 +68,14 @@ var migrations = []string{
 		handled_at timestamptz NOT NULL,
 		PRIMARY KEY (group_name, event_id)
 	);`,
-	// 4: correlation chains: the events of one correlation_id, for the
-	// browser (store.Catalog.Correlated).
-	`CREATE INDEX sw_events_correlation ON {{schema}}.sw_events ((metadata->>'correlation_id')) WHERE NOT link;`,
+	// 4: for the browser (store.Catalog). Stream names in byte order, so
+	// names that share a prefix sort together whatever the database's
+	// collation (and compare as fast as bytes do): this rebuilds the
+	// primary key. The events of one correlation_id through an index; on a
+	// big store an operator may build it first, without blocking appends,
+	// with CREATE INDEX CONCURRENTLY of the same name and definition.
+	`ALTER TABLE {{schema}}.sw_events ALTER COLUMN stream SET DATA TYPE text COLLATE "C";
+	CREATE INDEX IF NOT EXISTS sw_events_correlation ON {{schema}}.sw_events ((metadata->>'correlation_id')) WHERE NOT link;`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

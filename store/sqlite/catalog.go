@@ -89,14 +89,14 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 	return evs, nil
 }
 
-// Count counts the store's events; see store.Catalog.
-func (s *Store) Count(ctx context.Context) (int64, error) {
+// Count counts the store's events, exactly; see store.Catalog.
+func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 	if s.closed.Load() {
-		return 0, store.ErrClosed
+		return 0, false, store.ErrClosed
 	}
 	var n int64
 	if err := s.readerFor(ctx).QueryRowContext(ctx, `SELECT count(*) FROM sw_events WHERE link = 0`).Scan(&n); err != nil {
-		return 0, s.fail("count events", err)
+		return 0, false, s.fail("count events", err)
 	}
-	return n, nil
+	return n, true, nil
 }
