@@ -376,8 +376,11 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		"switchyard.consumer.oldest_unhandled.age(max)": 0,
 		"switchyard.relay.lag(max)":                     0, // caught up
 	}
-	waitFor(t, "the relay to publish the derived events", 20*time.Second, func() bool {
-		return collect(t, reader)["switchyard.relay.published"] == n+handled
+	// The lag is 0 once the leader, having published everything, waits
+	// for commits: a moment after the last ack.
+	waitFor(t, "the relay to publish the derived events and wait", 20*time.Second, func() bool {
+		got := collect(t, reader)
+		return got["switchyard.relay.published"] == n+handled && got["switchyard.relay.lag(max)"] == 0
 	})
 	got := collect(t, reader)
 	for k, v := range want {
