@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/switchyard-go/switchyard/internal/opentx"
+	"github.com/switchyard-go/switchyard/internal/touch"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -15,19 +16,34 @@ import (
 // backend calls it wherever it puts a transaction of st in a context.
 func WithOpen(ctx context.Context, st store.Store) context.Context { return opentx.With(ctx, st) }
 
-// CheckOpen refuses a write to st — verb, and the stream it writes to
-// when there is one — with a *store.CrossStoreError when ctx carries
-// another store's open transaction.
-func CheckOpen(ctx context.Context, st store.Store, verb, stream string) error {
-	o, ok := opentx.Owner(ctx)
-	if !ok || o == any(st) {
-		return nil
-	}
+// CheckWrite is what every write to st — verb, and the stream it writes
+// to when there is one — passes first: refused with a
+// *store.CrossStoreError when ctx carries another store's open
+// transaction, a *store.ReadOnlyError in the Reading role, a
+// *store.IsolationError outside ctx's store.Isolate; reported to a
+// recorder in ctx (package touchtest) when allowed.
+func CheckWrite(ctx context.Context, st store.Store, verb, stream string) error {
 	op := verb
 	if stream != "" {
 		op += " " + strconv.Quote(stream)
 	}
-	return &store.CrossStoreError{Op: op, Target: name(st), Open: name(o.(store.Store))} // WithOpen marks a store.Store
+	if o, ok := opentx.Owner(ctx); ok && o != any(st) {
+		return &store.CrossStoreError{Op: op, Target: name(st), Open: name(o.(store.Store))} // WithOpen marks a store.Store
+	}
+	if store.RoleOf(ctx) == store.Reading {
+		return &store.ReadOnlyError{Op: op, Store: name(st)}
+	}
+	if err := store.CheckIsolation(ctx, op, name(st)); err != nil {
+		return err
+	}
+	touch.Note(ctx, st.Context(), st.Shard(), op, true, false)
+	return nil
+}
+
+// NoteRead reports a read of st (op), from its replica or not, to a
+// recorder in ctx.
+func NoteRead(ctx context.Context, st store.Store, op string, replica bool) {
+	touch.Note(ctx, st.Context(), st.Shard(), op, false, replica)
 }
 
 func name(st store.Store) string { return st.Context() + "/" + st.Shard() }

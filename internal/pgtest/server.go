@@ -150,3 +150,36 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Exec runs sql on database db of s as postgres.
+func (s *Server) Exec(t testing.TB, db, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// PauseReplay stops a replica applying what it receives; ResumeReplay
+// starts it again.
+func (s *Server) PauseReplay(t testing.TB)  { t.Helper(); s.Exec(t, "postgres", "SELECT pg_wal_replay_pause()") }
+func (s *Server) ResumeReplay(t testing.TB) { t.Helper(); s.Exec(t, "postgres", "SELECT pg_wal_replay_resume()") }
+
+// Replicated starts a primary and a streaming replica of it, with a user
+// "reader" that may only read (pg_read_all_data), and returns both.
+func Replicated(t testing.TB) (primary, replica *Server) {
+	t.Helper()
+	primary = StartServer(t)
+	primary.Exec(t, "postgres", "CREATE ROLE reader LOGIN; GRANT pg_read_all_data TO reader")
+	return primary, primary.StartReplica(t)
+}
+
+// ReaderURL is s's URL for database db as the user "reader".
+func (s *Server) ReaderURL(db string) string {
+	return fmt.Sprintf("postgres://reader@127.0.0.1:%d/%s?sslmode=disable", s.Port, db)
+}

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -26,7 +28,9 @@ func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([
 	}
 	t := s.table("sw_events")
 	next := `SELECT stream FROM ` + t + ` WHERE stream > `
-	rows, err := s.reader(ctx).Query(ctx, `WITH RECURSIVE walk(stream) AS (
+	src, replica := s.source(ctx)
+	backend.NoteRead(ctx, s, "list streams", replica)
+	rows, err := src.Query(ctx, `WITH RECURSIVE walk(stream) AS (
 			(SELECT stream FROM `+t+` WHERE stream >= $1 AND stream > $2 ORDER BY stream LIMIT 1)
 			UNION ALL
 			SELECT (`+next+`walk.stream ORDER BY stream LIMIT 1) FROM walk
@@ -52,7 +56,9 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (store.Event, error) {
 	if s.closed.Load() {
 		return store.Event{}, store.ErrClosed
 	}
-	evs, err := s.query(ctx, s.reader(ctx), false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
+	src, replica := s.source(ctx)
+	backend.NoteRead(ctx, s, "read event "+id.String(), replica)
+	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
 		WHERE o.event_id = $1 AND NOT o.link`, pgUUID(id))
 	if err != nil {
 		return store.Event{}, s.fail("read event "+id.String(), err)
@@ -71,7 +77,9 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 	if err := backend.CheckCorrelation(correlationID, limit); err != nil {
 		return nil, err
 	}
-	evs, err := s.query(ctx, s.reader(ctx), false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
+	src, replica := s.source(ctx)
+	backend.NoteRead(ctx, s, "read correlation "+strconv.Quote(correlationID), replica)
+	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
 		WHERE (o.metadata->>'correlation_id') = $1 AND NOT o.link
 		ORDER BY o.commit_key, o.position LIMIT $2`, correlationID, limit)
 	if err != nil {
@@ -87,7 +95,9 @@ func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 	if s.closed.Load() {
 		return 0, false, store.ErrClosed
 	}
-	q, t := s.reader(ctx), s.table("sw_events")
+	q, replica := s.source(ctx)
+	t := s.table("sw_events")
+	backend.NoteRead(ctx, s, "count events", replica)
 	var estimate float64
 	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), -1)`, t).Scan(&estimate); err != nil {
 		return 0, false, s.fail("count events", err)
@@ -100,4 +110,26 @@ func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 		return 0, false, s.fail("count events", err)
 	}
 	return n, true, nil
+}
+
+// ReplicaLag is how far the store's replica is behind the primary: 0 when
+// it has replayed all it received, else the time since the last
+// transaction it replayed committed. ok is false when the store has no
+// replica.
+func (s *Store) ReplicaLag(ctx context.Context) (lag time.Duration, ok bool, err error) {
+	if s.replica == nil {
+		return 0, false, nil
+	}
+	var secs float64
+	err = s.replica.QueryRow(ctx, `SELECT CASE
+		WHEN NOT pg_is_in_recovery() THEN -1
+		WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+		ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END`).Scan(&secs)
+	if err != nil {
+		return 0, true, s.fail("read the replica's lag", err)
+	}
+	if secs < 0 {
+		return 0, true, &store.Error{Op: "read the replica's lag", Store: s.name, Err: errors.New("the replica DSN names a primary, not a server in recovery")}
+	}
+	return time.Duration(secs * float64(time.Second)), true, nil
 }

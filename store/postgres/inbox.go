@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -18,6 +19,9 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 		return false, store.ErrClosed
 	}
 	if err := store.CheckName("group", group); err != nil {
+		return false, err
+	}
+	if err := backend.CheckWrite(ctx, s, "record in the inbox of group "+group, ""); err != nil {
 		return false, err
 	}
 	tag, err := s.reader(ctx).Exec(ctx, `INSERT INTO `+s.table("sw_inbox")+` (group_name, event_id, handled_at)
@@ -37,6 +41,9 @@ func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUI
 		return nil, store.ErrClosed
 	}
 	if err := store.CheckName("group", group); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckWrite(ctx, s, "record in the inbox of group "+group, ""); err != nil {
 		return nil, err
 	}
 	what := "record " + strconv.Itoa(len(ids)) + " events in the inbox of group " + group

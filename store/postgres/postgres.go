@@ -50,6 +50,13 @@ type Config struct {
 	// error matching store.ErrNotMigrated. For tools that only look.
 	NoMigrate bool
 
+	// ReplicaDSN names a streaming replica of the database, best with a
+	// user that may only read: Open connects a pool to it, which reads
+	// under a ctx in the store.Reading role use (see Store.Read). For New,
+	// Replica is that pool, and stays the caller's.
+	ReplicaDSN string
+	Replica    *pgxpool.Pool
+
 	// Logger receives the store's few log lines (nil discards them).
 	Logger *slog.Logger
 
@@ -95,6 +102,7 @@ func (c Config) Validate() error {
 type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool
+	replica *pgxpool.Pool // nil: reads in the Reading role use pool
 	cfg     Config
 	name    string // "context/shard" for errors
 	sql     statements
@@ -130,13 +138,33 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		}
 		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err, Unavailable: unavailable(err)}
 	}
+	if cfg.ReplicaDSN != "" {
+		if cfg.Replica, err = replicaPool(cfg.ReplicaDSN); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	s, err := New(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
+		if cfg.Replica != nil {
+			cfg.Replica.Close()
+		}
 		return nil, err
 	}
 	s.ownPool = true
 	return s, nil
+}
+
+// replicaPool makes the pool of a replica: it connects when first used,
+// so a store opens while its replica is down (reads in the Reading role
+// then fail as unavailable).
+func replicaPool(dsn string) (*pgxpool.Pool, error) {
+	pcfg, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	return pgxpool.NewWithConfig(context.Background(), pcfg)
 }
 
 func connect(ctx context.Context, pcfg *pgxpool.Config) (*pgxpool.Pool, error) {
@@ -158,7 +186,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Store{pool: pool, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema),
+	s := &Store{pool: pool, replica: cfg.Replica, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema),
 		tel: backend.NewTelemetry(cfg.TracerProvider, cfg.MeterProvider, cfg.Context, cfg.Shard)}
 	if cfg.NoMigrate {
 		if err := checkSchema(ctx, pool, cfg.Schema); err != nil {
@@ -269,6 +297,9 @@ func (s *Store) Close() error {
 	}
 	if s.ownPool {
 		s.pool.Close()
+		if s.replica != nil {
+			s.replica.Close()
+		}
 	}
 	return nil
 }
@@ -294,7 +325,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
+	if err := backend.CheckWrite(ctx, s, "transaction", ""); err != nil {
 		return err
 	}
 	if tx, ok := s.Tx(ctx); ok {
@@ -419,7 +450,7 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "append to", stream); err != nil {
+	if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
@@ -607,6 +638,19 @@ func (s *Store) reader(ctx context.Context) querier {
 	return s.pool
 }
 
+// source is where a read under ctx goes, and whether that is the
+// replica: the transaction ctx carries, the replica in the Reading role,
+// else the primary.
+func (s *Store) source(ctx context.Context) (querier, bool) {
+	if tx, ok := s.Tx(ctx); ok {
+		return tx, false
+	}
+	if s.replica != nil && store.RoleOf(ctx) == store.Reading {
+		return s.replica, true
+	}
+	return s.pool, false
+}
+
 // diagnose explains a failed append; see backend.Diagnose.
 func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []backend.Pending) ([]store.Event, error) {
 	found, err := s.findIDs(ctx, q, backend.IDs(pending))
@@ -668,7 +712,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
+	if err := backend.CheckWrite(ctx, s, "link into", stream); err != nil {
 		return err
 	}
 	if err := backend.CheckLink(stream, expected, ids); err != nil {
@@ -717,7 +761,9 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	})
 }
 
-// Read reads a stream; see store.Store.
+// Read reads a stream; see store.Store. Under a ctx in the store.Reading
+// role, with no transaction, it reads the replica (Config.ReplicaDSN) when
+// the store has one; so do the catalog's reads.
 func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, from int64, limit int) ([]store.Event, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -733,8 +779,10 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 		}
 	}
 	_, inTx := s.Tx(ctx)
+	src, replica := s.source(ctx)
+	backend.NoteRead(ctx, s, "read "+strconv.Quote(stream), replica)
 	for attempt := 0; ; attempt++ {
-		out, err := s.query(ctx, s.reader(ctx), true, q, stream, from, limit)
+		out, err := s.query(ctx, src, true, q, stream, from, limit)
 		if err != nil && !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
 			s.retrying(ctx, "read "+strconv.Quote(stream), err)
 			continue
@@ -754,6 +802,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	if err := backend.CheckLimit(limit); err != nil {
 		return nil, err
 	}
+	backend.NoteRead(ctx, s, "read all", false)
 	for attempt := 0; ; attempt++ {
 		out, err := s.query(ctx, s.pool, false, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
 		if err != nil && attempt < maxConnRetries && connectionLost(ctx, err) {

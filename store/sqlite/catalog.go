@@ -21,6 +21,7 @@ func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([
 	if err := backend.CheckStreams(prefix, after, limit); err != nil {
 		return nil, err
 	}
+	backend.NoteRead(ctx, s, "list streams", false)
 	rows, err := s.readerFor(ctx).QueryContext(ctx, `WITH RECURSIVE walk(stream) AS (
 			SELECT (SELECT stream FROM sw_events WHERE stream >= ?1 AND stream > ?2 ORDER BY stream LIMIT 1)
 			UNION ALL
@@ -52,6 +53,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (store.Event, error) {
 	if s.closed.Load() {
 		return store.Event{}, store.ErrClosed
 	}
+	backend.NoteRead(ctx, s, "read event "+id.String(), false)
 	rows, err := s.readerFor(ctx).QueryContext(ctx, `SELECT `+eventColumns+` FROM sw_events o
 		WHERE o.event_id = ? AND o.link = 0`, id.String())
 	if err != nil {
@@ -76,6 +78,7 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 		return nil, err
 	}
 	what := "read correlation " + strconv.Quote(correlationID)
+	backend.NoteRead(ctx, s, what, false)
 	rows, err := s.readerFor(ctx).QueryContext(ctx, `SELECT `+eventColumns+` FROM sw_events o
 		WHERE json_extract(o.metadata, '$.correlation_id') = ? AND o.link = 0
 		ORDER BY o.position LIMIT ?`, correlationID, limit)
@@ -95,6 +98,7 @@ func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 		return 0, false, store.ErrClosed
 	}
 	var n int64
+	backend.NoteRead(ctx, s, "count events", false)
 	if err := s.readerFor(ctx).QueryRowContext(ctx, `SELECT count(*) FROM sw_events WHERE link = 0`).Scan(&n); err != nil {
 		return 0, false, s.fail("count events", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/store"
 )
 
@@ -17,6 +18,9 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 		return false, store.ErrClosed
 	}
 	if err := store.CheckName("group", group); err != nil {
+		return false, err
+	}
+	if err := backend.CheckWrite(ctx, s, "record in the inbox of group "+group, ""); err != nil {
 		return false, err
 	}
 	var first bool
@@ -43,6 +47,9 @@ func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUI
 		return nil, store.ErrClosed
 	}
 	if err := store.CheckName("group", group); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckWrite(ctx, s, "record in the inbox of group "+group, ""); err != nil {
 		return nil, err
 	}
 	first := make([]bool, len(ids))

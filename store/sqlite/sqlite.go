@@ -291,7 +291,7 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "transaction", ""); err != nil {
+	if err := backend.CheckWrite(ctx, s, "transaction", ""); err != nil {
 		return err
 	}
 	if tx, ok := s.Tx(ctx); ok {
@@ -407,7 +407,7 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "append to", stream); err != nil {
+	if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
@@ -523,7 +523,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if err := backend.CheckOpen(ctx, s, "link into", stream); err != nil {
+	if err := backend.CheckWrite(ctx, s, "link into", stream); err != nil {
 		return err
 	}
 	if err := backend.CheckLink(stream, expected, ids); err != nil {
@@ -577,6 +577,7 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	if err := backend.CheckRead(stream, dir, from, limit); err != nil {
 		return nil, err
 	}
+	backend.NoteRead(ctx, s, "read "+strconv.Quote(stream), false)
 	out, err := s.read(ctx, s.readerFor(ctx), stream, dir, from, limit)
 	if err != nil {
 		return nil, s.fail("read "+strconv.Quote(stream), err)
@@ -585,7 +586,8 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 }
 
 // readerFor is where a read under ctx looks: the transaction ctx carries,
-// or the committed data.
+// or the committed data. A SQLite store has no replica: the Reading role
+// reads the same file.
 func (s *Store) readerFor(ctx context.Context) querier {
 	if tx, ok := s.Tx(ctx); ok {
 		return tx
@@ -626,6 +628,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	if after.Commit != 0 {
 		return nil, &store.InvalidError{Field: "position", Value: after.String(), Reason: "SQLite positions have commit 0"}
 	}
+	backend.NoteRead(ctx, s, "read all", false)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM sw_events o
 		WHERE o.link = 0 AND o.position > ? ORDER BY o.position LIMIT ?`, after.Seq, limit)
 	if err != nil {

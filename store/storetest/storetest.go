@@ -62,6 +62,8 @@ func Run(t *testing.T, b Backend) {
 		t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, b) })
 		t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, b) })
 		t.Run("Catalog", func(t *testing.T) { t.Parallel(); testCatalog(t, b) })
+		t.Run("ReadingRole", func(t *testing.T) { t.Parallel(); testReadingRole(t, b) })
+		t.Run("Isolation", func(t *testing.T) { t.Parallel(); testIsolation(t, b) })
 	})
 }
 

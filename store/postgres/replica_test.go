@@ -1,0 +1,83 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/internal/testrun"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
+)
+
+// Against a real streaming replica the test starts: reads in the reading
+// role go to the replica (it does not see what it has not replayed), the
+// writing role and writes use the primary, a write in the reading role is
+// refused with nothing written, the replica's user cannot write, and the
+// lag shows while the replica is paused.
+func TestReplica(t *testing.T) {
+	primary, replica := pgtest.Replicated(t)
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, primary.URL("postgres"), postgres.Config{Context: "visits", Shard: "default", ReplicaDSN: replica.ReaderURL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reading := store.WithRole(ctx, store.Reading)
+	count := func(ctx context.Context) int { // -1: the replica has not the schema yet
+		evs, err := st.Read(ctx, "Visit-1", store.Forward, 0, 100)
+		if err != nil {
+			return -1
+		}
+		return len(evs)
+	}
+	if _, err := st.Append(ctx, "Visit-1", store.NoStream, event(t, "VisitBooked")); err != nil {
+		t.Fatal(err)
+	}
+	testrun.Wait(t, "the replica to replay the first event", 20*time.Second, func() bool { return count(reading) == 1 })
+
+	replica.PauseReplay(t)
+	if _, err := st.Append(ctx, "Visit-1", store.Exact(0), event(t, "VisitMoved")); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(ctx); got != 2 {
+		t.Errorf("writing role: %d events, want 2 from the primary", got)
+	}
+	if got := count(reading); got != 1 {
+		t.Errorf("reading role: %d events, want 1 from the paused replica", got)
+	}
+	testrun.Wait(t, "the lag to show", 10*time.Second, func() bool {
+		lag, ok, err := st.ReplicaLag(ctx)
+		return err == nil && ok && lag > 0
+	})
+
+	_, err = st.Append(reading, "Visit-1", store.Any, event(t, "VisitMoved"))
+	if !errors.Is(err, store.ErrReadOnly) || !strings.Contains(err.Error(), "visits/default") {
+		t.Errorf("append in the reading role: %v, want ErrReadOnly naming the store", err)
+	}
+	if got := count(ctx); got != 2 {
+		t.Errorf("after the refused append the primary has %d events, want 2", got)
+	}
+	for _, url := range []string{replica.ReaderURL("postgres"), primary.ReaderURL("postgres")} {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(ctx, `INSERT INTO switchyard.sw_inbox VALUES ('g', gen_random_uuid(), now())`)
+		conn.Close(ctx)
+		if err == nil {
+			t.Errorf("the replica's user wrote through %s", url)
+		}
+	}
+
+	replica.ResumeReplay(t)
+	testrun.Wait(t, "the replica to catch up", 20*time.Second, func() bool { return count(reading) == 2 })
+	testrun.Wait(t, "the lag to end", 20*time.Second, func() bool {
+		lag, _, err := st.ReplicaLag(ctx)
+		return err == nil && lag == 0
+	})
+}

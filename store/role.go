@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Role says which copy of a store's database the code under a ctx uses.
+type Role int
+
+const (
+	// Writing: the primary, for reads and writes. The default.
+	Writing Role = iota
+	// Reading: reads of streams and of the catalog go to the store's
+	// replica where it has one (the PostgreSQL backend's replica DSN), and
+	// to the primary where it has none; every write is refused with a
+	// *ReadOnlyError and nothing is written. ReadAll, the relay's read,
+	// and everything inside a transaction use the primary.
+	Reading
+)
+
+func (r Role) String() string {
+	if r == Reading {
+		return "reading"
+	}
+	return "writing"
+}
+
+type roleKey struct{}
+
+// WithRole returns ctx in role r. Package web's ReadingRole middleware
+// picks the role of each HTTP request.
+func WithRole(ctx context.Context, r Role) context.Context {
+	return context.WithValue(ctx, roleKey{}, r)
+}
+
+// RoleOf returns ctx's role: Writing unless WithRole said otherwise.
+func RoleOf(ctx context.Context) Role {
+	r, _ := ctx.Value(roleKey{}).(Role)
+	return r
+}
+
+// More sentinel errors, for errors.Is.
+var (
+	// ErrReadOnly: a write under a ctx in the Reading role. The error is
+	// a *ReadOnlyError.
+	ErrReadOnly = errors.New("write in the reading role")
+	// ErrIsolated: a write to a store that the ctx's Isolate does not
+	// allow. The error is an *IsolationError.
+	ErrIsolated = errors.New("write outside the isolated stores")
+)
+
+// ReadOnlyError refuses a write (Op) to Store under a ctx in the Reading
+// role. Nothing was written.
+type ReadOnlyError struct {
+	Op    string
+	Store string // context/shard
+}
+
+func (e *ReadOnlyError) Error() string {
+	return fmt.Sprintf("store %s: %s refused: ctx is in the reading role (store.WithRole(ctx, store.Writing) to write)", e.Store, e.Op)
+}
+
+// Is makes errors.Is(err, ErrReadOnly) true.
+func (e *ReadOnlyError) Is(target error) bool { return target == ErrReadOnly }
+
+// IsolationError refuses a write (Op) to Store, which none of the
+// patterns the ctx's Isolate calls gave allows. Nothing was written.
+type IsolationError struct {
+	Op      string
+	Store   string   // context/shard
+	Allowed []string // the patterns of the Isolate that refused it
+}
+
+func (e *IsolationError) Error() string {
+	return fmt.Sprintf("store %s: %s refused: this code may write only to %s", e.Store, e.Op, strings.Join(e.Allowed, ", "))
+}
+
+// Is makes errors.Is(err, ErrIsolated) true.
+func (e *IsolationError) Is(target error) bool { return target == ErrIsolated }
+
+type isolationKey struct{}
+
+// Isolate returns ctx with writes (appends, links, transactions, inbox
+// records) allowed only to the stores that one of patterns names:
+// "context/shard", with path.Match wildcards ("billing/*"), or a bare
+// context name for all its shards. Reads stay allowed everywhere. Isolate
+// inside Isolate narrows: a write must pass both. A write elsewhere is an
+// *IsolationError naming the store, and nothing is written. A pattern
+// that is malformed is an *InvalidError.
+func Isolate(ctx context.Context, patterns ...string) (context.Context, error) {
+	if len(patterns) == 0 {
+		return ctx, &InvalidError{Field: "isolation patterns", Value: "", Reason: "none given: name the stores the code may write to"}
+	}
+	clean := make([]string, len(patterns))
+	for i, p := range patterns {
+		if !strings.Contains(p, "/") {
+			p += "/*"
+		}
+		if _, err := path.Match(p, "x/y"); err != nil || strings.Count(p, "/") != 1 {
+			return ctx, &InvalidError{Field: "isolation pattern", Value: patterns[i], Reason: "want context/shard, with * or ? wildcards, or a context name"}
+		}
+		clean[i] = p
+	}
+	outer, _ := ctx.Value(isolationKey{}).([][]string)
+	return context.WithValue(ctx, isolationKey{}, append(outer[:len(outer):len(outer)], clean)), nil
+}
+
+// CheckIsolation returns the *IsolationError of a write (op) to the store
+// named context/shard under ctx, or nil when ctx allows it. The backends
+// call it before every write.
+func CheckIsolation(ctx context.Context, op, store string) error {
+	guards, _ := ctx.Value(isolationKey{}).([][]string)
+	for _, g := range guards {
+		if !matchAny(g, store) {
+			return &IsolationError{Op: op, Store: store, Allowed: g}
+		}
+	}
+	return nil
+}
+
+func matchAny(patterns []string, store string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, store); ok {
+			return true
+		}
+	}
+	return false
+}
