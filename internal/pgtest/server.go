@@ -167,8 +167,14 @@ func (s *Server) Exec(t testing.TB, db, sql string) {
 
 // PauseReplay stops a replica applying what it receives; ResumeReplay
 // starts it again.
-func (s *Server) PauseReplay(t testing.TB)  { t.Helper(); s.Exec(t, "postgres", "SELECT pg_wal_replay_pause()") }
-func (s *Server) ResumeReplay(t testing.TB) { t.Helper(); s.Exec(t, "postgres", "SELECT pg_wal_replay_resume()") }
+func (s *Server) PauseReplay(t testing.TB) {
+	t.Helper()
+	s.Exec(t, "postgres", "SELECT pg_wal_replay_pause()")
+}
+func (s *Server) ResumeReplay(t testing.TB) {
+	t.Helper()
+	s.Exec(t, "postgres", "SELECT pg_wal_replay_resume()")
+}
 
 // Replicated starts a primary and a streaming replica of it, with a user
 // "reader" that may only read (pg_read_all_data), and returns both.
