@@ -85,14 +85,18 @@ func openEach(ctx context.Context, cfg stores.Config, log *slog.Logger) (*shardi
 }
 
 func printStores(w io.Writer, sts []status.Store) {
-	fmt.Fprintln(w, "STORE\tRELAY LEADER\tCHECKPOINT\tUNPUBLISHED\tBEHIND\tQUARANTINED\tPROBLEM")
+	fmt.Fprintln(w, "STORE\tRELAY LEADER\tCHECKPOINT\tUNPUBLISHED\tBEHIND\tQUARANTINED\tREPLICA LAG\tPROBLEM")
 	for _, s := range sts {
-		problem := s.Err
-		if problem == "" {
-			problem = s.LastError
+		problem := cmp.Or(s.Err, s.LastError)
+		if problem == "" && s.ReplicaErr != "" {
+			problem = "replica: " + s.ReplicaErr
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%d\t%s\t%d\t%s\n", s.Context, s.Shard, orDefault(s.Leader, "none"),
-			orDefault(s.Checkpoint, "-"), s.Unpublished, seconds(s.Behind), s.Quarantined, orDefault(problem, "-"))
+		lag := "-"
+		if s.ReplicaLag != nil {
+			lag = seconds(*s.ReplicaLag)
+		}
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.Context, s.Shard, orDefault(s.Leader, "none"),
+			orDefault(s.Checkpoint, "-"), s.Unpublished, seconds(s.Behind), s.Quarantined, lag, orDefault(problem, "-"))
 	}
 }
 

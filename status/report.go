@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/switchyard-go/switchyard/bus"
@@ -33,6 +34,11 @@ type Store struct {
 	Checkpoint  string `json:"checkpoint"`  // what the relay saved as published
 	Unpublished int64  `json:"unpublished"` // committed events after the checkpoint
 	Quarantined int    `json:"quarantined"` // events the relay set aside
+	// From its replica, where it has one (the PostgreSQL backend's
+	// replica DSN): how far behind the primary it is, in seconds; nil
+	// without a replica. ReplicaErr says why it could not be read.
+	ReplicaLag *float64 `json:"replica_lag_s,omitempty"`
+	ReplicaErr string   `json:"replica_error,omitempty"`
 	// From the leader's record:
 	Behind    float64 `json:"behind_s"`
 	LastError string  `json:"last_error,omitempty"`
@@ -140,6 +146,30 @@ func readStore(ctx context.Context, reg *sharding.Registry, s *Store, reps []Rep
 	}()
 	if err != nil {
 		s.Err = err.Error()
+	}
+	readReplica(ctx, reg, s)
+}
+
+// lagger is a store with a replica whose lag it can tell
+// (postgres.Store).
+type lagger interface {
+	ReplicaLag(ctx context.Context) (time.Duration, bool, error)
+}
+
+// readReplica fills in the lag of s's replica, when it has one.
+func readReplica(ctx context.Context, reg *sharding.Registry, s *Store) {
+	st, err := reg.Store(s.Context, s.Shard)
+	l, ok := st.(lagger)
+	if err != nil || !ok {
+		return
+	}
+	lag, has, err := l.ReplicaLag(ctx)
+	switch {
+	case err != nil:
+		s.ReplicaErr = err.Error()
+	case has:
+		secs := lag.Seconds()
+		s.ReplicaLag = &secs
 	}
 }
 

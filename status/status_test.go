@@ -9,10 +9,12 @@ import (
 
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/handlers"
+	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/internal/testrun"
 	"github.com/switchyard-go/switchyard/sharding"
 	"github.com/switchyard-go/switchyard/status"
 	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/store/sqlite"
 )
 
@@ -98,4 +100,43 @@ func TestRead(t *testing.T) {
 	if err != nil || len(rep.Replicas) != 0 || rep.Stores[0].Leader != "" {
 		t.Fatalf("after the runner stopped: %v, %+v", err, rep)
 	}
+}
+
+// A store with a streaming replica reports the replica's lag: some while
+// the replica is paused behind a write.
+func TestReplicaLag(t *testing.T) {
+	primary, replica := pgtest.Replicated(t)
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, primary.URL("postgres"), postgres.Config{Context: "visits", Shard: "default", ReplicaDSN: replica.ReaderURL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := sharding.NewRegistry()
+	if err := reg.Add(st); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	conn, err := bus.Connect(ctx, bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(t.TempDir(), "nats")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lag := func() (float64, bool) {
+		rep, err := status.Read(ctx, conn, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := rep.Stores[0]
+		if s.ReplicaLag == nil {
+			return 0, false
+		}
+		return *s.ReplicaLag, true
+	}
+	testrun.Wait(t, "the replica caught up", 20*time.Second, func() bool { l, ok := lag(); return ok && l == 0 })
+	replica.PauseReplay(t)
+	ev, _ := store.NewEvent("Booked", map[string]int{"n": 1})
+	if _, err := st.Append(ctx, "Visit-1", store.Any, ev); err != nil {
+		t.Fatal(err)
+	}
+	testrun.Wait(t, "the lag of the paused replica", 20*time.Second, func() bool { l, ok := lag(); return ok && l > 0 })
 }

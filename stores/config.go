@@ -74,6 +74,12 @@ type ContextConfig struct {
 	// <context>_<shard> with '-' turned into '_'.
 	DSN string `yaml:"dsn"`
 
+	// ReplicaDSN names each shard's streaming replica, with the same
+	// {context} and {shard} placeholders as DSN, best with a user that may
+	// only read: reads in the store.Reading role go there (see
+	// postgres.Config.ReplicaDSN). Postgres only; optional.
+	ReplicaDSN string `yaml:"replica_dsn"`
+
 	// CreateDatabases makes Open create each shard's postgres database when
 	// it does not exist.
 	CreateDatabases bool `yaml:"create_databases"`
@@ -100,10 +106,15 @@ func (cc ContextConfig) shards() []string {
 	return cc.Shards
 }
 
+// fill puts the names in a DSN's placeholders.
+func fill(dsn, contextName, shard string) string {
+	return strings.NewReplacer(PlaceholderContext, contextName, PlaceholderShard, shard).Replace(dsn)
+}
+
 // postgresTarget returns the DSN and schema of the postgres store of
 // (contextName, shard) configured by cc.
 func (cc ContextConfig) postgresTarget(contextName, shard string) (dsn, schema string) {
-	dsn = strings.NewReplacer(PlaceholderContext, contextName, PlaceholderShard, shard).Replace(cc.DSN)
+	dsn = fill(cc.DSN, contextName, shard)
 	if strings.Contains(cc.DSN, PlaceholderShard) {
 		return dsn, "switchyard"
 	}
@@ -315,6 +326,9 @@ func (c Config) Validate() error {
 			if cc.CreateDatabases {
 				bad(p+".create_databases", errors.New("only the postgres backend creates databases"))
 			}
+			if cc.ReplicaDSN != "" {
+				bad(p+".replica_dsn", errors.New("the sqlite backend has no replica: its reading role reads the same file"))
+			}
 		case BackendPostgres:
 			isPostgres = cc.DSN != ""
 			if cc.DSN == "" {
@@ -325,6 +339,13 @@ func (c Config) Validate() error {
 			}
 			if cc.Dir != "" {
 				bad(p+".dir", errors.New("dir is for the sqlite backend; postgres takes a dsn"))
+			}
+			if cc.ReplicaDSN != "" {
+				if err := postgres.CheckDSN(fill(cc.ReplicaDSN, name, cc.shards()[0])); err != nil {
+					bad(p+".replica_dsn", err)
+				} else if strings.Contains(cc.DSN, PlaceholderShard) != strings.Contains(cc.ReplicaDSN, PlaceholderShard) {
+					bad(p+".replica_dsn", errors.New("has {shard} where the dsn has not, or the other way round: each shard's replica must hold that shard"))
+				}
 			}
 		default:
 			bad(p+".backend", fmt.Errorf("unknown backend %q: want %q or %q", cc.Backend, BackendSQLite, BackendPostgres))
@@ -386,7 +407,9 @@ const (
 
 // envSettings are the per-context settings, each a suffix of
 // SWITCHYARD_CONTEXT_<NAME>.
-var envSettings = []string{"_CREATE_DATABASES", "_BACKEND", "_SHARDS", "_DSN", "_DIR"}
+// The first that ends a variable's name is its setting: _REPLICA_DSN
+// before _DSN.
+var envSettings = []string{"_CREATE_DATABASES", "_BACKEND", "_SHARDS", "_REPLICA_DSN", "_DSN", "_DIR"}
 
 // envName is the <NAME> of a context in environment variables.
 func envName(contextName string) string {
@@ -402,6 +425,7 @@ func envName(contextName string) string {
 //	SWITCHYARD_TENANTS=acme=tenant-a,globex=b  tenants (replaces them all)
 //	SWITCHYARD_CONTEXT_<NAME>_BACKEND          contexts.<name>.backend
 //	SWITCHYARD_CONTEXT_<NAME>_DSN              contexts.<name>.dsn
+//	SWITCHYARD_CONTEXT_<NAME>_REPLICA_DSN      contexts.<name>.replica_dsn
 //	SWITCHYARD_CONTEXT_<NAME>_SHARDS=a,b       contexts.<name>.shards
 //	SWITCHYARD_CONTEXT_<NAME>_DIR              contexts.<name>.dir
 //	SWITCHYARD_CONTEXT_<NAME>_CREATE_DATABASES contexts.<name>.create_databases
@@ -508,6 +532,8 @@ func (c *Config) applyContextEnv(rest, value string) (string, error) {
 		cc.Backend = value
 	case "_DSN":
 		cc.DSN = value
+	case "_REPLICA_DSN":
+		cc.ReplicaDSN = value
 	case "_DIR":
 		cc.Dir = value
 	case "_CREATE_DATABASES":
@@ -668,6 +694,7 @@ func openStore(ctx context.Context, contextName, shard string, cc ContextConfig,
 			MaxEventBytes:  cfg.MaxEventBytes,
 			CreateDatabase: cc.CreateDatabases && !o.existing,
 			NoMigrate:      o.existing,
+			ReplicaDSN:     fill(cc.ReplicaDSN, contextName, shard),
 			Logger:         logger,
 			TracerProvider: o.tp,
 			MeterProvider:  o.mp,

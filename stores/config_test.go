@@ -250,6 +250,17 @@ func TestValidate(t *testing.T) {
 			"visits":  pg("postgres://h/switchyard", "default", "tenant-a"),
 			"billing": pg("postgres://h/switchyard", "default", "tenant-a"),
 		}}},
+		{name: "a replica per shard", cfg: stores.Config{Contexts: map[string]stores.ContextConfig{"visits": {
+			Backend: stores.BackendPostgres, DSN: "postgres://h/sw_{shard}", ReplicaDSN: "postgres://reader@r/sw_{shard}"}}}},
+		{
+			name: "replicas that do not follow the shards, or sqlite's",
+			cfg: stores.Config{Contexts: map[string]stores.ContextConfig{
+				"visits":  {Backend: stores.BackendPostgres, DSN: "postgres://h/sw_{shard}", ReplicaDSN: "postgres://reader@r/sw"},
+				"billing": {ReplicaDSN: "postgres://r/billing"},
+				"orders":  {Backend: stores.BackendPostgres, DSN: "postgres://h/o", ReplicaDSN: "mysql://r"},
+			}},
+			paths: []string{"contexts.visits.replica_dsn", "contexts.billing.replica_dsn", "contexts.orders.replica_dsn"},
+		},
 		{
 			name:  "schemas collide once '-' is '_'",
 			cfg:   stores.Config{Contexts: map[string]stores.ContextConfig{"visits": pg("postgres://h/sw", "tenant-a", "tenant_a")}},
@@ -377,6 +388,13 @@ func TestApplyEnv(t *testing.T) {
 			environ: []string{"SWITCHYARD_TENANTS=globex=tenant-b, Initech Inc.=tenant-a"},
 			want: func(c *stores.Config) {
 				c.Tenants = map[string]string{"globex": "tenant-b", "Initech Inc.": "tenant-a"}
+			},
+		},
+		{
+			name:    "a replica, not a context named tenant-data_replica",
+			environ: []string{"SWITCHYARD_CONTEXT_TENANT_DATA_REPLICA_DSN=postgres://reader@replica/db"},
+			want: func(c *stores.Config) {
+				c.Contexts["tenant-data"] = stores.ContextConfig{Backend: "postgres", DSN: "postgres://file/db", ReplicaDSN: "postgres://reader@replica/db"}
 			},
 		},
 		{
