@@ -141,7 +141,11 @@ func (b *Browser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
-	b.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, b.token(w, r))))
+	ctx := context.WithValue(r.Context(), tokenKey{}, b.token(w, r))
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		ctx = store.WithRole(ctx, store.Reading) // from the stores' replicas, where they have one
+	}
+	b.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // The write forms' CSRF token is the client's own, in a cookie the forms

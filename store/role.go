@@ -97,16 +97,38 @@ func Isolate(ctx context.Context, patterns ...string) (context.Context, error) {
 	}
 	clean := make([]string, len(patterns))
 	for i, p := range patterns {
-		if !strings.Contains(p, "/") {
-			p += "/*"
+		var err error
+		if clean[i], err = storePattern(p); err != nil {
+			return ctx, err
 		}
-		if _, err := path.Match(p, "x/y"); err != nil || strings.Count(p, "/") != 1 {
-			return ctx, &InvalidError{Field: "isolation pattern", Value: patterns[i], Reason: "want context/shard, with * or ? wildcards, or a context name"}
-		}
-		clean[i] = p
 	}
 	outer, _ := ctx.Value(isolationKey{}).([][]string)
 	return context.WithValue(ctx, isolationKey{}, append(outer[:len(outer):len(outer)], clean)), nil
+}
+
+// storePattern checks a pattern of store names and makes a bare context
+// name "context/*".
+func storePattern(p string) (string, error) {
+	if !strings.Contains(p, "/") {
+		p += "/*"
+	}
+	if _, err := path.Match(p, "x/y"); err != nil || strings.Count(p, "/") != 1 {
+		return "", &InvalidError{Field: "store pattern", Value: p, Reason: "want context/shard, with * or ? wildcards, or a context name"}
+	}
+	return p, nil
+}
+
+// StoreMatches says whether the store named context/shard matches
+// pattern, as Isolate reads patterns: "context/shard" with path.Match
+// wildcards, or a bare context name for all its shards. A malformed
+// pattern is an *InvalidError.
+func StoreMatches(pattern, store string) (bool, error) {
+	p, err := storePattern(pattern)
+	if err != nil {
+		return false, err
+	}
+	ok, _ := path.Match(p, store)
+	return ok, nil
 }
 
 // CheckIsolation returns the *IsolationError of a write (op) to the store

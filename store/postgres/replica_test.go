@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/testrun"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
+	"github.com/switchyard-go/switchyard/touchtest"
 )
 
 // Against a real streaming replica the test starts: reads in the reading
@@ -47,8 +48,13 @@ func TestReplica(t *testing.T) {
 	if got := count(ctx); got != 2 {
 		t.Errorf("writing role: %d events, want 2 from the primary", got)
 	}
-	if got := count(reading); got != 1 {
+	recorded, rec := touchtest.Record(reading)
+	if got := count(recorded); got != 1 {
 		t.Errorf("reading role: %d events, want 1 from the paused replica", got)
+	}
+	rec.ReadOnlyReplicas(t, "visits")
+	if got := rec.Read(); len(got) != 1 || got[0] != "visits/default (replica)" {
+		t.Errorf("recorded reads %v, want the replica of visits/default", got)
 	}
 	testrun.Wait(t, "the lag to show", 10*time.Second, func() bool {
 		lag, ok, err := st.ReplicaLag(ctx)

@@ -1,0 +1,20 @@
+// Package touchtest records which stores a block of code reads and
+// writes — context, shard, primary or replica — for an application's own
+// tests to assert on: that the billing code wrote only billing/tenant-a,
+// that a page read nothing from visits, that a read-only path loaded no
+// primary.
+//
+// Start with Record, and hand the code under test the ctx it returns:
+//
+//	ctx, rec := touchtest.Record(context.Background())
+//	err := charge(ctx, reg, "tenant-a")
+//	rec.WroteOnly(t, "billing/tenant-a")
+//	rec.ReadNothingFrom(t, "visits")
+//
+// Both store backends report every read and write made with such a ctx,
+// or a ctx derived from it (a handler's, a transaction's). Writes that a
+// store refused (a store.Isolate guard, the Reading role, another store's
+// open transaction) are not recorded: nothing was written. To make a
+// wrong write fail at once in production as well, guard the code with
+// store.Isolate.
+package touchtest
