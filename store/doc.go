@@ -32,6 +32,17 @@
 // through events; for the rare write that may commit on its own, [Detach]
 // the ctx.
 //
+// # Roles and isolation
+//
+// A ctx carries a Role (WithRole): Writing, the default, or Reading, in
+// which stream and catalog reads go to the store's replica where it has
+// one (store/postgres Config.ReplicaDSN) and every write — append, link,
+// transaction, inbox record — is refused with a *ReadOnlyError. Isolate
+// makes a ctx able to write only to the stores it names ("billing/*"),
+// refusing any other write with an *IsolationError; reads stay allowed.
+// Package touchtest records, for tests, which stores a ctx's code read
+// and wrote.
+//
 // # Ordering
 //
 // A stream's versions are 0, 1, 2, … without gaps. An event's [Position] is its
@@ -55,7 +66,9 @@
 // Conflicts are [ErrWrongExpectedVersion] (as [*WrongExpectedVersionError]) and
 // [ErrDuplicateEvent]; bad input is [ErrInvalid] (as [*InvalidError], naming
 // the input); a link to an event that does not exist is [ErrEventNotFound];
-// a write to another store inside a transaction is [ErrCrossStore];
+// a write to another store inside a transaction is [ErrCrossStore]; a
+// write in the Reading role is [ErrReadOnly], one outside an Isolate
+// [ErrIsolated];
 // a closed store is [ErrClosed]; a database that failed is a [*Error],
 // which matches [ErrUnavailable] when the database is out of reach. A
 // write whose answer was lost matches [ErrOutcomeUnknown]: append the same

@@ -19,5 +19,12 @@
 // nothing is written. X-Forwarded-For is believed only from the proxies
 // Config.TrustedProxies lists.
 //
-// The middleware is safe for concurrent use.
+// ReadingRole is a second middleware: it puts each request in a store
+// role (store.WithRole), so that GET and HEAD read the stores' replicas
+// unless the client wrote within a window (2 s by default), as Rails'
+// database selector does:
+//
+//	http.ListenAndServe(":8000", web.ReadingRole(0)(mw(mux)))
+//
+// The middlewares are safe for concurrent use.
 package web
