@@ -48,3 +48,26 @@ func ExampleRequests() {
 	// tenant-a acme req-1 192.0.2.7
 	// 404
 }
+
+// A client's GET reads in the reading role — from the replicas — unless
+// it wrote within the window; its POST writes.
+func ExampleReadingRole() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.Method, store.RoleOf(r.Context()))
+	})
+	h := web.ReadingRole(0)(mux)
+
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	post := httptest.NewRecorder()
+	h.ServeHTTP(post, httptest.NewRequest(http.MethodPost, "/", nil))
+	get := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range post.Result().Cookies() {
+		get.AddCookie(c) // the same client, within the window
+	}
+	h.ServeHTTP(httptest.NewRecorder(), get)
+	// Output:
+	// GET reading
+	// POST writing
+	// GET writing
+}
