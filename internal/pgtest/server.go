@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/switchyard-go/switchyard/internal/testrun"
 )
 
 // Server is a PostgreSQL server a test started itself, in a folder of its
@@ -141,14 +142,12 @@ func ownedDir(t testing.TB, name string) string {
 	return dir
 }
 
+// freePort is a loopback port nothing listens on now.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testrun.FreeAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // Exec runs sql on database db of s as postgres.
