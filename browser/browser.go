@@ -142,7 +142,7 @@ func (b *Browser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	ctx := context.WithValue(r.Context(), tokenKey{}, b.token(w, r))
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if _, chosen := store.RoleFrom(ctx); !chosen && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		ctx = store.WithRole(ctx, store.Reading) // from the stores' replicas, where they have one
 	}
 	b.mux.ServeHTTP(w, r.WithContext(ctx))

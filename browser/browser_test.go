@@ -238,8 +238,11 @@ func TestTail(t *testing.T) {
 	r, done := read("")
 	id1, first := next(r)
 	id2, second := next(r)
-	if id1 != "1" || id2 != "2" || !strings.Contains(first, `"type":"VisitBooked"`) || first == second {
-		t.Errorf("the first two events: %s %s, %s %s", id1, first, id2, second)
+	visits := func(data string) bool {
+		return strings.Contains(data, `"type":"VisitBooked"`) && (strings.Contains(data, `"stream":"Visit-1"`) || strings.Contains(data, `"stream":"Visit-2"`))
+	}
+	if id1 != "1" || id2 != "2" || !visits(first) || !visits(second) || first == second {
+		t.Errorf("the first two events, want Visit-1 and Visit-2: %s %s, %s %s", id1, first, id2, second)
 	}
 	done()
 	r, done = read("1")

@@ -87,10 +87,11 @@ func openEach(ctx context.Context, cfg stores.Config, log *slog.Logger) (*shardi
 func printStores(w io.Writer, sts []status.Store) {
 	fmt.Fprintln(w, "STORE\tRELAY LEADER\tCHECKPOINT\tUNPUBLISHED\tBEHIND\tQUARANTINED\tREPLICA LAG\tPROBLEM")
 	for _, s := range sts {
-		problem := cmp.Or(s.Err, s.LastError)
-		if problem == "" && s.ReplicaErr != "" {
-			problem = "replica: " + s.ReplicaErr
+		problems := []string{cmp.Or(s.Err, s.LastError)}
+		if s.ReplicaErr != "" {
+			problems = append(problems, "replica: "+s.ReplicaErr)
 		}
+		problem := strings.Trim(strings.Join(problems, "; "), "; ")
 		lag := "-"
 		if s.ReplicaLag != nil {
 			lag = seconds(*s.ReplicaLag)

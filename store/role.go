@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -16,9 +17,12 @@ const (
 	Writing Role = iota
 	// Reading: reads of streams and of the catalog go to the store's
 	// replica where it has one (the PostgreSQL backend's replica DSN), and
-	// to the primary where it has none; every write is refused with a
-	// *ReadOnlyError and nothing is written. ReadAll, the relay's read,
-	// and everything inside a transaction use the primary.
+	// to the primary where it has none; every write of the application's
+	// (append, link, transaction, inbox record) is refused with a
+	// *ReadOnlyError and nothing is written. ReadAll and the relay's own
+	// bookkeeping, and everything inside a transaction, use the primary.
+	// SQL the application runs itself (a backend's Tx) is its own to
+	// guard.
 	Reading
 )
 
@@ -39,8 +43,16 @@ func WithRole(ctx context.Context, r Role) context.Context {
 
 // RoleOf returns ctx's role: Writing unless WithRole said otherwise.
 func RoleOf(ctx context.Context) Role {
-	r, _ := ctx.Value(roleKey{}).(Role)
+	r, _ := RoleFrom(ctx)
 	return r
+}
+
+// RoleFrom returns ctx's role and whether WithRole set one: for code that
+// picks a role only where its caller did not (the browser reads in the
+// Reading role unless a middleware chose).
+func RoleFrom(ctx context.Context) (Role, bool) {
+	r, ok := ctx.Value(roleKey{}).(Role)
+	return r, ok
 }
 
 // More sentinel errors, for errors.Is.
@@ -68,7 +80,7 @@ func (e *ReadOnlyError) Error() string {
 func (e *ReadOnlyError) Is(target error) bool { return target == ErrReadOnly }
 
 // IsolationError refuses a write (Op) to Store, which none of the
-// patterns the ctx's Isolate calls gave allows. Nothing was written.
+// patterns of one of the ctx's Isolate calls allows. Nothing was written.
 type IsolationError struct {
 	Op      string
 	Store   string   // context/shard
@@ -106,14 +118,25 @@ func Isolate(ctx context.Context, patterns ...string) (context.Context, error) {
 	return context.WithValue(ctx, isolationKey{}, append(outer[:len(outer):len(outer)], clean)), nil
 }
 
-// storePattern checks a pattern of store names and makes a bare context
-// name "context/*".
+// storePattern checks a pattern of store names — context/shard, each
+// half a name (CheckName) or a path.Match pattern — and makes a bare
+// context name "context/*".
 func storePattern(p string) (string, error) {
 	if !strings.Contains(p, "/") {
 		p += "/*"
 	}
-	if _, err := path.Match(p, "x/y"); err != nil || strings.Count(p, "/") != 1 {
-		return "", &InvalidError{Field: "store pattern", Value: p, Reason: "want context/shard, with * or ? wildcards, or a context name"}
+	bad := &InvalidError{Field: "store pattern", Value: p, Reason: "want context/shard, each a name or a pattern with * ? [ ], or a context name"}
+	halves := strings.Split(p, "/")
+	if len(halves) != 2 {
+		return "", bad
+	}
+	for _, h := range halves {
+		if _, err := path.Match(h, "x"); err != nil || h == "" {
+			return "", bad
+		}
+		if !strings.ContainsAny(h, "*?[") && CheckName("name", h) != nil {
+			return "", bad
+		}
 	}
 	return p, nil
 }
@@ -131,14 +154,14 @@ func StoreMatches(pattern, store string) (bool, error) {
 	return ok, nil
 }
 
-// CheckIsolation returns the *IsolationError of a write (op) to the store
-// named context/shard under ctx, or nil when ctx allows it. The backends
-// call it before every write.
-func CheckIsolation(ctx context.Context, op, store string) error {
+// CheckIsolation returns the *IsolationError of a write to the store
+// named context/shard under ctx (its Op for the caller to fill in), or
+// nil when ctx allows it. The backends call it before every write.
+func CheckIsolation(ctx context.Context, store string) *IsolationError {
 	guards, _ := ctx.Value(isolationKey{}).([][]string)
 	for _, g := range guards {
 		if !matchAny(g, store) {
-			return &IsolationError{Op: op, Store: store, Allowed: g}
+			return &IsolationError{Store: store, Allowed: slices.Clone(g)}
 		}
 	}
 	return nil

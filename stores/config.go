@@ -496,12 +496,9 @@ func (c Config) withEnv(environ []string) (Config, error) {
 // applyContextEnv applies SWITCHYARD_CONTEXT_<rest>=value and returns the
 // YAML path of what it set. c.Contexts is c's own.
 func (c *Config) applyContextEnv(rest, value string) (string, error) {
-	var setting string
-	for _, s := range envSettings {
-		if strings.HasSuffix(rest, s) {
-			setting = s
-			break
-		}
+	setting, err := c.envSetting(rest)
+	if err != nil {
+		return "", err
 	}
 	if setting == "" {
 		return "", fmt.Errorf("unknown setting: want %s_<NAME> followed by one of %s", strings.TrimSuffix(envContext, "_"), strings.Join(envSettings, ", "))
@@ -555,6 +552,37 @@ func (c *Config) applyContextEnv(rest, value string) (string, error) {
 	c.Contexts[name] = cc
 	field := strings.ToLower(strings.TrimPrefix(setting, "_"))
 	return path("contexts", name) + "." + field, nil
+}
+
+// envSetting is the setting that ends rest, the part of a variable's name
+// after SWITCHYARD_CONTEXT_: of those that fit (_REPLICA_DSN and _DSN both
+// fit ..._REPLICA_DSN), the one that leaves the name of a configured
+// context, else the first; "" when none fits. Two that leave configured
+// contexts' names are an error.
+func (c *Config) envSetting(rest string) (string, error) {
+	var fits, configured []string
+	for _, s := range envSettings {
+		if !strings.HasSuffix(rest, s) {
+			continue
+		}
+		fits = append(fits, s)
+		upper := strings.ToUpper(strings.TrimSuffix(rest, s))
+		for name := range c.Contexts {
+			if envName(name) == upper {
+				configured = append(configured, s)
+				break
+			}
+		}
+	}
+	switch {
+	case len(configured) > 1:
+		return "", fmt.Errorf("fits two configured contexts, as %s and as %s: rename one", configured[0], configured[1])
+	case len(configured) == 1:
+		return configured[0], nil
+	case len(fits) > 0:
+		return fits[0], nil
+	}
+	return "", nil
 }
 
 // splitList splits a comma-separated list, trimming spaces; empty items are

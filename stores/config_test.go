@@ -864,3 +864,19 @@ func TestOpenExisting(t *testing.T) {
 	}
 	reg.Close()
 }
+
+// A variable that fits two settings sets the one whose context is
+// configured; two configured contexts it fits are an error.
+func TestApplyEnvReplicaSuffix(t *testing.T) {
+	cfg := stores.Config{Contexts: map[string]stores.ContextConfig{"reports-replica": {Backend: "postgres"}}}
+	if err := cfg.ApplyEnv([]string{"SWITCHYARD_CONTEXT_REPORTS_REPLICA_DSN=postgres://h/r"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Contexts["reports-replica"].DSN; got != "postgres://h/r" || len(cfg.Contexts) != 1 {
+		t.Errorf("the dsn of reports-replica = %q, contexts %v", got, cfg.Contexts)
+	}
+	both := stores.Config{Contexts: map[string]stores.ContextConfig{"reports-replica": {}, "reports": {}}}
+	if err := both.ApplyEnv([]string{"SWITCHYARD_CONTEXT_REPORTS_REPLICA_DSN=postgres://h/r"}); err == nil || !strings.Contains(err.Error(), "fits two configured contexts") {
+		t.Errorf("a variable fitting two contexts: %v", err)
+	}
+}

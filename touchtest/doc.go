@@ -11,10 +11,13 @@
 //	rec.WroteOnly(t, "billing/tenant-a")
 //	rec.ReadNothingFrom(t, "visits")
 //
-// Both store backends report every read and write made with such a ctx,
-// or a ctx derived from it (a handler's, a transaction's). Writes that a
-// store refused (a store.Isolate guard, the Reading role, another store's
-// open transaction) are not recorded: nothing was written. To make a
-// wrong write fail at once in production as well, guard the code with
-// store.Isolate.
+// Both store backends report every read and every write that succeeded
+// (append, link, inbox record) made with such a ctx, or a ctx derived
+// from it (a handler's, a transaction's). Opening a transaction is not a
+// write; a write inside one that later rolled back is still recorded, as
+// the code did make it. Writes a store refused (a store.Isolate guard,
+// the Reading role, another store's open transaction, a wrong expected
+// version) are not. The relay's own bookkeeping (checkpoints) is not the
+// code's and is not recorded. To make a wrong write fail at once in
+// production as well, guard the code with store.Isolate.
 package touchtest

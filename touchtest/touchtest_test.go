@@ -112,3 +112,37 @@ func TestIsolateStopsWhatTheRecorderWouldCatch(t *testing.T) {
 	}
 	rec.WroteOnly(t, "billing/tenant-b")
 }
+
+// Only what was written counts as a write: not opening a transaction
+// that only read, not an append the store refused.
+func TestOnlyWritesThatHappened(t *testing.T) {
+	reg := registry(t)
+	visits, _ := reg.Store("visits", "tenant-a")
+	ctx, rec := touchtest.Record(context.Background())
+	err := visits.Transact(ctx, func(ctx context.Context) error {
+		_, err := visits.Read(ctx, "Visit-1", store.Forward, 0, 1)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := store.NewEvent("VisitBooked", map[string]int{"n": 1})
+	if _, err := visits.Append(ctx, "Visit-1", store.Exact(5), ev); !errors.Is(err, store.ErrWrongExpectedVersion) {
+		t.Fatalf("append at a wrong version: %v", err)
+	}
+	if got := rec.Wrote(); len(got) != 0 {
+		t.Errorf("Wrote = %v, want nothing", got)
+	}
+}
+
+// ReadOnlyReplicas fails on a read of a primary.
+func TestReadOnlyReplicasFails(t *testing.T) {
+	_, rec := touchtest.Record(context.Background())
+	rec.Touched("visits", "tenant-a", `read "Visit-1"`, false, true)
+	rec.Touched("visits", "tenant-b", `read "Visit-2"`, false, false)
+	f := &fakeT{TB: t}
+	rec.ReadOnlyReplicas(f, "visits")
+	if want := []string{`the code read the primary of visits/tenant-b (read "Visit-2"); want only replicas of visits`}; !slices.Equal(f.failures, want) {
+		t.Errorf("failures %q, want %q", f.failures, want)
+	}
+}

@@ -20,30 +20,39 @@ func WithOpen(ctx context.Context, st store.Store) context.Context { return open
 // to when there is one — passes first: refused with a
 // *store.CrossStoreError when ctx carries another store's open
 // transaction, a *store.ReadOnlyError in the Reading role, a
-// *store.IsolationError outside ctx's store.Isolate; reported to a
-// recorder in ctx (package touchtest) when allowed.
+// *store.IsolationError outside ctx's store.Isolate. The relay's own
+// bookkeeping (checkpoints, quarantine) does not pass here: it is not the
+// application's code writing.
 func CheckWrite(ctx context.Context, st store.Store, verb, stream string) error {
-	op := verb
-	if stream != "" {
-		op += " " + strconv.Quote(stream)
+	op := func() string {
+		if stream == "" {
+			return verb
+		}
+		return verb + " " + strconv.Quote(stream)
 	}
 	if o, ok := opentx.Owner(ctx); ok && o != any(st) {
-		return &store.CrossStoreError{Op: op, Target: name(st), Open: name(o.(store.Store))} // WithOpen marks a store.Store
+		return &store.CrossStoreError{Op: op(), Target: name(st), Open: name(o.(store.Store))} // WithOpen marks a store.Store
 	}
 	if store.RoleOf(ctx) == store.Reading {
-		return &store.ReadOnlyError{Op: op, Store: name(st)}
+		return &store.ReadOnlyError{Op: op(), Store: name(st)}
 	}
-	if err := store.CheckIsolation(ctx, op, name(st)); err != nil {
-		return err
+	if ie := store.CheckIsolation(ctx, name(st)); ie != nil {
+		ie.Op = op()
+		return ie
 	}
-	touch.Note(ctx, st.Context(), st.Shard(), op, true, false)
 	return nil
 }
 
 // NoteRead reports a read of st (op), from its replica or not, to a
-// recorder in ctx.
+// recorder in ctx (package touchtest).
 func NoteRead(ctx context.Context, st store.Store, op string, replica bool) {
 	touch.Note(ctx, st.Context(), st.Shard(), op, false, replica)
+}
+
+// NoteWrite reports a write of st (op) that succeeded to a recorder in
+// ctx. Appends report themselves (Telemetry.Append).
+func NoteWrite(ctx context.Context, st store.Store, op string) {
+	touch.Note(ctx, st.Context(), st.Shard(), op, true, false)
 }
 
 func name(st store.Store) string { return st.Context() + "/" + st.Shard() }

@@ -2,10 +2,12 @@ package backend
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/instrument"
+	"github.com/switchyard-go/switchyard/internal/touch"
 	"github.com/switchyard-go/switchyard/store"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -16,11 +18,12 @@ import (
 // parent of the trace context its events store, and the count of events
 // appended. Build it with NewTelemetry; it is safe for concurrent use.
 type Telemetry struct {
-	tracer   trace.Tracer
-	appended metric.Int64Counter
-	add      []metric.AddOption
-	start    []trace.SpanStartOption
-	name     string
+	contextName, shard string // the store's, for touches
+	tracer             trace.Tracer
+	appended           metric.Int64Counter
+	add                []metric.AddOption
+	start              []trace.SpanStartOption
+	name               string
 }
 
 // NewTelemetry returns the instruments of store (contextName, shard); nil
@@ -36,7 +39,9 @@ func NewTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, contextName,
 		start: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(instrument.System,
 			instrument.MessagingOperationType.String("create"), instrument.MessagingOperationName.String("append"),
 			instrument.Context.String(contextName), instrument.Shard.String(shard))},
-		name: "append " + contextName,
+		name:        "append " + contextName,
+		contextName: contextName,
+		shard:       shard,
 	}
 }
 
@@ -68,6 +73,7 @@ func (t *Telemetry) Append(ctx context.Context, stream string, n int, fn func(ct
 		span.SetAttributes(instrument.Identity(out[0].Metadata)...)
 	}
 	t.count(ctx, out, now)
+	touch.Note(ctx, t.contextName, t.shard, "append to "+strconv.Quote(stream), true, false)
 	return out, nil
 }
 

@@ -63,13 +63,14 @@ func (s *Server) start(t testing.TB, settings ...string) {
 	for _, kv := range settings {
 		opts = append(opts, "-c "+kv)
 	}
-	s.run(t, "pg_ctl", "-D", s.Dir, "-l", filepath.Join(s.Dir, "server.log"), "-w", "-t", "60", "-o", strings.Join(opts, " "), "start")
+	// Stopped at the end even when the start below fails half way.
 	t.Cleanup(func() {
 		exec.Command(filepath.Join(s.bin, "pg_ctl"), "-D", s.Dir, "-m", "immediate", "-w", "stop").Run() //nolint:errcheck // best effort
 		if os.Geteuid() == 0 {
 			exec.Command("runuser", "-u", "postgres", "--", filepath.Join(s.bin, "pg_ctl"), "-D", s.Dir, "-m", "immediate", "-w", "stop").Run() //nolint:errcheck
 		}
 	})
+	s.run(t, "pg_ctl", "-D", s.Dir, "-l", filepath.Join(s.Dir, "server.log"), "-w", "-t", "60", "-o", strings.Join(opts, " "), "start")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {

@@ -29,7 +29,8 @@ func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([
 	t := s.table("sw_events")
 	next := `SELECT stream FROM ` + t + ` WHERE stream > `
 	src, replica := s.source(ctx)
-	backend.NoteRead(ctx, s, "list streams", replica)
+	op := readOp("list streams", replica)
+	backend.NoteRead(ctx, s, op, replica)
 	rows, err := src.Query(ctx, `WITH RECURSIVE walk(stream) AS (
 			(SELECT stream FROM `+t+` WHERE stream >= $1 AND stream > $2 ORDER BY stream LIMIT 1)
 			UNION ALL
@@ -39,14 +40,14 @@ func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([
 		SELECT w.stream, (SELECT version FROM `+t+` e WHERE e.stream = w.stream ORDER BY version DESC LIMIT 1)
 		FROM walk w WHERE w.stream IS NOT NULL AND starts_with(w.stream, $1) LIMIT $3`, prefix, after, limit)
 	if err != nil {
-		return nil, s.fail("list streams", err)
+		return nil, s.fail(op, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StreamInfo, error) {
 		var si store.StreamInfo
 		return si, r.Scan(&si.Name, &si.Version)
 	})
 	if err != nil {
-		return nil, s.fail("list streams", err)
+		return nil, s.fail(op, err)
 	}
 	return out, nil
 }
@@ -57,11 +58,12 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (store.Event, error) {
 		return store.Event{}, store.ErrClosed
 	}
 	src, replica := s.source(ctx)
-	backend.NoteRead(ctx, s, "read event "+id.String(), replica)
+	op := readOp("read event "+id.String(), replica)
+	backend.NoteRead(ctx, s, op, replica)
 	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
 		WHERE o.event_id = $1 AND NOT o.link`, pgUUID(id))
 	if err != nil {
-		return store.Event{}, s.fail("read event "+id.String(), err)
+		return store.Event{}, s.fail(op, err)
 	}
 	if len(evs) == 0 {
 		return store.Event{}, backend.NoEvent(s, id)
@@ -78,12 +80,13 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 		return nil, err
 	}
 	src, replica := s.source(ctx)
-	backend.NoteRead(ctx, s, "read correlation "+strconv.Quote(correlationID), replica)
+	op := readOp("read correlation "+strconv.Quote(correlationID), replica)
+	backend.NoteRead(ctx, s, op, replica)
 	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
 		WHERE (o.metadata->>'correlation_id') = $1 AND NOT o.link
 		ORDER BY o.commit_key, o.position LIMIT $2`, correlationID, limit)
 	if err != nil {
-		return nil, s.fail("read correlation "+strconv.Quote(correlationID), err)
+		return nil, s.fail(op, err)
 	}
 	return evs, nil
 }
@@ -97,39 +100,56 @@ func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 	}
 	q, replica := s.source(ctx)
 	t := s.table("sw_events")
-	backend.NoteRead(ctx, s, "count events", replica)
+	op := readOp("count events", replica)
+	backend.NoteRead(ctx, s, op, replica)
 	var estimate float64
 	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), -1)`, t).Scan(&estimate); err != nil {
-		return 0, false, s.fail("count events", err)
+		return 0, false, s.fail(op, err)
 	}
 	if estimate > store.EstimateAbove {
 		return int64(estimate), false, nil
 	}
 	var n int64
 	if err := q.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE NOT link`).Scan(&n); err != nil {
-		return 0, false, s.fail("count events", err)
+		return 0, false, s.fail(op, err)
 	}
 	return n, true, nil
 }
 
 // ReplicaLag is how far the store's replica is behind the primary: 0 when
-// it has replayed all it received, else the time since the last
-// transaction it replayed committed. ok is false when the store has no
+// it has replayed all the primary had written when asked, else the time
+// since the last transaction it replayed committed — which grows, too,
+// when the replica is cut off from the primary. A replica DSN that names
+// a server not in recovery is an error. ok is false when the store has no
 // replica.
 func (s *Store) ReplicaLag(ctx context.Context) (lag time.Duration, ok bool, err error) {
 	if s.replica == nil {
 		return 0, false, nil
 	}
-	var secs float64
-	err = s.replica.QueryRow(ctx, `SELECT CASE
-		WHEN NOT pg_is_in_recovery() THEN -1
-		WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
-		ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END`).Scan(&secs)
-	if err != nil {
-		return 0, true, s.fail("read the replica's lag", err)
+	if s.closed.Load() {
+		return 0, true, store.ErrClosed
 	}
-	if secs < 0 {
-		return 0, true, &store.Error{Op: "read the replica's lag", Store: s.name, Err: errors.New("the replica DSN names a primary, not a server in recovery")}
+	const op = "read the replica's lag"
+	var written string
+	if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&written); err != nil {
+		return 0, true, s.fail(op, err)
 	}
-	return time.Duration(secs * float64(time.Second)), true, nil
+	var (
+		recovering, caughtUp bool
+		since                *float64
+	)
+	err = s.replica.QueryRow(ctx, `SELECT pg_is_in_recovery(),
+		coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),
+		extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`, written).Scan(&recovering, &caughtUp, &since)
+	switch {
+	case err != nil:
+		return 0, true, s.fail(op+" from the replica", err)
+	case !recovering:
+		return 0, true, &store.Error{Op: op, Store: s.name, Err: errors.New("the replica DSN names a server that is not a replica")}
+	case caughtUp:
+		return 0, true, nil
+	case since == nil:
+		return 0, true, &store.Error{Op: op, Store: s.name, Err: errors.New("the replica is behind and has replayed no transaction yet")}
+	}
+	return time.Duration(*since * float64(time.Second)), true, nil
 }

@@ -29,6 +29,7 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 	if err != nil {
 		return false, s.fail("record "+id.String()+" in the inbox of group "+group, err)
 	}
+	backend.NoteWrite(ctx, s, "record in the inbox of group "+group)
 	return tag.RowsAffected() == 1, nil
 }
 
@@ -57,6 +58,7 @@ func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUI
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
+	backend.NoteWrite(ctx, s, "record in the inbox of group "+group)
 	now := make(map[uuid.UUID]bool, len(recorded))
 	for _, id := range recorded {
 		now[id] = true

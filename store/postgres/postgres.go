@@ -52,8 +52,9 @@ type Config struct {
 
 	// ReplicaDSN names a streaming replica of the database, best with a
 	// user that may only read: Open connects a pool to it, which reads
-	// under a ctx in the store.Reading role use (see Store.Read). For New,
-	// Replica is that pool, and stays the caller's.
+	// under a ctx in the store.Reading role use (see Store.Read), and Close
+	// closes. Replica is instead a pool of the caller's, which stays
+	// theirs; give one or the other. New takes only Replica.
 	ReplicaDSN string
 	Replica    *pgxpool.Pool
 
@@ -95,20 +96,24 @@ func (c Config) Validate() error {
 	if c.MaxEventBytes < 0 {
 		errs = append(errs, &store.InvalidError{Field: "max event bytes", Value: strconv.Itoa(c.MaxEventBytes), Reason: "negative"})
 	}
+	if c.ReplicaDSN != "" && c.Replica != nil {
+		errs = append(errs, &store.InvalidError{Field: "replica", Value: redact(c.ReplicaDSN), Reason: "both a replica DSN and a replica pool: give one"})
+	}
 	return errors.Join(errs...)
 }
 
 // Store is a store.Store on PostgreSQL.
 type Store struct {
-	pool    *pgxpool.Pool
-	ownPool bool
-	replica *pgxpool.Pool // nil: reads in the Reading role use pool
-	cfg     Config
-	name    string // "context/shard" for errors
-	sql     statements
-	closed  atomic.Bool
-	commits backend.Signal
-	tel     *backend.Telemetry
+	pool       *pgxpool.Pool
+	ownPool    bool
+	replica    *pgxpool.Pool // nil: reads in the Reading role use pool
+	ownReplica bool
+	cfg        Config
+	name       string // "context/shard" for errors
+	sql        statements
+	closed     atomic.Bool
+	commits    backend.Signal
+	tel        *backend.Telemetry
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -138,21 +143,23 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		}
 		return nil, &store.Error{Op: "connect", Store: cfg.Context + "/" + cfg.Shard, Err: err, Unavailable: unavailable(err)}
 	}
-	if cfg.ReplicaDSN != "" {
+	own := cfg.ReplicaDSN != ""
+	if own {
 		if cfg.Replica, err = replicaPool(cfg.ReplicaDSN); err != nil {
 			pool.Close()
 			return nil, err
 		}
+		cfg.ReplicaDSN = ""
 	}
 	s, err := New(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
-		if cfg.Replica != nil {
+		if own {
 			cfg.Replica.Close()
 		}
 		return nil, err
 	}
-	s.ownPool = true
+	s.ownPool, s.ownReplica = true, own
 	return s, nil
 }
 
@@ -184,6 +191,9 @@ func connect(ctx context.Context, pcfg *pgxpool.Config) (*pgxpool.Pool, error) {
 func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ReplicaDSN != "" {
+		return nil, &store.InvalidError{Field: "replica DSN", Value: redact(cfg.ReplicaDSN), Reason: "New takes a replica pool (Config.Replica); Open takes a DSN"}
 	}
 	cfg.setDefaults()
 	s := &Store{pool: pool, replica: cfg.Replica, cfg: cfg, name: cfg.Context + "/" + cfg.Shard, sql: newStatements(cfg.Schema),
@@ -297,9 +307,9 @@ func (s *Store) Close() error {
 	}
 	if s.ownPool {
 		s.pool.Close()
-		if s.replica != nil {
-			s.replica.Close()
-		}
+	}
+	if s.ownReplica {
+		s.replica.Close()
 	}
 	return nil
 }
@@ -651,6 +661,15 @@ func (s *Store) source(ctx context.Context) (querier, bool) {
 	return s.pool, false
 }
 
+// readOp names a read, and the replica when it goes there: an error then
+// says which copy failed.
+func readOp(op string, replica bool) string {
+	if replica {
+		return op + " from the replica"
+	}
+	return op
+}
+
 // diagnose explains a failed append; see backend.Diagnose.
 func (s *Store) diagnose(ctx context.Context, q querier, stream string, expected store.ExpectedVersion, pending []backend.Pending) ([]store.Event, error) {
 	found, err := s.findIDs(ctx, q, backend.IDs(pending))
@@ -718,7 +737,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err := backend.CheckLink(stream, expected, ids); err != nil {
 		return err
 	}
-	return s.Transact(ctx, func(ctx context.Context) error {
+	err := s.Transact(ctx, func(ctx context.Context) error {
 		tx, _ := s.Tx(ctx)
 		b := &pgx.Batch{}
 		b.Queue("SAVEPOINT sw_link")
@@ -759,6 +778,10 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 		}
 		return &store.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
 	})
+	if err == nil {
+		backend.NoteWrite(ctx, s, "link into "+strconv.Quote(stream))
+	}
+	return err
 }
 
 // Read reads a stream; see store.Store. Under a ctx in the store.Reading
@@ -780,15 +803,16 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	}
 	_, inTx := s.Tx(ctx)
 	src, replica := s.source(ctx)
-	backend.NoteRead(ctx, s, "read "+strconv.Quote(stream), replica)
+	op := readOp("read "+strconv.Quote(stream), replica)
+	backend.NoteRead(ctx, s, op, replica)
 	for attempt := 0; ; attempt++ {
 		out, err := s.query(ctx, src, true, q, stream, from, limit)
 		if err != nil && !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
-			s.retrying(ctx, "read "+strconv.Quote(stream), err)
+			s.retrying(ctx, op, err)
 			continue
 		}
 		if err != nil {
-			return nil, s.fail("read "+strconv.Quote(stream), err)
+			return nil, s.fail(op, err)
 		}
 		return out, nil
 	}

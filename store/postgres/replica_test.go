@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/internal/testrun"
 	"github.com/switchyard-go/switchyard/store"
@@ -68,15 +70,18 @@ func TestReplica(t *testing.T) {
 	if got := count(ctx); got != 2 {
 		t.Errorf("after the refused append the primary has %d events, want 2", got)
 	}
-	for _, url := range []string{replica.ReaderURL("postgres"), primary.ReaderURL("postgres")} {
+	// The replica's user may not write, on the replica (a hot standby is
+	// read-only for anyone) nor on the primary (it may only read).
+	for url, code := range map[string]string{replica.ReaderURL("postgres"): "25006", primary.ReaderURL("postgres"): "42501"} {
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = conn.Exec(ctx, `INSERT INTO switchyard.sw_inbox VALUES ('g', gen_random_uuid(), now())`)
 		conn.Close(ctx)
-		if err == nil {
-			t.Errorf("the replica's user wrote through %s", url)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != code {
+			t.Errorf("the replica's user writing through %s: %v, want SQLSTATE %s", url, err, code)
 		}
 	}
 
@@ -86,4 +91,28 @@ func TestReplica(t *testing.T) {
 		lag, _, err := st.ReplicaLag(ctx)
 		return err == nil && lag == 0
 	})
+}
+
+// A replica pool the caller gives stays the caller's: Close leaves it
+// open. A DSN and a pool together are refused.
+func TestReplicaPoolStaysTheCallers(t *testing.T) {
+	primary, replica := pgtest.Replicated(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, replica.ReaderURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st, err := postgres.Open(ctx, primary.URL("postgres"), postgres.Config{Context: "visits", Shard: "default", Replica: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := pool.Ping(ctx); err != nil {
+		t.Errorf("the caller's replica pool after Close: %v", err)
+	}
+	_, err = postgres.Open(ctx, primary.URL("postgres"), postgres.Config{Context: "visits", Shard: "default", Replica: pool, ReplicaDSN: replica.ReaderURL("postgres")})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a replica DSN and pool together: %v, want ErrInvalid", err)
+	}
 }

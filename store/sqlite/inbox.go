@@ -37,6 +37,7 @@ func (s *Store) MarkHandled(ctx context.Context, group string, id uuid.UUID) (bo
 	if err != nil {
 		return false, s.fail("record "+id.String()+" in the inbox of group "+group, err)
 	}
+	backend.NoteWrite(ctx, s, "record in the inbox of group "+group)
 	return first, nil
 }
 
@@ -72,5 +73,6 @@ func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUI
 	if err != nil {
 		return nil, s.fail("record "+strconv.Itoa(len(ids))+" events in the inbox of group "+group, err)
 	}
+	backend.NoteWrite(ctx, s, "record in the inbox of group "+group)
 	return first, nil
 }

@@ -566,6 +566,7 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	if err != nil {
 		return s.fail("link into "+strconv.Quote(stream), err)
 	}
+	backend.NoteWrite(ctx, s, "link into "+strconv.Quote(stream))
 	return nil
 }
 

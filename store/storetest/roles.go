@@ -90,7 +90,7 @@ func testIsolation(t *testing.T, b Backend) {
 	if got, err := st.Read(billingOnly, "Visit-ok", store.Forward, 0, 10); err != nil || len(got) != 4 {
 		t.Errorf("read under Isolate(billing): %d events, %v; want the 4, reads stay allowed", len(got), err)
 	}
-	for _, bad := range [][]string{nil, {"a/b/c"}, {"visits/["}} {
+	for _, bad := range [][]string{nil, {"a/b/c"}, {"visits/["}, {""}, {"/"}, {"visits/"}, {" billing"}, {"Billing"}} {
 		if _, err := store.Isolate(ctx, bad...); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Isolate(%q): %v, want ErrInvalid", bad, err)
 		}
