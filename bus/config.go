@@ -22,6 +22,9 @@ type Config struct {
 	// (default "switchyard").
 	Name string
 
+	// Security is TLS and credentials for URL's servers.
+	Security Security
+
 	// Embedded configures the server started when URL is empty.
 	Embedded Embedded
 
@@ -207,6 +210,10 @@ func (c Config) Validate() error {
 		errs = append(errs, sc.validate(path))
 	}
 	errs = append(errs, negative("", setting{"ReconnectWait", c.ReconnectWait}, setting{"AckTimeout", c.AckTimeout}, setting{"APITimeout", c.APITimeout}))
+	errs = append(errs, c.Security.validate())
+	if c.URL == "" && c.Security != (Security{}) {
+		bad("Security", "is for an external NATS (URL); the embedded server needs none")
+	}
 	return errors.Join(errs...)
 }
 

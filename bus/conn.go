@@ -104,7 +104,11 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		opts = append(opts, nats.InProcessServer(srv))
 	} else {
 		c.url = redactURL(cfg.URL)
-		opts = append(opts, nats.SetCustomDialer(c.fence))
+		sec, err := cfg.Security.options()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(append(opts, nats.SetCustomDialer(c.fence)), sec...)
 	}
 	nc, err := connectRetrying(ctx, cfg.URL, opts)
 	if err != nil {

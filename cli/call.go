@@ -100,10 +100,17 @@ func (c *call) connect(ctx context.Context, cfg stores.Config, port int, log *sl
 		dataDir = "data"
 	}
 	dir := filepath.Join(dataDir, "nats")
-	if _, err := os.Stat(dir); c.natsURL == "" && c.name != "run" && err != nil {
+	_, err := os.Stat(dir)
+	if c.natsURL == "" && c.name != "run" && err != nil {
 		return nil, fmt.Errorf("no NATS to ask: give -nats URL (or SWITCHYARD_NATS_URL); the embedded server's folder %s: %w", dir, err)
 	}
-	conn, err := bus.Connect(ctx, bus.Config{URL: c.natsURL, Logger: log, Embedded: bus.Embedded{Dir: dir, Port: port}})
+	cfgBus := bus.Config{URL: c.natsURL, Logger: log, Embedded: bus.Embedded{Dir: dir, Port: port}}
+	if c.natsURL != "" {
+		if cfgBus.Security, err = c.security(); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := bus.Connect(ctx, cfgBus)
 	var inUse *bus.DirInUseError
 	if errors.As(err, &inUse) && c.name != "run" {
 		return nil, fmt.Errorf("%w\n  a running process holds the embedded NATS: start it with -nats-port 4222, then pass -nats nats://127.0.0.1:4222", err)

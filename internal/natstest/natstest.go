@@ -44,11 +44,18 @@ func freePorts(t testing.TB, n int) []int {
 // fsync every write, as production should.
 func Start(t testing.TB, syncAlways bool) *Server {
 	t.Helper()
+	return StartWith(t, func(o *server.Options) { o.SyncAlways = syncAlways })
+}
+
+// StartWith starts a server whose options change sets: TLS, users,
+// permissions.
+func StartWith(t testing.TB, change func(*server.Options)) *Server {
+	t.Helper()
 	port := freePorts(t, 1)[0]
 	s := &Server{t: t, opts: server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(),
-		SyncAlways: syncAlways, NoSigs: true, NoLog: true,
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
 	}}
+	change(&s.opts)
 	s.URL = "nats://127.0.0.1:" + strconv.Itoa(port)
 	s.Restart()
 	t.Cleanup(s.Stop)
