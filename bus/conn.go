@@ -55,8 +55,10 @@ type Conn struct {
 	unlock func() // the embedded server's directory
 	url    string
 	fence  *fence
-	mu     sync.Mutex
-	stream map[string]*Stream // provisioned, by context
+	// adopted: nc is the application's (Adoption); Close leaves it open.
+	adopted bool
+	mu      sync.Mutex
+	stream  map[string]*Stream // provisioned, by context
 
 	pace pace                            // events its relays read, for their gathering
 	pub  atomic.Pointer[jspub.Publisher] // its relays' publisher
@@ -259,8 +261,13 @@ func (c *Conn) ClientURL() string {
 	return c.srv.ClientURL()
 }
 
-// Close drains the connection and stops the embedded server, if any.
+// Close drains the connection and stops the embedded server, if any. An
+// adopted connection (Adoption) stays open: Close releases only what the
+// Conn subscribed.
 func (c *Conn) Close() error {
+	if c.adopted {
+		return c.release()
+	}
 	var err error
 	if c.nc != nil {
 		err = c.nc.Drain()
