@@ -2,16 +2,8 @@ package bus_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,52 +14,8 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/natstest"
+	"github.com/switchyard-go/switchyard/internal/testcert"
 )
-
-// authority is a certificate authority the test makes.
-type authority struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // its certificate, PEM
-}
-
-func newAuthority(t *testing.T, name string) *authority {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, IsCA: true,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	a := &authority{cert: cert, key: key, file: filepath.Join(t.TempDir(), name+".pem")}
-	writePEM(t, a.file, "CERTIFICATE", der)
-	return a
-}
-
-// serverTLS is a certificate a signs for 127.0.0.1, as a tls.Config.
-func (a *authority) serverTLS(t *testing.T) *tls.Config {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"nats.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // works connects with cfg and provisions a stream: TLS and the
 // credentials carried the whole way.
@@ -105,12 +53,14 @@ func refused(t *testing.T, cfg bus.Config, want, secret string) {
 // TLS with a certificate the test makes: the right CA connects (by IP and
 // by a server name), a wrong one is refused with the reason.
 func TestTLS(t *testing.T) {
-	ca, other := newAuthority(t, "switchyard-test-ca"), newAuthority(t, "someone-else")
-	srv := natstest.StartWith(t, func(o *server.Options) { o.TLSConfig, o.TLS = ca.serverTLS(t), true })
-	works(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.file}})
-	works(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.file, ServerName: "nats.test"}})
-	refused(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: other.file}}, "certificate signed by unknown authority", "")
-	refused(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.file, ServerName: "elsewhere.test"}}, "elsewhere.test", "")
+	ca, other := testcert.NewAuthority(t, "switchyard-test-ca"), testcert.NewAuthority(t, "someone-else")
+	srv := natstest.StartWith(t, func(o *server.Options) {
+		o.TLSConfig, o.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "nats.test")}, MinVersion: tls.VersionTLS12}, true
+	})
+	works(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.File}})
+	works(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.File, ServerName: "nats.test"}})
+	refused(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: other.File}}, "certificate signed by unknown authority", "")
+	refused(t, bus.Config{URL: srv.URL, Security: bus.Security{CAFile: ca.File, ServerName: "elsewhere.test"}}, "elsewhere.test", "")
 }
 
 // An NKey, a token, a user and password: each connects when right, and is

@@ -121,6 +121,30 @@ func binDir(t testing.TB) string {
 	return ""
 }
 
+// OwnedDir makes a folder a server's user may read and write (for its
+// certificate and key), removed when t ends.
+func OwnedDir(t testing.TB, name string) string { t.Helper(); return ownedDir(t, name) }
+
+// GiveToServer makes files the server's user's, as PostgreSQL wants its
+// key file.
+func GiveToServer(t testing.TB, paths ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // ownedDir makes a folder the server's user may write, removed when t ends.
 func ownedDir(t testing.TB, name string) string {
 	t.Helper()
