@@ -20,7 +20,10 @@
 // reconnects for ever; publishes made while it is reconnecting fail at
 // once instead of being buffered, and it does not reconnect while a relay
 // batch is being sent, so nothing a relay sends after a reconnect can
-// overtake what the broken connection lost.
+// overtake what the broken connection lost. Config.Security is TLS and
+// credentials (a credentials file, an NKey seed, a token, a user and
+// password); an Adoption makes a Conn of a *nats.Conn the application
+// connected itself, with the options that keep those guarantees.
 //
 // # Streams, subjects and the envelope
 //

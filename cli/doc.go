@@ -34,6 +34,11 @@
 // deployment's embedded one is there, and write to NATS only a replay or
 // discard.
 //
+// NATS credentials come from the environment (see bus.Security):
+// SWITCHYARD_NATS_CA, _CERT, _KEY, _SERVER_NAME, _CREDS, _NKEY_SEED, _TOKEN,
+// _USER and _PASSWORD, the token and password also from the file a
+// _TOKEN_FILE or _PASSWORD_FILE variable names. None is ever printed.
+//
 // status reads what every running process announces about itself (package
 // status): a tool on embedded defaults reaches the embedded NATS of a
 // running process only when that process listens (run -nats-port).
