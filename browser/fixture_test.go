@@ -32,7 +32,6 @@ type deployment struct {
 	srv      *httptest.Server
 	browser  *browser.Browser
 	url      string // the browser's root
-	chain    store.Event
 }
 
 // VisitBooked is the visits context's event.

@@ -123,11 +123,12 @@ func readStore(ctx context.Context, reg *sharding.Registry, s *Store, reps []Rep
 		// may not have caught up yet. For longer, a lease was lost.
 		s.LastError = "several replicas say they lead (a hand-over within the last " + (3 * Every).String() + ", or a lease lost)"
 	}
-	err := func() error {
-		st, err := reg.Store(s.Context, s.Shard)
-		if err != nil {
-			return err
-		}
+	st, err := reg.Store(s.Context, s.Shard)
+	if err != nil {
+		s.Err = err.Error()
+		return
+	}
+	err = func() error {
 		ob, ok := st.(store.Outbox)
 		if !ok {
 			return errors.New("not relayed: no store.Outbox")
@@ -147,7 +148,7 @@ func readStore(ctx context.Context, reg *sharding.Registry, s *Store, reps []Rep
 	if err != nil {
 		s.Err = err.Error()
 	}
-	readReplica(ctx, reg, s)
+	readReplica(ctx, st, s)
 }
 
 // lagger is a store with a replica whose lag it can tell
@@ -157,10 +158,9 @@ type lagger interface {
 }
 
 // readReplica fills in the lag of s's replica, when it has one.
-func readReplica(ctx context.Context, reg *sharding.Registry, s *Store) {
-	st, err := reg.Store(s.Context, s.Shard)
+func readReplica(ctx context.Context, st store.Store, s *Store) {
 	l, ok := st.(lagger)
-	if err != nil || !ok {
+	if !ok {
 		return
 	}
 	lag, has, err := l.ReplicaLag(ctx)

@@ -317,39 +317,7 @@ func (c Config) Validate() error {
 		} else {
 			names[envName(name)] = p
 		}
-		isPostgres := false
-		switch cc.backend() {
-		case BackendSQLite:
-			if cc.DSN != "" {
-				bad(p+".dsn", errors.New(`the sqlite backend takes no dsn (set backend: postgres, or remove the dsn)`))
-			}
-			if cc.CreateDatabases {
-				bad(p+".create_databases", errors.New("only the postgres backend creates databases"))
-			}
-			if cc.ReplicaDSN != "" {
-				bad(p+".replica_dsn", errors.New("the sqlite backend has no replica: its reading role reads the same file"))
-			}
-		case BackendPostgres:
-			isPostgres = cc.DSN != ""
-			if cc.DSN == "" {
-				bad(p+".dsn", errors.New("the postgres backend needs a dsn"))
-			} else if dsn, _ := cc.postgresTarget(name, cc.shards()[0]); postgres.CheckDSN(dsn) != nil {
-				bad(p+".dsn", postgres.CheckDSN(dsn))
-				isPostgres = false
-			}
-			if cc.Dir != "" {
-				bad(p+".dir", errors.New("dir is for the sqlite backend; postgres takes a dsn"))
-			}
-			if cc.ReplicaDSN != "" {
-				if err := postgres.CheckDSN(fill(cc.ReplicaDSN, name, cc.shards()[0])); err != nil {
-					bad(p+".replica_dsn", err)
-				} else if strings.Contains(cc.DSN, PlaceholderShard) != strings.Contains(cc.ReplicaDSN, PlaceholderShard) {
-					bad(p+".replica_dsn", errors.New("has {shard} where the dsn has not, or the other way round: each shard's replica must hold that shard"))
-				}
-			}
-		default:
-			bad(p+".backend", fmt.Errorf("unknown backend %q: want %q or %q", cc.Backend, BackendSQLite, BackendPostgres))
-		}
+		isPostgres := cc.checkBackend(name, p, bad)
 		seen := make(map[string]int)
 		for i, shard := range cc.shards() {
 			sp := p + ".shards[" + strconv.Itoa(i) + "]"
@@ -394,6 +362,45 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkBackend reports, through bad, what is wrong with cc's backend
+// settings (cc is context name's, at path p), and says whether it is a
+// postgres context whose stores can be placed.
+func (cc ContextConfig) checkBackend(name, p string, bad func(string, error)) (isPostgres bool) {
+	switch cc.backend() {
+	case BackendSQLite:
+		if cc.DSN != "" {
+			bad(p+".dsn", errors.New(`the sqlite backend takes no dsn (set backend: postgres, or remove the dsn)`))
+		}
+		if cc.CreateDatabases {
+			bad(p+".create_databases", errors.New("only the postgres backend creates databases"))
+		}
+		if cc.ReplicaDSN != "" {
+			bad(p+".replica_dsn", errors.New("the sqlite backend has no replica: its reading role reads the same file"))
+		}
+	case BackendPostgres:
+		isPostgres = cc.DSN != ""
+		if cc.DSN == "" {
+			bad(p+".dsn", errors.New("the postgres backend needs a dsn"))
+		} else if dsn, _ := cc.postgresTarget(name, cc.shards()[0]); postgres.CheckDSN(dsn) != nil {
+			bad(p+".dsn", postgres.CheckDSN(dsn))
+			isPostgres = false
+		}
+		if cc.Dir != "" {
+			bad(p+".dir", errors.New("dir is for the sqlite backend; postgres takes a dsn"))
+		}
+		if cc.ReplicaDSN != "" {
+			if err := postgres.CheckDSN(fill(cc.ReplicaDSN, name, cc.shards()[0])); err != nil {
+				bad(p+".replica_dsn", err)
+			} else if strings.Contains(cc.DSN, PlaceholderShard) != strings.Contains(cc.ReplicaDSN, PlaceholderShard) {
+				bad(p+".replica_dsn", errors.New("has {shard} where the dsn has not, or the other way round: each shard's replica must hold that shard"))
+			}
+		}
+	default:
+		bad(p+".backend", fmt.Errorf("unknown backend %q: want %q or %q", cc.Backend, BackendSQLite, BackendPostgres))
+	}
+	return isPostgres
 }
 
 // The environment variables ApplyEnv reads.

@@ -61,26 +61,27 @@ func (r *Recorder) Touches() []Touch {
 }
 
 // Wrote returns the stores written, each once, sorted.
-func (r *Recorder) Wrote() []string { return r.stores(func(t Touch) bool { return t.Write }) }
+func (r *Recorder) Wrote() []string {
+	return r.names(func(t Touch) bool { return t.Write }, func(t Touch) string { return t.Store })
+}
 
 // Read returns the stores read, each once, sorted; a replica read as
 // "context/shard (replica)".
 func (r *Recorder) Read() []string {
-	var out []string
-	for _, t := range r.Touches() {
-		if name := t.Store + map[bool]string{true: " (replica)"}[t.Replica]; !t.Write && !slices.Contains(out, name) {
-			out = append(out, name)
+	return r.names(func(t Touch) bool { return !t.Write }, func(t Touch) string {
+		if t.Replica {
+			return t.Store + " (replica)"
 		}
-	}
-	slices.Sort(out)
-	return out
+		return t.Store
+	})
 }
 
-func (r *Recorder) stores(keep func(Touch) bool) []string {
+// names returns name of the touches keep keeps, each once, sorted.
+func (r *Recorder) names(keep func(Touch) bool, name func(Touch) string) []string {
 	var out []string
 	for _, t := range r.Touches() {
-		if keep(t) && !slices.Contains(out, t.Store) {
-			out = append(out, t.Store)
+		if n := name(t); keep(t) && !slices.Contains(out, n) {
+			out = append(out, n)
 		}
 	}
 	slices.Sort(out)

@@ -73,7 +73,9 @@ func (t *Telemetry) Append(ctx context.Context, stream string, n int, fn func(ct
 		span.SetAttributes(instrument.Identity(out[0].Metadata)...)
 	}
 	t.count(ctx, out, now)
-	touch.Note(ctx, t.contextName, t.shard, "append to "+strconv.Quote(stream), true, false)
+	if touch.On(ctx) {
+		touch.Note(ctx, t.contextName, t.shard, "append to "+strconv.Quote(stream), true, false)
+	}
 	return out, nil
 }
 

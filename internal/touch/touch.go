@@ -17,6 +17,13 @@ type key struct{}
 // With returns ctx reporting to s.
 func With(ctx context.Context, s Sink) context.Context { return context.WithValue(ctx, key{}, s) }
 
+// On says whether ctx has a Sink: a caller whose op costs something to
+// name asks first.
+func On(ctx context.Context) bool {
+	_, ok := ctx.Value(key{}).(Sink)
+	return ok
+}
+
 // Note reports a touch to ctx's Sink, if it has one.
 func Note(ctx context.Context, contextName, shard, op string, write, replica bool) {
 	if s, ok := ctx.Value(key{}).(Sink); ok {

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/internal/envelope"
+	"github.com/switchyard-go/switchyard/internal/touch"
 	"github.com/switchyard-go/switchyard/store"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -803,16 +804,18 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	}
 	_, inTx := s.Tx(ctx)
 	src, replica := s.source(ctx)
-	op := readOp("read "+strconv.Quote(stream), replica)
-	backend.NoteRead(ctx, s, op, replica)
+	op := func() string { return readOp("read "+strconv.Quote(stream), replica) }
+	if touch.On(ctx) {
+		backend.NoteRead(ctx, s, op(), replica)
+	}
 	for attempt := 0; ; attempt++ {
 		out, err := s.query(ctx, src, true, q, stream, from, limit)
 		if err != nil && !inTx && attempt < maxConnRetries && connectionLost(ctx, err) {
-			s.retrying(ctx, op, err)
+			s.retrying(ctx, op(), err)
 			continue
 		}
 		if err != nil {
-			return nil, s.fail(op, err)
+			return nil, s.fail(op(), err)
 		}
 		return out, nil
 	}

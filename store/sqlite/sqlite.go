@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/internal/envelope"
 	"github.com/switchyard-go/switchyard/internal/flatjson"
+	"github.com/switchyard-go/switchyard/internal/touch"
 	"github.com/switchyard-go/switchyard/store"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -578,7 +579,9 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 	if err := backend.CheckRead(stream, dir, from, limit); err != nil {
 		return nil, err
 	}
-	backend.NoteRead(ctx, s, "read "+strconv.Quote(stream), false)
+	if touch.On(ctx) {
+		backend.NoteRead(ctx, s, "read "+strconv.Quote(stream), false)
+	}
 	out, err := s.read(ctx, s.readerFor(ctx), stream, dir, from, limit)
 	if err != nil {
 		return nil, s.fail("read "+strconv.Quote(stream), err)
