@@ -59,6 +59,7 @@ type Conn struct {
 	adopted bool
 	mu      sync.Mutex
 	stream  map[string]*Stream // provisioned, by context
+	grants  grants             // the user's permissions (Check)
 
 	pace pace                            // events its relays read, for their gathering
 	pub  atomic.Pointer[jspub.Publisher] // its relays' publisher

@@ -209,8 +209,13 @@ func (r *Relay) setSaved(pos store.Position) {
 // Run relays until ctx is done: it stands by while another process leads,
 // leads when it can, and survives NATS and the database going away. It
 // returns nil when ctx is done, or the error that makes relaying
-// impossible (a stream with conflicting settings).
+// impossible: a stream with conflicting settings, a permission its NATS
+// user lacks (*PermissionError, found at start).
 func (r *Relay) Run(ctx context.Context) error {
+	if err := r.conn.Check(ctx, "relay of "+r.st.Context()+"/"+r.st.Shard(), RelayPermissions(r.st.Context(), r.st.Shard())); err != nil {
+		r.fail(ctx, "the NATS user lacks a permission", err)
+		return err
+	}
 	local, stop := r.st.Commits()
 	defer stop()
 	wake := make(chan struct{}, 1)

@@ -35,6 +35,12 @@ type Security struct {
 	Token string
 	// User and Password authenticate with a user and password.
 	User, Password string
+
+	// InboxPrefix is the prefix of the subjects replies come back on
+	// (default _INBOX). Give each NATS user its own, and allow it to
+	// subscribe to that alone (ConnPermissions): no user then sees
+	// another's replies.
+	InboxPrefix string
 }
 
 // tlsWanted says whether any TLS setting is given.
@@ -54,6 +60,9 @@ func (s Security) validate() error {
 		if _, err := os.Stat(path); err != nil {
 			bad(field, fmt.Errorf("%s: %w", path, errors.Unwrap(err)))
 		}
+	}
+	if s.InboxPrefix != "" && (strings.ContainsAny(s.InboxPrefix, "*> \t") || strings.HasSuffix(s.InboxPrefix, ".") || strings.HasPrefix(s.InboxPrefix, ".")) {
+		bad("InboxPrefix", fmt.Errorf("%q is not a subject prefix: no wildcards, spaces or dot at either end", s.InboxPrefix))
 	}
 	if (s.CertFile == "") != (s.KeyFile == "") {
 		bad("CertFile", errors.New("a client certificate needs both CertFile and KeyFile"))
@@ -83,6 +92,9 @@ func (s Security) options() ([]nats.Option, error) {
 			return nil, err
 		}
 		opts = append(opts, nats.Secure(cfg))
+	}
+	if s.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(s.InboxPrefix))
 	}
 	switch {
 	case s.CredsFile != "":

@@ -227,6 +227,9 @@ func (r *Router) batch(g *Group) int {
 
 // start provisions g's dead-letter queue and consumers.
 func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
+	if err := r.conn.Check(ctx, "group "+g.Name, Permissions(g)); err != nil {
+		return nil, err
+	}
 	q, err := r.cfg.DeadLetters.Queue(ctx, g.source())
 	if err != nil {
 		return nil, err

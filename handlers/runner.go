@@ -234,9 +234,14 @@ func (r *Runner) Relay(contextName, shard string) (*bus.Relay, bool) {
 
 // Run provisions the streams, runs the relays and the groups until ctx
 // ends, then drains the groups (see Router.Run) and stops the relays. It
-// returns at once when provisioning fails or a part cannot run (a stream
-// with conflicting settings), after stopping the others.
+// returns at once when its NATS user lacks a permission a part needs
+// (*bus.PermissionError, before anything starts), when provisioning fails
+// or a part cannot run (a stream with conflicting settings), after
+// stopping the others.
 func (r *Runner) Run(ctx context.Context) error {
+	if err := r.check(ctx); err != nil {
+		return err
+	}
 	for _, c := range r.reg.Contexts() {
 		if _, err := r.conn.ProvisionStream(ctx, c); err != nil {
 			return err

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,15 +155,23 @@ func replicas(ctx context.Context, conn *bus.Conn) ([]Replica, error) {
 	if err != nil {
 		return nil, &bus.Error{Op: "open bucket " + Bucket, URL: conn.Server(), Err: err}
 	}
-	keys, err := kv.ListKeys(ctx)
+	// The keys from the stream's info, not kv.ListKeys: that creates a
+	// consumer, which a read-only NATS user may not (ReadPermissions).
+	prefix := "$KV." + Bucket + "."
+	var info *jetstream.StreamInfo
+	s, err := conn.JetStream().Stream(ctx, "KV_"+Bucket)
+	if err == nil {
+		info, err = s.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	}
 	if err != nil {
 		return nil, &bus.Error{Op: "list bucket " + Bucket, URL: conn.Server(), Err: err}
 	}
 	out := []Replica{}
-	for key := range keys.Keys() {
+	for _, subject := range slices.Sorted(maps.Keys(info.State.Subjects)) {
+		key := strings.TrimPrefix(subject, prefix)
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // gone meanwhile
+			continue // deleted, or gone meanwhile
 		}
 		if err != nil {
 			return nil, &bus.Error{Op: "read replica " + key, URL: conn.Server(), Err: err}
