@@ -93,8 +93,10 @@ func checkContext(cfg stores.Config, name string) error {
 // connect connects to NATS, or starts the embedded server in the data
 // folder: for a tool only one that exists (a deployment on embedded
 // defaults, stopped). A tool meeting a folder a running process holds
-// says how to reach that process's server instead.
-func (c *call) connect(ctx context.Context, cfg stores.Config, port int, log *slog.Logger) (*bus.Conn, error) {
+// says how to reach that process's server instead. It checks that the
+// NATS user may do what the subcommand needs (a *bus.PermissionError
+// naming the subject it may not).
+func (c *call) connect(ctx context.Context, cfg stores.Config, port int, log *slog.Logger, need bus.Permissions) (*bus.Conn, error) {
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		dataDir = "data"
@@ -115,7 +117,14 @@ func (c *call) connect(ctx context.Context, cfg stores.Config, port int, log *sl
 	if errors.As(err, &inUse) && c.name != "run" {
 		return nil, fmt.Errorf("%w\n  a running process holds the embedded NATS: start it with -nats-port 4222, then pass -nats nats://127.0.0.1:4222", err)
 	}
-	return conn, err
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Check(ctx, c.prog.Name+" "+c.name, need); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // print writes v as indented JSON with -json, else calls table with a

@@ -139,6 +139,7 @@ var commands = map[string]*command{
 	"tail":        tailCommand,
 	"read":        readCommand,
 	"health":      healthCommand,
+	"permissions": permissionsCommand,
 	"dlq list":    dlqListCommand,
 	"dlq show":    dlqShowCommand,
 	"dlq replay":  dlqReplayCommand,

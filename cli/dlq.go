@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
+	"github.com/switchyard-go/switchyard/status"
 )
 
 var dlqListCommand = &command{
@@ -128,7 +129,13 @@ func (c *call) queues(ctx context.Context, contexts []string) (*bus.Conn, map[st
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	conn, err := c.connect(ctx, cfg, 0, c.logger())
+	need := status.ReadPermissions(contexts...) // list and show; replay and discard -all check the group
+	if c.name != "dlq list" && c.name != "dlq show" {
+		for _, name := range contexts {
+			need = need.Add(deadletter.WritePermissions(name))
+		}
+	}
+	conn, err := c.connect(ctx, cfg, 0, c.logger(), need)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/browser"
+	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/stores"
@@ -74,7 +75,7 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 	if err := c.migrateApp(ctx, reg); err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx, cfg, *o.natsPort, log)
+	conn, err := c.connect(ctx, cfg, *o.natsPort, log, bus.Permissions{}) // the runner checks its parts
 	if err != nil {
 		return err
 	}
@@ -97,6 +98,11 @@ func (c *call) run(ctx context.Context, o runOptions) error {
 		b, err := mountBrowser(mux, *o.browse, browser.Config{Registry: reg, Conn: conn, Writes: *o.writes, Logger: log})
 		if err != nil {
 			return err
+		}
+		if b != nil {
+			if err := conn.Check(ctx, "event browser", browser.Permissions(reg.Contexts(), *o.writes)); err != nil {
+				return err
+			}
 		}
 		ln, err := net.Listen("tcp", *o.http)
 		if err != nil {

@@ -18,12 +18,13 @@ import (
 //	SWITCHYARD_NATS_NKEY_SEED                     a file holding an NKey user seed
 //	SWITCHYARD_NATS_TOKEN[_FILE]                  a token
 //	SWITCHYARD_NATS_USER, SWITCHYARD_NATS_PASSWORD[_FILE]
+//	SWITCHYARD_NATS_INBOX_PREFIX                  the user's own reply subjects (default _INBOX)
 func (c *call) security() (bus.Security, error) {
 	s := bus.Security{
 		CAFile: c.env("SWITCHYARD_NATS_CA", ""), CertFile: c.env("SWITCHYARD_NATS_CERT", ""),
 		KeyFile: c.env("SWITCHYARD_NATS_KEY", ""), ServerName: c.env("SWITCHYARD_NATS_SERVER_NAME", ""),
 		CredsFile: c.env("SWITCHYARD_NATS_CREDS", ""), NKeySeedFile: c.env("SWITCHYARD_NATS_NKEY_SEED", ""),
-		User: c.env("SWITCHYARD_NATS_USER", ""),
+		User: c.env("SWITCHYARD_NATS_USER", ""), InboxPrefix: c.env("SWITCHYARD_NATS_INBOX_PREFIX", ""),
 	}
 	var err error
 	if s.Token, err = c.secret("SWITCHYARD_NATS_TOKEN"); err != nil {

@@ -32,7 +32,7 @@ func (c *call) status(ctx context.Context, partitions bool) error {
 		return err
 	}
 	log := c.logger()
-	conn, err := c.connect(ctx, cfg, 0, log)
+	conn, err := c.connect(ctx, cfg, 0, log, status.ReadPermissions(names(cfg.Contexts)...))
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,11 @@ func (c *call) tail(ctx context.Context, contexts []string, all bool, n int) err
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	conn, err := c.connect(ctx, cfg, 0, c.logger())
+	var need bus.Permissions
+	for _, name := range contexts {
+		need = need.Add(bus.TailPermissions(name))
+	}
+	conn, err := c.connect(ctx, cfg, 0, c.logger(), need)
 	if err != nil {
 		return err
 	}

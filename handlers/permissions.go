@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
@@ -19,30 +18,46 @@ func Permissions(g *Group) bus.Permissions {
 	return consumer.Permissions(g.source(), g.Name).Add(deadletter.Permissions(g.source(), g.Name))
 }
 
-// part is one thing a Runner does on NATS, and what it needs for it.
-type part struct {
-	name string
-	need bus.Permissions
+// Need is one thing a Runner does on NATS, and the permissions it takes.
+type Need struct {
+	Part        string // "relay of visits/tenant-a", "group billing"
+	Permissions bus.Permissions
 }
 
-// parts lists what r does on NATS: provision the registry's streams, relay
-// each of its stores, run each group, and keep the replica's record.
-func (r *Runner) parts() []part {
-	var ps []part
-	for _, c := range r.reg.Contexts() {
+// Needs lists what a Runner over stores (shards by context) with groups
+// does on NATS, part by part: provision the contexts' streams, relay each
+// store (unless noRelays), run each group, and keep the replica's record.
+// It needs no server and no store: operators derive NATS users' permissions
+// from it (cli's permissions subcommand prints them).
+func Needs(stores map[string][]string, noRelays bool, groups []*Group) []Need {
+	var ns []Need
+	for _, c := range slices.Sorted(maps.Keys(stores)) {
 		s := bus.StreamName(c)
-		ps = append(ps, part{"stream of " + c, bus.Permissions{Publish: []string{"$JS.API.STREAM.CREATE." + s, "$JS.API.STREAM.INFO." + s}}})
+		ns = append(ns, Need{"stream of " + c, bus.Permissions{Publish: []string{"$JS.API.STREAM.CREATE." + s, "$JS.API.STREAM.INFO." + s}}})
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.relays)) {
-		c, sh, _ := strings.Cut(k, "/")
-		ps = append(ps, part{"relay of " + k, bus.RelayPermissions(c, sh)})
+	for _, c := range slices.Sorted(maps.Keys(stores)) {
+		for _, sh := range stores[c] {
+			if !noRelays {
+				ns = append(ns, Need{"relay of " + c + "/" + sh, bus.RelayPermissions(c, sh)})
+			}
+		}
+	}
+	for _, g := range groups {
+		ns = append(ns, Need{"group " + g.Name, Permissions(g)})
+	}
+	return append(ns, Need{"replica record", status.Permissions()})
+}
+
+// needs is Needs of r.
+func (r *Runner) needs() []Need {
+	stores := map[string][]string{}
+	for _, c := range r.reg.Contexts() {
+		stores[c] = r.reg.Shards(c)
 	}
 	r.router.mu.Lock()
-	for _, g := range r.router.groups {
-		ps = append(ps, part{"group " + g.Name, Permissions(g)})
-	}
+	groups := slices.Clone(r.router.groups)
 	r.router.mu.Unlock()
-	return append(ps, part{"replica record", status.Permissions()})
+	return Needs(stores, r.cfg.NoRelays, groups)
 }
 
 // Permissions is what r needs of its NATS user, every part together: with
@@ -50,8 +65,8 @@ func (r *Runner) parts() []part {
 // entry of the NATS server's configuration.
 func (r *Runner) Permissions() bus.Permissions {
 	var p bus.Permissions
-	for _, pt := range r.parts() {
-		p = p.Add(pt.need)
+	for _, n := range r.needs() {
+		p = p.Add(n.Permissions)
 	}
 	return p.Add(bus.ConnPermissions(r.conn.NATS().Opts.InboxPrefix))
 }
@@ -59,8 +74,8 @@ func (r *Runner) Permissions() bus.Permissions {
 // check checks every part's permissions before any starts: the first one
 // missing is a *bus.PermissionError naming the part and the subject.
 func (r *Runner) check(ctx context.Context) error {
-	for _, pt := range r.parts() {
-		if err := r.conn.Check(ctx, pt.name, pt.need); err != nil {
+	for _, n := range r.needs() {
+		if err := r.conn.Check(ctx, n.Part, n.Permissions); err != nil {
 			return err
 		}
 	}

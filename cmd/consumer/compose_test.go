@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/stores"
 	"gopkg.in/yaml.v3"
@@ -142,12 +145,12 @@ func TestComposeMatchesTheCode(t *testing.T) {
 			}
 		}
 	}
-	conf, err := os.ReadFile("../../deploy/nats.conf")
+	conf, err := os.ReadFile("../../deploy/nats/nats.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(conf), "http_port: 8222") || !slices.Contains(c.Services["nats"].Ports, "8222:8222") {
-		t.Error("NATS monitoring: want http_port 8222 in deploy/nats.conf, published as 8222:8222")
+		t.Error("NATS monitoring: want http_port 8222 in deploy/nats/nats.conf, published as 8222:8222")
 	}
 }
 
@@ -281,5 +284,55 @@ func TestComposePostgresRoles(t *testing.T) {
 		t.Fatal("visits_tenant_a connected to visits_tenant_b")
 	} else if !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("visits_tenant_a to visits_tenant_b: %v, want permission denied", err)
+	}
+}
+
+// The NATS users of deploy/nats are allowed exactly what their roles
+// need, as the program itself says (its permissions subcommand over
+// deploy/switchyard.yaml), and the consumer service connects as the
+// replica user, on that user's inbox.
+func TestComposeNATSPermissions(t *testing.T) {
+	c := readCompose(t)
+	opts, err := server.ProcessConfigFile("../../deploy/nats/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*server.User{}
+	for _, u := range opts.Users {
+		users[u.Username] = u
+	}
+	consumer := c.Services["consumer"]
+	bin := build(t, consumer.Build.Args["PROGRAM"])
+	for role, user := range map[string]string{"run": "replica", "operator": "operator", "admin": "admin"} {
+		u := users[user]
+		if u == nil || u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil {
+			t.Errorf("deploy/nats/nats.conf: no user %s with publish and subscribe permissions", user)
+			continue
+		}
+		cmd := exec.Command(bin, "permissions", "-role", role, "-json", "-inbox-prefix", "_INBOX_"+user)
+		cmd.Env = append(os.Environ(), "SWITCHYARD_CONFIG=../../deploy/switchyard.yaml")
+		if role == "run" { // as the service runs it
+			for k, v := range consumer.Environment {
+				if k != "SWITCHYARD_CONFIG" {
+					cmd.Env = append(cmd.Env, k+"="+v)
+				}
+			}
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s permissions -role %s: %v", filepath.Base(bin), role, err)
+		}
+		var want bus.Permissions
+		if err := json.Unmarshal(out, &want); err != nil {
+			t.Fatal(err)
+		}
+		got := bus.Permissions{Publish: u.Permissions.Publish.Allow, Subscribe: u.Permissions.Subscribe.Allow}.Add(bus.Permissions{})
+		if !slices.Equal(got.Publish, want.Publish) || !slices.Equal(got.Subscribe, want.Subscribe) {
+			t.Errorf("user %s (role %s): deploy/nats allows\n%v\nthe program needs\n%v\n(regenerate: see deploy/nats/nats.conf)", user, role, got, want)
+		}
+	}
+	env := consumer.Environment
+	if r := users["replica"]; r == nil || env["SWITCHYARD_NATS_USER"] != "replica" || env["SWITCHYARD_NATS_PASSWORD"] != r.Password || env["SWITCHYARD_NATS_INBOX_PREFIX"] != "_INBOX_replica" {
+		t.Errorf("consumer service: want it to connect as deploy/nats's replica user, on _INBOX_replica; environment %v", env)
 	}
 }

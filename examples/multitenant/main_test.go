@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 	"github.com/switchyard-go/switchyard/internal/otlptest"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
@@ -126,18 +127,30 @@ func kind(k tracepb.Span_SpanKind) string {
 }
 
 // Deployed as docker-compose.yml deploys it, on PostgreSQL and a NATS
-// server: migrate, the producer (serve) and a run replica as processes of
-// their own; requests to the producer are handled by the replica, with
-// the request's metadata.
+// server with deploy/nats's users: migrate, the producer (serve) and a run
+// replica as processes of their own, the replica as the replica user;
+// requests to the producer are handled by the replica, with the request's
+// metadata, and the operator user reads status.
 func TestDeployed(t *testing.T) {
 	dsn := pgtest.Database(t)
-	ns := natstest.Start(t, false)
+	deployed, err := server.ProcessConfigFile("../../deploy/nats/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := natstest.StartWith(t, func(o *server.Options) { o.Users = deployed.Users })
 	cfg := filepath.Join(t.TempDir(), "switchyard.yaml")
-	yaml := "contexts:\n  visits:\n    backend: postgres\n    dsn: " + dsn + "\n    shards: [default, tenant-a, tenant-b]\ntenants:\n  acme: tenant-a\n  globex: tenant-b\n"
+	// deploy/switchyard.yaml's contexts and shards (the users' permissions
+	// name them), in the test's database.
+	yaml := "contexts:\n  visits:\n    backend: postgres\n    dsn: " + dsn + "\n    shards: [default, tenant_a, tenant_b]\n" +
+		"  billing:\n    backend: postgres\n    dsn: " + dsn + "\n    shards: [default]\ntenants:\n  acme: tenant_a\n  globex: tenant_b\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"SWITCHYARD_CONFIG=" + cfg, "SWITCHYARD_NATS_URL=" + ns.URL}
+	as := func(user string) []string {
+		return []string{"SWITCHYARD_CONFIG=" + cfg, "SWITCHYARD_NATS_URL=" + ns.URL, "SWITCHYARD_NATS_USER=" + user,
+			"SWITCHYARD_NATS_PASSWORD=switchyard", "SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_" + user}
+	}
+	env := as("replica")
 	if out, err := subprocess(env, "migrate").CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
@@ -157,11 +170,23 @@ func TestDeployed(t *testing.T) {
 	}
 	testrun.Wait(t, "both visits logged", 30*time.Second, func() bool {
 		out := replicaOut.String()
-		return strings.Contains(out, "tenant acme, shard tenant-a, request ") && strings.Contains(out, "tenant globex, shard tenant-b, request ")
+		return strings.Contains(out, "tenant acme, shard tenant_a, request ") && strings.Contains(out, "tenant globex, shard tenant_b, request ")
 	})
+	if out, err := subprocess(as("operator"), "status").CombinedOutput(); err != nil {
+		t.Errorf("status as the operator: %v\n%s", err, out)
+	}
+	if out, err := subprocess(as("operator"), "tail", "-n", "1", "-all", "visits").CombinedOutput(); err == nil || !strings.Contains(string(out), `may not publish to $JS.API.CONSUMER.CREATE.SW_VISITS.>`) {
+		t.Errorf("tail as the read-only operator: %v, want it refused at start naming the subject:\n%s", err, out)
+	}
+	if out, err := subprocess(as("admin"), "tail", "-n", "1", "-all", "visits").CombinedOutput(); err != nil {
+		t.Errorf("tail as the admin: %v\n%s", err, out)
+	}
 	replica.Process.Signal(syscall.SIGTERM)
 	if err := replica.Wait(); err != nil {
 		t.Fatalf("replica after SIGTERM: %v\n%s", err, replicaOut.String())
+	}
+	if strings.Contains(replicaOut.String(), "Permissions Violation") {
+		t.Errorf("the replica was refused a subject:\n%s", replicaOut.String())
 	}
 }
 
