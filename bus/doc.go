@@ -25,6 +25,30 @@
 // password); an Adoption makes a Conn of a *nats.Conn the application
 // connected itself, with the options that keep those guarantees.
 //
+// # Permissions
+//
+// Every part says which NATS subjects it publishes and subscribes to, so
+// that its NATS user can be allowed those and nothing else:
+// [RelayPermissions] for the relay of one store (its stream's API, the
+// store's subjects sw.<context>.<shard>.>, its wake-ups), consumer.
+// Permissions and deadletter.Permissions for a group, status's for the
+// replicas' records and for reading status, handlers.Needs for a whole
+// Runner, [ConnPermissions] for every connection (its reply inbox,
+// Security.InboxPrefix, and asking for its permissions). [Permissions.Config]
+// renders them for a NATS server's configuration; cli's permissions
+// subcommand prints them for a program's roles.
+//
+// A part checks at its start ([Conn.Check]) that its user may use every
+// subject it needs, from what the server says of the user
+// ($SYS.REQ.USER.INFO, asked once per Conn). A missing one is a
+// [*PermissionError] naming the user, the part and the subject, before
+// anything runs, instead of API requests timing out in a retry loop. When
+// the user may not ask, the check logs once that it cannot tell, and a
+// missing permission shows later as a refused subject in the log. NATS
+// subjects cannot tell one group's consumers from another's on the same
+// stream, nor an ephemeral consumer from a durable one: those grants cover
+// the stream.
+//
 // # Streams, subjects and the envelope
 //
 // [Conn.ProvisionStream] provisions one JetStream stream per bounded

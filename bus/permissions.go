@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,12 +115,19 @@ type PermissionError struct {
 }
 
 func (e *PermissionError) Error() string {
-	why := "no allow rule grants it"
-	if e.Denied != "" {
+	user, why := "NATS user "+strconv.Quote(e.User), "no allow rule grants it"
+	switch {
+	case e.Denied != "":
 		why = "deny rule " + e.Denied + " refuses it"
+	case e.User == "": // the reply inbox: the server said no more
+		user, why = "the NATS user", "the server refused it: every reply comes there"
 	}
-	return fmt.Sprintf("bus: NATS user %q may not %s to %s, which the %s needs (%s): grant it in the user's permissions (see go doc bus, Permissions)",
-		e.User, e.Action, e.Subject, e.Part, why)
+	msg := fmt.Sprintf("bus: %s may not %s to %s, which the %s needs (%s): grant it in the user's permissions (see go doc bus, Permissions)",
+		user, e.Action, e.Subject, e.Part, why)
+	if e.User == "" {
+		msg += ", or set the inbox prefix the user may subscribe to (Security.InboxPrefix, SWITCHYARD_NATS_INBOX_PREFIX)"
+	}
+	return msg
 }
 
 // userInfo is what the server says of the connection's user.
@@ -130,8 +138,9 @@ type userInfo struct {
 
 // grants is the connection's user's permissions, asked for once.
 type grants struct {
-	once sync.Once
-	info *userInfo // nil: unknown (the server did not say)
+	once    sync.Once
+	info    *userInfo        // nil: unknown (the server did not say)
+	refused *PermissionError // the server refused the question's reply inbox
 }
 
 // Check checks, at the start of part (a name for errors: "relay of
@@ -143,6 +152,9 @@ type grants struct {
 // once that it cannot tell and returns nil.
 func (c *Conn) Check(ctx context.Context, part string, p Permissions) error {
 	info := c.userInfo(ctx)
+	if r := c.grants.refused; r != nil {
+		return &PermissionError{Part: part, Action: r.Action, Subject: r.Subject}
+	}
 	if info == nil || info.Permissions == nil {
 		return nil
 	}
@@ -176,6 +188,9 @@ func allows(sp *server.SubjectPermission, subject string) (ok bool, denied strin
 	return true, ""
 }
 
+// violation is how the server says it refused a subject.
+var violation = regexp.MustCompile(`Permissions Violation for (Publish|Subscription) to "([^"]+)"`)
+
 // userInfoTimeout bounds the wait for the user's permissions: a server
 // that refuses the question does not answer it.
 const userInfoTimeout = 2 * time.Second
@@ -183,6 +198,11 @@ const userInfoTimeout = 2 * time.Second
 func (c *Conn) userInfo(ctx context.Context) *userInfo {
 	c.grants.once.Do(func() {
 		info, err := askUserInfo(ctx, c.nc)
+		if m := violation.FindStringSubmatch(fmt.Sprint(c.nc.LastError())); err != nil && m != nil && m[1] == "Subscription" {
+			// Every reply comes on the inbox: nothing can work.
+			c.grants.refused = &PermissionError{Action: "subscribe", Subject: m[2]}
+			return
+		}
 		if err != nil {
 			c.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "nats: cannot check this user's permissions at start; a missing one shows later, as a refused subject",
 				slog.String("url", c.url), slog.String("grant", "publish "+UserInfoSubject), slog.Any("error", err))

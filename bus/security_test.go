@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/switchyard-go/switchyard/bus"
@@ -108,5 +109,74 @@ func TestSecurityConfigErrors(t *testing.T) {
 	}
 	if err := (bus.Config{Security: bus.Security{Token: "t"}}).Validate(); err == nil || !strings.Contains(err.Error(), "external NATS") {
 		t.Errorf("security for the embedded server: %v", err)
+	}
+}
+
+// A credentials file (a user JWT and its seed) of an account the test's
+// operator signed: it connects and uses JetStream, and the permissions the
+// JWT carries are the ones a part's start checks against.
+func TestCredentialsFile(t *testing.T) {
+	op, _ := nkeys.CreateOperator()
+	opPub, _ := op.PublicKey()
+	account := func(jetStream bool) (nkeys.KeyPair, string, string) {
+		kp, _ := nkeys.CreateAccount()
+		pub, _ := kp.PublicKey()
+		ac := jwt.NewAccountClaims(pub)
+		if jetStream {
+			ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+		}
+		token, err := ac.Encode(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp, pub, token
+	}
+	_, sysPub, sysJWT := account(false)
+	acc, accPub, accJWT := account(true)
+	oc := jwt.NewOperatorClaims(opPub)
+	oc.SystemAccount = sysPub
+	if _, err := oc.Encode(op); err != nil {
+		t.Fatal(err)
+	}
+	resolver := &server.MemAccResolver{}
+	for pub, token := range map[string]string{sysPub: sysJWT, accPub: accJWT} {
+		if err := resolver.Store(pub, token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := natstest.StartWith(t, func(o *server.Options) {
+		o.TrustedOperators, o.SystemAccount, o.AccountResolver = []*jwt.OperatorClaims{oc}, sysPub, resolver
+	})
+	creds := func(name string, allow ...string) string {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		uc := jwt.NewUserClaims(pub)
+		uc.Name = name
+		for _, s := range allow {
+			uc.Pub.Allow.Add(s)
+		}
+		token, err := uc.Encode(acc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := kp.Seed()
+		file, err := jwt.FormatUserConfig(token, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name+".creds")
+		if err := os.WriteFile(path, file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	works(t, bus.Config{URL: srv.URL, Security: bus.Security{CredsFile: creds("app")}})
+	refused(t, bus.Config{URL: srv.URL}, "Authorization Violation", "")
+
+	relay := connect(t, srv.URL, bus.Config{Security: bus.Security{CredsFile: creds("relay", "$SYS.REQ.USER.INFO", "sw.visits.>")}})
+	err := relay.Check(context.Background(), "relay of visits/default", bus.RelayPermissions("visits", "default"))
+	var perr *bus.PermissionError
+	if !errors.As(err, &perr) || perr.Subject != "$JS.API.STREAM.CREATE.SW_VISITS" {
+		t.Fatalf("Check under the JWT's permissions: %v, want the stream's creation refused", err)
 	}
 }

@@ -2,12 +2,14 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/natstest"
 )
 
@@ -40,6 +42,40 @@ func TestNATSCredentialsFromTheEnvironment(t *testing.T) {
 			}
 			if tc.secret != "" && strings.Contains(out+errOut, tc.secret) {
 				t.Errorf("the output shows the secret:\n%s%s", out, errOut)
+			}
+		})
+	}
+}
+
+// A tool run as a NATS user allowed its role's permissions (as the
+// permissions subcommand prints them) works; one its role does not cover
+// is refused at start, naming the subject; a wrong inbox prefix too.
+func TestNATSPermissions(t *testing.T) {
+	env := []string{"SWITCHYARD_DATA_DIR=" + t.TempDir(), "SWITCHYARD_CONTEXT_VISITS_SHARDS=default"}
+	code, out, errOut := runCLI(context.Background(), env, "permissions", "-role", "operator", "-inbox-prefix", "_INBOX_op", "-json")
+	var p bus.Permissions
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("permissions: exit %d\n%s%s", code, out, errOut)
+	}
+	srv := natstest.StartWith(t, func(o *server.Options) {
+		o.Users = []*server.User{{Username: "op", Password: "op", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}}}
+	})
+	env = append(env, "SWITCHYARD_NATS_URL="+srv.URL, "SWITCHYARD_NATS_USER=op", "SWITCHYARD_NATS_PASSWORD=op")
+	for name, tc := range map[string]struct {
+		env  []string
+		args []string
+		code int
+		want string
+	}{
+		"dlq list":        {[]string{"SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_op"}, []string{"dlq", "list"}, 0, ""},
+		"tail":            {[]string{"SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_op"}, []string{"tail", "visits"}, 1, `NATS user "op" may not publish to $JS.API.CONSUMER.CREATE.SW_VISITS.>, which the sw tail needs`},
+		"the wrong inbox": {nil, []string{"dlq", "list"}, 1, "may not subscribe to _INBOX."},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runCLI(context.Background(), append(env, tc.env...), tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, want %d saying %q\n%s%s", code, tc.code, tc.want, out, errOut)
 			}
 		})
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
+	"github.com/switchyard-go/switchyard/store"
+	"github.com/switchyard-go/switchyard/store/postgres"
 	"github.com/switchyard-go/switchyard/stores"
 	"gopkg.in/yaml.v3"
 )
@@ -208,8 +210,8 @@ func copiedFrom(t *testing.T, dockerfile, dst string) bool {
 
 // The PostgreSQL set-up of the compose file, on a real server: every
 // store deploy/switchyard.yaml names has its database and role in
-// deploy/postgres-init.sql; a shard's role works in its own database and
-// cannot connect to another shard's.
+// deploy/postgres-init.sql; a store opened as a shard's role migrates and
+// writes its own database and cannot open another shard's.
 func TestComposePostgresRoles(t *testing.T) {
 	cfg, err := stores.Load("../../deploy/switchyard.yaml")
 	if err != nil {
@@ -271,19 +273,25 @@ func TestComposePostgresRoles(t *testing.T) {
 		u.Path = "/" + db
 		return u.String()
 	}
-	own, err := pgx.Connect(ctx, as("visits_tenant_a", "visits_tenant_a"))
+	// The store of tenant_a, opened as its role: it migrates its schema and
+	// appends; the same role cannot even open tenant_b's.
+	own, err := postgres.Open(ctx, as("visits_tenant_a", "visits_tenant_a"), postgres.Config{Context: "visits", Shard: "tenant_a"})
 	if err != nil {
-		t.Fatalf("visits_tenant_a in its own database: %v", err)
+		t.Fatalf("visits_tenant_a opening its own store (migrating it): %v", err)
 	}
-	defer own.Close(ctx)
-	if _, err := own.Exec(ctx, "CREATE SCHEMA switchyard; CREATE TABLE switchyard.t (x int)"); err != nil {
-		t.Fatalf("visits_tenant_a creating its store's schema: %v", err)
+	defer own.Close()
+	ev, err := store.NewEvent("Visited", map[string]int{"n": 1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if other, err := pgx.Connect(ctx, as("visits_tenant_a", "visits_tenant_b")); err == nil {
-		other.Close(ctx)
-		t.Fatal("visits_tenant_a connected to visits_tenant_b")
-	} else if !strings.Contains(err.Error(), "permission denied") {
-		t.Fatalf("visits_tenant_a to visits_tenant_b: %v, want permission denied", err)
+	if _, err := own.Append(ctx, "visit-1", store.NoStream, ev); err != nil {
+		t.Fatalf("visits_tenant_a appending to its store: %v", err)
+	}
+	if other, err := postgres.Open(ctx, as("visits_tenant_a", "visits_tenant_b"), postgres.Config{Context: "visits", Shard: "tenant_b"}); err == nil {
+		other.Close()
+		t.Fatal("visits_tenant_a opened the store in visits_tenant_b")
+	} else if !strings.Contains(err.Error(), "permission denied for database") {
+		t.Fatalf("visits_tenant_a opening visits_tenant_b's store: %v, want permission denied", err)
 	}
 }
 
