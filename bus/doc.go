@@ -38,16 +38,19 @@
 // renders them for a NATS server's configuration; cli's permissions
 // subcommand prints them for a program's roles.
 //
-// A part checks at its start ([Conn.Check]) that its user may use every
-// subject it needs, from what the server says of the user
-// ($SYS.REQ.USER.INFO, asked once per Conn). A missing one is a
-// [*PermissionError] naming the user, the part and the subject, before
-// anything runs, instead of API requests timing out in a retry loop. When
-// the user may not ask, the check logs once that it cannot tell, and a
-// missing permission shows later as a refused subject in the log. NATS
-// subjects cannot tell one group's consumers from another's on the same
-// stream, nor an ephemeral consumer from a durable one: those grants cover
-// the stream.
+// [Conn.Check] checks that the connection's user may use every subject a
+// part needs, from what the server says of the user ($SYS.REQ.USER.INFO,
+// asked until it answers once per Conn). [Relay.Run], the handlers' Router
+// and Runner, the browser in cli's run and every cli subcommand check at
+// their start: a missing permission is a [*PermissionError] naming the
+// user, the part and the subject, before anything runs, instead of API
+// requests timing out in a retry loop; a reply inbox the server refuses is
+// one too, naming the prefix to set. When the user may not ask, the check
+// logs once that it cannot tell, and a missing permission shows later as a
+// refused subject in the log. The lower-level calls (consumer.Provision,
+// deadletter.Provision, status.Announce) do not check. NATS subjects
+// cannot tell one group's consumers from another's on the same stream, nor
+// an ephemeral consumer from a durable one: those grants cover the stream.
 //
 // # Streams, subjects and the envelope
 //

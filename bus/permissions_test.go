@@ -72,8 +72,8 @@ func TestRelayConfinedToItsStore(t *testing.T) {
 	defer other.Close()
 	err = newRelay(t, relay, other, bus.RelayConfig{}).Run(context.Background())
 	var perr *bus.PermissionError
-	if !errors.As(err, &perr) || perr.User != "relay" || perr.Action != "publish" || !strings.Contains(perr.Subject, "BILLING") && !strings.Contains(perr.Subject, "billing") {
-		t.Fatalf("relay of billing/default: %v, want a *bus.PermissionError naming one of its subjects", err)
+	if !errors.As(err, &perr) || perr.User != "relay" || perr.Action != "publish" || perr.Subject != "$JS.API.STREAM.CREATE.SW_BILLING" {
+		t.Fatalf("relay of billing/default: %v, want a *bus.PermissionError naming its stream's creation", err)
 	}
 	for _, want := range []string{`"relay"`, perr.Subject, "relay of billing/default"} {
 		if !strings.Contains(err.Error(), want) {
@@ -82,29 +82,48 @@ func TestRelayConfinedToItsStore(t *testing.T) {
 	}
 }
 
-// Permissions the user lacks by a deny rule are named with it; a user who
-// may not ask for its permissions is not held up.
+// Deny rules: a publish they overlap is refused, naming the rule; a
+// subscription only when they cover it whole (the server lets the rest
+// through). A user who may not ask for its permissions is let be; a
+// question cut short is asked again; a refused reply inbox is named.
 func TestCheck(t *testing.T) {
 	srv := natstest.StartWith(t, func(o *server.Options) {
 		o.Users = []*server.User{
 			{Username: "denied", Password: "denied", Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Deny: []string{"sw.visits.tenant-b.>"}}}},
+				Publish:   &server.SubjectPermission{Deny: []string{"sw.visits.tenant-b.>"}},
+				Subscribe: &server.SubjectPermission{Deny: []string{"_INBOX_denied.admin.>"}}}},
 			{Username: "mute", Password: "mute", Permissions: &server.Permissions{
 				Publish: &server.SubjectPermission{Allow: []string{"sw.>"}}}},
+			{Username: "deaf", Password: "deaf", Permissions: &server.Permissions{
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX_deaf.>"}}}},
 		}
 	})
 	ctx := context.Background()
 	denied := as(t, srv, "denied")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := denied.Check(cancelled, "relay", bus.Permissions{Publish: []string{"sw.visits.>"}}); err != nil {
+		t.Errorf("with its context cancelled: %v, want nil (it cannot tell yet)", err)
+	}
 	if err := denied.Check(ctx, "relay of visits/tenant-a", bus.RelayPermissions("visits", "tenant-a")); err != nil {
 		t.Errorf("tenant-a: %v", err)
 	}
 	err := denied.Check(ctx, "relay", bus.Permissions{Publish: []string{"sw.visits.>"}})
 	var perr *bus.PermissionError
 	if !errors.As(err, &perr) || perr.Subject != "sw.visits.>" || perr.Denied != "sw.visits.tenant-b.>" {
-		t.Errorf("sw.visits.>: %v, want it refused by the deny rule", err)
+		t.Errorf("sw.visits.>: %v, want it refused by the deny rule (asked again after the cancelled question)", err)
 	}
+	if err := denied.Check(ctx, "tail", bus.Permissions{Subscribe: []string{"_INBOX_denied.admin.x.>"}}); err == nil {
+		t.Error("a subscription a deny rule covers whole was allowed")
+	}
+
 	mute := connect(t, srv.URL, bus.Config{Security: bus.Security{User: "mute", Password: "mute"}})
 	if err := mute.Check(ctx, "relay", bus.RelayPermissions("visits", "tenant-a")); err != nil {
 		t.Errorf("a user who may not ask: %v, want nil (it cannot tell)", err)
+	}
+	deaf := connect(t, srv.URL, bus.Config{Security: bus.Security{User: "deaf", Password: "deaf"}}) // on the default inbox
+	err = deaf.Check(ctx, "status", bus.Permissions{})
+	if !errors.As(err, &perr) || !perr.Inbox || perr.Subject != "_INBOX.>" || !strings.Contains(err.Error(), "SWITCHYARD_NATS_INBOX_PREFIX") {
+		t.Errorf("a user whose inbox is another: %v, want its inbox named refused", err)
 	}
 }

@@ -176,7 +176,7 @@ func TestCredentialsFile(t *testing.T) {
 	relay := connect(t, srv.URL, bus.Config{Security: bus.Security{CredsFile: creds("relay", "$SYS.REQ.USER.INFO", "sw.visits.>")}})
 	err := relay.Check(context.Background(), "relay of visits/default", bus.RelayPermissions("visits", "default"))
 	var perr *bus.PermissionError
-	if !errors.As(err, &perr) || perr.Subject != "$JS.API.STREAM.CREATE.SW_VISITS" {
+	if !errors.As(err, &perr) || perr.User != "relay" || perr.Subject != "$JS.API.STREAM.CREATE.SW_VISITS" {
 		t.Fatalf("Check under the JWT's permissions: %v, want the stream's creation refused", err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/correlation"
-	"github.com/switchyard-go/switchyard/status"
 )
 
 var dlqListCommand = &command{
@@ -129,11 +128,16 @@ func (c *call) queues(ctx context.Context, contexts []string) (*bus.Conn, map[st
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	need := status.ReadPermissions(contexts...) // list and show; replay and discard -all check the group
-	if c.name != "dlq list" && c.name != "dlq show" {
-		for _, name := range contexts {
-			need = need.Add(deadletter.WritePermissions(name))
+	var need bus.Permissions
+	for _, name := range contexts {
+		if c.name == "dlq list" || c.name == "dlq show" {
+			need = need.Add(deadletter.ReadPermissions(name))
+			continue
 		}
+		// replay and discard; with -all -group, checkGroup asks for the
+		// group's consumer.
+		need = need.Add(deadletter.WritePermissions(name)).
+			Add(bus.Permissions{Publish: []string{"$JS.API.CONSUMER.INFO." + bus.StreamName(name) + ".*"}})
 	}
 	conn, err := c.connect(ctx, cfg, 0, c.logger(), need)
 	if err != nil {

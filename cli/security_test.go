@@ -61,6 +61,9 @@ func TestNATSPermissions(t *testing.T) {
 		o.Users = []*server.User{{Username: "op", Password: "op", Permissions: &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}}}
 	})
+	if code, out, errOut := runCLI(context.Background(), env, "migrate"); code != 0 { // status reads the store too
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
+	}
 	env = append(env, "SWITCHYARD_NATS_URL="+srv.URL, "SWITCHYARD_NATS_USER=op", "SWITCHYARD_NATS_PASSWORD=op")
 	for name, tc := range map[string]struct {
 		env  []string
@@ -69,6 +72,7 @@ func TestNATSPermissions(t *testing.T) {
 		want string
 	}{
 		"dlq list":        {[]string{"SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_op"}, []string{"dlq", "list"}, 0, ""},
+		"status":          {[]string{"SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_op"}, []string{"status"}, 0, ""},
 		"tail":            {[]string{"SWITCHYARD_NATS_INBOX_PREFIX=_INBOX_op"}, []string{"tail", "visits"}, 1, `NATS user "op" may not publish to $JS.API.CONSUMER.CREATE.SW_VISITS.>, which the sw tail needs`},
 		"the wrong inbox": {nil, []string{"dlq", "list"}, 1, "may not subscribe to _INBOX."},
 	} {

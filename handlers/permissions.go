@@ -32,10 +32,7 @@ type Need struct {
 func Needs(stores map[string][]string, noRelays bool, groups []*Group) []Need {
 	var ns []Need
 	for _, c := range slices.Sorted(maps.Keys(stores)) {
-		s := bus.StreamName(c)
-		ns = append(ns, Need{"stream of " + c, bus.Permissions{Publish: []string{"$JS.API.STREAM.CREATE." + s, "$JS.API.STREAM.INFO." + s}}})
-	}
-	for _, c := range slices.Sorted(maps.Keys(stores)) {
+		ns = append(ns, Need{"stream of " + c, bus.StreamPermissions(c)})
 		for _, sh := range stores[c] {
 			if !noRelays {
 				ns = append(ns, Need{"relay of " + c + "/" + sh, bus.RelayPermissions(c, sh)})

@@ -7,7 +7,7 @@ import (
 
 // Permissions is what Announce needs of its NATS user: writing the
 // replica's record in Bucket.
-func Permissions() bus.Permissions { return bus.KVPermissions(Bucket) }
+func Permissions() bus.Permissions { return bus.KVWritePermissions(Bucket) }
 
 // ReadPermissions is what Read needs of its NATS user for the contexts:
 // their streams' and consumers' info, their dead letters' counts, and the

@@ -8,10 +8,12 @@ import "github.com/switchyard-go/switchyard/bus"
 // another's), pulling and acknowledging, and the group's members bucket.
 func Permissions(source, group string) bus.Permissions {
 	s := bus.StreamName(source)
-	return bus.Permissions{Publish: []string{
-		"$JS.API.STREAM.CREATE." + s, "$JS.API.STREAM.INFO." + s,
-		"$JS.API.CONSUMER.CREATE." + s + ".>", "$JS.API.CONSUMER.INFO." + s + ".*",
-		"$JS.API.CONSUMER.MSG.NEXT." + s + ".*", "$JS.API.CONSUMER.UNPIN." + s + ".*",
-		"$JS.ACK." + s + ".>",
-	}}.Add(bus.KVPermissions(MembersBucket(source, group)))
+	members := MembersBucket(source, group)
+	return bus.StreamPermissions(source).
+		Add(bus.Permissions{Publish: []string{
+			"$JS.API.CONSUMER.CREATE." + s + ".>", "$JS.API.CONSUMER.INFO." + s + ".*",
+			"$JS.API.CONSUMER.MSG.NEXT." + s + ".*", "$JS.API.CONSUMER.UNPIN." + s + ".*",
+		}}).
+		Add(bus.AckPermissions(s)).
+		Add(bus.KVWritePermissions(members)).Add(bus.KVReadPermissions(members)).Add(bus.KVListPermissions(members))
 }

@@ -18,7 +18,7 @@ func Permissions(contextName, group string) bus.Permissions {
 // needs (Open, List, Get, Counts): nothing that changes them.
 func ReadPermissions(contextName string) bus.Permissions {
 	d := StreamName(contextName)
-	return bus.Permissions{Publish: []string{"$JS.API.STREAM.INFO." + d, "$JS.API.STREAM.MSG.GET." + d}}.Add(bus.Permissions{})
+	return bus.Permissions{}.Add(bus.Permissions{Publish: []string{"$JS.API.STREAM.INFO." + d, "$JS.API.STREAM.MSG.GET." + d}})
 }
 
 // WritePermissions is what Replay, Discard and Delete need besides

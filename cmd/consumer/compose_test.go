@@ -317,6 +317,9 @@ func TestComposeNATSPermissions(t *testing.T) {
 			t.Errorf("deploy/nats/nats.conf: no user %s with publish and subscribe permissions", user)
 			continue
 		}
+		if len(u.Permissions.Publish.Deny)+len(u.Permissions.Subscribe.Deny) > 0 || u.Permissions.Response != nil {
+			t.Errorf("user %s: deny rules or response permissions the program did not ask for: %+v", user, u.Permissions)
+		}
 		cmd := exec.Command(bin, "permissions", "-role", role, "-json", "-inbox-prefix", "_INBOX_"+user)
 		cmd.Env = append(os.Environ(), "SWITCHYARD_CONFIG=../../deploy/switchyard.yaml")
 		if role == "run" { // as the service runs it
