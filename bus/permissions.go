@@ -98,14 +98,20 @@ func KVListPermissions(bucket string) Permissions {
 	return publishing("$JS.API.CONSUMER.CREATE."+s+".>", "$JS.API.CONSUMER.DELETE."+s+".*").Add(AckPermissions(s))
 }
 
+// ConsumerInfoPermissions is what reading the info of the context's
+// stream's consumers needs.
+func ConsumerInfoPermissions(contextName string) Permissions {
+	return publishing("$JS.API.CONSUMER.INFO." + StreamName(contextName) + ".*")
+}
+
 // TailPermissions is what following the context's stream needs (an
 // ordered consumer, as cli's tail and the browser's live tail use):
 // creating ephemeral consumers on it, which NATS's permissions cannot
 // tell from durable ones.
 func TailPermissions(contextName string) Permissions {
 	s := StreamName(contextName)
-	return publishing("$JS.API.STREAM.INFO."+s, "$JS.API.CONSUMER.CREATE."+s+".>", "$JS.API.CONSUMER.INFO."+s+".*",
-		"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.API.CONSUMER.DELETE."+s+".*")
+	return publishing("$JS.API.STREAM.INFO."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+		"$JS.API.CONSUMER.MSG.NEXT."+s+".*", "$JS.API.CONSUMER.DELETE."+s+".*").Add(ConsumerInfoPermissions(contextName))
 }
 
 // Config renders p as a NATS server configuration's permissions block,

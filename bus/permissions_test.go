@@ -23,8 +23,7 @@ func users(t *testing.T, perms map[string]bus.Permissions) *natstest.Server {
 	return natstest.StartWith(t, func(o *server.Options) {
 		o.Users = []*server.User{{Username: "admin", Password: "admin"}}
 		for name, p := range perms {
-			o.Users = append(o.Users, &server.User{Username: name, Password: name, Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}})
+			o.Users = append(o.Users, &server.User{Username: name, Password: name, Permissions: natstest.Allow(p)})
 		}
 	})
 }

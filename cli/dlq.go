@@ -136,8 +136,7 @@ func (c *call) queues(ctx context.Context, contexts []string) (*bus.Conn, map[st
 		}
 		// replay and discard; with -all -group, checkGroup asks for the
 		// group's consumer.
-		need = need.Add(deadletter.WritePermissions(name)).
-			Add(bus.Permissions{Publish: []string{"$JS.API.CONSUMER.INFO." + bus.StreamName(name) + ".*"}})
+		need = need.Add(deadletter.WritePermissions(name)).Add(bus.ConsumerInfoPermissions(name))
 	}
 	conn, err := c.connect(ctx, cfg, 0, c.logger(), need)
 	if err != nil {

@@ -58,8 +58,7 @@ func TestNATSPermissions(t *testing.T) {
 		t.Fatalf("permissions: exit %d\n%s%s", code, out, errOut)
 	}
 	srv := natstest.StartWith(t, func(o *server.Options) {
-		o.Users = []*server.User{{Username: "op", Password: "op", Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}}}
+		o.Users = []*server.User{{Username: "op", Password: "op", Permissions: natstest.Allow(p)}}
 	})
 	if code, out, errOut := runCLI(context.Background(), env, "migrate"); code != 0 { // status reads the store too
 		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)

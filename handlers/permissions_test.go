@@ -28,7 +28,7 @@ func withUsers(t *testing.T, perms map[string]*bus.Permissions) *natstest.Server
 		for name, p := range perms {
 			u := &server.User{Username: name, Password: name}
 			if p != nil {
-				u.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}
+				u.Permissions = natstest.Allow(*p)
 			}
 			o.Users = append(o.Users, u)
 		}

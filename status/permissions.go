@@ -16,8 +16,8 @@ func ReadPermissions(contexts ...string) bus.Permissions {
 	p := bus.KVReadPermissions(Bucket)
 	for _, c := range contexts {
 		s := bus.StreamName(c)
-		p = p.Add(bus.Permissions{Publish: []string{"$JS.API.STREAM.INFO." + s, "$JS.API.CONSUMER.LIST." + s, "$JS.API.CONSUMER.INFO." + s + ".*"}}).
-			Add(deadletter.ReadPermissions(c))
+		p = p.Add(bus.Permissions{Publish: []string{"$JS.API.STREAM.INFO." + s, "$JS.API.CONSUMER.LIST." + s}}).
+			Add(bus.ConsumerInfoPermissions(c)).Add(deadletter.ReadPermissions(c))
 	}
 	return p
 }

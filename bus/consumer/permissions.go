@@ -11,9 +11,9 @@ func Permissions(source, group string) bus.Permissions {
 	members := MembersBucket(source, group)
 	return bus.StreamPermissions(source).
 		Add(bus.Permissions{Publish: []string{
-			"$JS.API.CONSUMER.CREATE." + s + ".>", "$JS.API.CONSUMER.INFO." + s + ".*",
-			"$JS.API.CONSUMER.MSG.NEXT." + s + ".*", "$JS.API.CONSUMER.UNPIN." + s + ".*",
+			"$JS.API.CONSUMER.CREATE." + s + ".>", "$JS.API.CONSUMER.MSG.NEXT." + s + ".*", "$JS.API.CONSUMER.UNPIN." + s + ".*",
 		}}).
+		Add(bus.ConsumerInfoPermissions(source)).
 		Add(bus.AckPermissions(s)).
 		Add(bus.KVWritePermissions(members)).Add(bus.KVReadPermissions(members)).Add(bus.KVListPermissions(members))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/switchyard-go/switchyard/bus"
 )
 
 // Server is a nats-server a test started.
@@ -195,4 +196,9 @@ func (c *Cluster) Server(name string) *Server {
 		}
 	}
 	return nil
+}
+
+// Allow is a user's server permissions allowing exactly p.
+func Allow(p bus.Permissions) *server.Permissions {
+	return &server.Permissions{Publish: &server.SubjectPermission{Allow: p.Publish}, Subscribe: &server.SubjectPermission{Allow: p.Subscribe}}
 }
