@@ -30,8 +30,14 @@
 // An append outside a transaction is one statement and one round trip: it
 // reads the stream's last entry, checks the expected version and inserts, so
 // the (stream, version) primary key, not the isolation level, decides races.
-// Inside a transaction it runs under a savepoint, so a conflict leaves the
-// transaction usable.
+// Inside a transaction a conflict leaves the transaction usable: one event
+// is inserted with ON CONFLICT DO NOTHING (nothing inserted is then told
+// apart: a version taken meanwhile under store.Any is tried again, anything
+// else diagnosed), several under a savepoint, in the same round trip.
+//
+// Event IDs are uuid.UUID. A store opened from a DSN registers
+// [RegisterUUID] on its connections, so the handlers' own queries take one
+// as a parameter directly; register it on a pool of your own.
 //
 // Every row carries a commit key: the appending transaction's id (xid8),
 // raised to the stream's previous commit key when that is larger. ReadAll

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/switchyard-go/switchyard/internal/backend"
 	"github.com/switchyard-go/switchyard/store"
 )
@@ -50,18 +51,18 @@ func (s *Store) MarkAllHandled(ctx context.Context, group string, ids []uuid.UUI
 	what := "record " + strconv.Itoa(len(ids)) + " events in the inbox of group " + group
 	rows, err := s.reader(ctx).Query(ctx, `INSERT INTO `+s.table("sw_inbox")+` (group_name, event_id, handled_at)
 		SELECT $1, id, $3 FROM unnest($2::uuid[]) AS t(id) ORDER BY id
-		ON CONFLICT DO NOTHING RETURNING event_id`, group, ids, time.Now().UTC())
+		ON CONFLICT DO NOTHING RETURNING event_id`, group, uuidArg(ids), time.Now().UTC())
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
-	recorded, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
 	backend.NoteWrite(ctx, s, "record in the inbox of group "+group)
 	now := make(map[uuid.UUID]bool, len(recorded))
 	for _, id := range recorded {
-		now[id] = true
+		now[id.Bytes] = true
 	}
 	first := make([]bool, len(ids))
 	for i, id := range ids {

@@ -265,6 +265,7 @@ func parseDSN(dsn string) (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, &store.InvalidError{Field: "postgres dsn", Value: redact(dsn), Reason: redact(err.Error())}
 	}
+	pcfg.AfterConnect = registerUUID
 	return pcfg, nil
 }
 
@@ -468,8 +469,8 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 	if err != nil {
 		return nil, err
 	}
-	stmt, args := s.appendArgs(stream, expected, now, pending)
 	tx, inTx := s.Tx(ctx)
+	stmt, args := s.appendArgs(stream, expected, now, pending, inTx)
 	lost := false // an attempt whose answer was lost may have committed
 	for attempt := 0; ; attempt++ {
 		var out []store.Event
@@ -493,6 +494,9 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			if errors.Is(err, errNoRows) && inTx && len(pending) == 1 && expected == store.Any && attempt < maxAnyRetries && !s.stored(ctx, tx, pending[0]) {
+				continue // a concurrent append took the version (appendOneInTx skipped the conflict)
+			}
 			if errors.Is(err, errNoRows) {
 				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
 			}
@@ -533,9 +537,14 @@ func connectionLost(ctx context.Context, err error) bool {
 	return broken(err)
 }
 
-// appendInTx appends inside the caller's transaction under a savepoint, in
-// one round trip, so that a conflict leaves the transaction usable.
+// appendInTx appends inside the caller's transaction in one round trip,
+// so that a conflict leaves the transaction usable: one event through
+// appendOneInTx, which skips a conflict (errNoRows), several under a
+// savepoint, since skipping some of them would leave the others written.
 func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []any, pending []backend.Pending) ([]store.Event, error) {
+	if len(pending) == 1 {
+		return s.insert(ctx, tx, stmt, args, pending)
+	}
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT sw_append")
 	q := b.Queue(stmt, args...)
@@ -621,10 +630,13 @@ func (s *Store) collectAppend(rows pgx.Rows, pending []backend.Pending) ([]store
 }
 
 // appendArgs returns the statement appending pending and its arguments.
-func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []backend.Pending) (string, []any) {
+func (s *Store) appendArgs(stream string, expected store.ExpectedVersion, now time.Time, pending []backend.Pending, inTx bool) (string, []any) {
 	if len(pending) == 1 {
-		p := pending[0]
-		return s.sql.appendOne, []any{stream, int64(expected), now, pgUUID(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
+		p, stmt := pending[0], s.sql.appendOne
+		if inTx {
+			stmt = s.sql.appendOneInTx
+		}
+		return stmt, []any{stream, int64(expected), now, pgUUID(p.Event.ID), p.Event.Type, string(p.Event.Data), string(p.Metadata)}
 	}
 	ids := make([]pgtype.UUID, len(pending))
 	types := make([]string, len(pending))
@@ -701,6 +713,14 @@ func uuidArg(ids []uuid.UUID) []pgtype.UUID {
 		out[i] = pgUUID(id)
 	}
 	return out
+}
+
+// stored reports whether p's event is stored already: what else an
+// appendOneInTx that inserted nothing met. An error reads as stored, for
+// the caller's diagnosis to report.
+func (s *Store) stored(ctx context.Context, q querier, p backend.Pending) bool {
+	found, err := s.findIDs(ctx, q, []uuid.UUID{p.Event.ID})
+	return err != nil || len(found) > 0
 }
 
 func (s *Store) findIDs(ctx context.Context, q querier, ids []uuid.UUID) (map[uuid.UUID]backend.Place, error) {

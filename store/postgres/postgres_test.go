@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/store"
 	"github.com/switchyard-go/switchyard/store/postgres"
@@ -573,7 +575,48 @@ func TestQueryExecModes(t *testing.T) {
 			if err != nil || len(linked) != 2 || linked[1].ID != three.ID {
 				t.Fatalf("read link = %d events, %v", len(linked), err)
 			}
+			// In a transaction: one event, a batch for the inbox, and the
+			// application's own query taking a uuid.UUID (RegisterUUID).
+			err = s.Transact(ctx, func(ctx context.Context) error {
+				if _, err := s.Append(ctx, "v-1", store.Exact(2), ev(4)); err != nil {
+					return err
+				}
+				if first, err := s.MarkAllHandled(ctx, "g", []uuid.UUID{one.ID, two.ID}); err != nil || first[0] || !first[1] {
+					return fmt.Errorf("mark all handled = %v, %v", first, err)
+				}
+				tx, _ := s.Tx(ctx)
+				var text string
+				if err := tx.QueryRow(ctx, `SELECT $1::uuid::text`, three.ID).Scan(&text); err != nil || text != three.ID.String() {
+					return fmt.Errorf("uuid.UUID parameter read back as %q, %v", text, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("transaction: %v", err)
+			}
 		})
+	}
+}
+
+// RegisterUUID plans a uuid.UUID parameter as a pgtype.UUID, in both
+// formats, where pgx alone goes through its driver.Valuer.
+func TestRegisterUUID(t *testing.T) {
+	id := uuid.Must(uuid.NewV7())
+	m := pgtype.NewMap()
+	postgres.RegisterUUID(m)
+	for _, format := range []int16{pgtype.BinaryFormatCode, pgtype.TextFormatCode} {
+		plan := m.PlanEncode(pgtype.UUIDOID, format, id)
+		want, err := m.Encode(pgtype.UUIDOID, format, pgtype.UUID{Bytes: id, Valid: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := plan.Encode(id, nil)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("format %d: encoded %x, %v; want %x", format, got, err, want)
+		}
+		if name := fmt.Sprintf("%T", plan); strings.Contains(name, "DriverValuer") {
+			t.Errorf("format %d: planned through %s", format, name)
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type statements struct {
-	append, appendOne, link, findIDs, version, readForward, readBackward, readAll string
+	append, appendOne, appendOneInTx, link, findIDs, version, readForward, readBackward, readAll string
 }
 
 // The columns every read returns, for scanEvents: the original event.
@@ -170,6 +170,15 @@ func newStatements(schema string) statements {
 			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
 			FROM cur
 			WHERE` + expect + `
+			RETURNING version, (commit_key::text)::bigint, position`,
+		// appendOne inside a transaction: a conflict on the version or the
+		// event id inserts nothing instead of failing the statement, which
+		// would leave the transaction unusable (see appendInTx).
+		appendOneInTx: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
+			FROM cur
+			WHERE` + expect + `
+			ON CONFLICT DO NOTHING
 			RETURNING version, (commit_key::text)::bigint, position`,
 		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
 		link: head + `, ins AS (

@@ -59,6 +59,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("InvalidInput", func(t *testing.T) { t.Parallel(); testInvalid(t, b) })
 		t.Run("Closed", func(t *testing.T) { t.Parallel(); testClosed(t, b) })
 		t.Run("RacingWriters", func(t *testing.T) { t.Parallel(); testRace(t, b) })
+		t.Run("RacingTransactions", func(t *testing.T) { t.Parallel(); testRaceInTransactions(t, b) })
 		t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, b) })
 		t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, b) })
 		t.Run("Catalog", func(t *testing.T) { t.Parallel(); testCatalog(t, b) })
@@ -412,6 +413,18 @@ func testTransact(t *testing.T, b Backend) {
 		if _, err := s.Append(ctx, "tx-1", store.NoStream, evs(t, 1)...); !errors.Is(err, store.ErrWrongExpectedVersion) {
 			return fmt.Errorf("conflicting append in a transaction: got %v", err)
 		}
+		// So does an event stored already, one at a time or with others:
+		// refused, or a replay where it is stored.
+		stored, _ := s.Read(ctx, "tx-1", store.Forward, 0, 1)
+		if _, err := s.Append(ctx, "tx-dup", store.Any, stored[0]); !errors.Is(err, store.ErrDuplicateEvent) {
+			return fmt.Errorf("stored event appended to another stream in a transaction: got %v", err)
+		}
+		if _, err := s.Append(ctx, "tx-dup", store.Any, append(evs(t, 1), stored[0])...); !errors.Is(err, store.ErrDuplicateEvent) {
+			return fmt.Errorf("stored event appended with another in a transaction: got %v", err)
+		}
+		if again, err := s.Append(ctx, "tx-1", store.Exact(-1), stored[0]); err != nil || again[0].Version != 0 {
+			return fmt.Errorf("replaying an append in its transaction: %v, %v", again, err)
+		}
 		// Reads in the transaction see its writes.
 		if got, err := s.Read(ctx, "tx-1", store.Forward, 0, 10); err != nil || len(got) != 2 {
 			return fmt.Errorf("read in the transaction: %d events, %v", len(got), err)
@@ -450,6 +463,9 @@ func testTransact(t *testing.T, b Backend) {
 	}
 	if n := len(readStream(t, s, "tx-1")); n != 3 {
 		t.Errorf("committed transaction: %d events, want 3", n)
+	}
+	if n := len(readStream(t, s, "tx-dup")); n != 0 {
+		t.Errorf("refused appends in a transaction left %d events", n)
 	}
 	if n, err := b.App.Count(ctx, s, "savepoint"); err != nil || n != 0 || len(readStream(t, s, "tx-1b")) != 0 {
 		t.Errorf("a nested transaction rolled back left %d application rows (%v) and %d events", n, err, len(readStream(t, s, "tx-1b")))
@@ -740,6 +756,49 @@ func testRace(t *testing.T, b Backend) {
 			t.Fatalf("read all: %s version %d after %d", e.Stream, e.Version, v)
 		}
 		last[e.Stream] = e.Version
+	}
+}
+
+// testRaceInTransactions races transactions appending one event each to
+// the same streams with Any: every one goes through, the versions without
+// a gap, however the versions were taken from under them.
+func testRaceInTransactions(t *testing.T, b Backend) {
+	const writers, streams, rounds = 16, 3, 10
+	s := b.New(t, 0)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				err := s.Transact(ctx, func(ctx context.Context) error {
+					_, err := s.Append(ctx, fmt.Sprintf("txrace-%d", (w+r)%streams), store.Any, ev(t, "Raced", map[string]int{"w": w, "r": r}))
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total := 0
+	for i := range streams {
+		got := readStream(t, s, fmt.Sprintf("txrace-%d", i))
+		for j, e := range got {
+			if e.Version != int64(j) {
+				t.Fatalf("stream txrace-%d: event %d has version %d", i, j, e.Version)
+			}
+		}
+		total += len(got)
+	}
+	if total != writers*rounds {
+		t.Errorf("%d events stored, want %d", total, writers*rounds)
 	}
 }
 
