@@ -30,10 +30,18 @@
 // An append outside a transaction is one statement and one round trip: it
 // reads the stream's last entry, checks the expected version and inserts, so
 // the (stream, version) primary key, not the isolation level, decides races.
-// Inside a transaction a conflict leaves the transaction usable: one event
-// is inserted with ON CONFLICT DO NOTHING (nothing inserted is then told
-// apart: a version taken meanwhile under store.Any is tried again, anything
-// else diagnosed), several under a savepoint, in the same round trip.
+// Inside a READ COMMITTED transaction (PostgreSQL's default, and
+// Transact's) a conflict leaves the transaction usable. One event is
+// inserted with ON CONFLICT DO NOTHING, and nothing inserted is told apart:
+// a version taken meanwhile under store.Any is tried again, anything else
+// diagnosed (ErrWrongExpectedVersion, a replay, ErrDuplicateEvent).
+// Several events go under a savepoint, in the same round trip, which also
+// undoes any other failure of the statement; for one event, a failure that
+// is not a conflict (a lock or statement timeout, a deadlock) ends the
+// transaction, as a failed statement does. In a REPEATABLE READ or
+// SERIALIZABLE transaction whose snapshot missed another's append to the
+// stream, one event fails with PostgreSQL's serialization failure (40001):
+// try the whole transaction again.
 //
 // Event IDs are uuid.UUID. A store opened from a DSN registers
 // [RegisterUUID] on its connections, so the handlers' own queries take one

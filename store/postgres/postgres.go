@@ -445,8 +445,9 @@ type querier interface {
 }
 
 // maxAnyRetries bounds how often an Any append retries a lost race on
-// (stream, version); in a caller's transaction each retry follows the
-// rollback to the append's savepoint.
+// (stream, version); in a caller's transaction each retry of several
+// events follows the rollback to the append's savepoint, and one event's
+// found its conflict skipped (appendOneInTx).
 const maxAnyRetries = 8
 
 // Append appends events; see store.Store. It runs in a producer span

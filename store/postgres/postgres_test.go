@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/switchyard-go/switchyard/internal/pgtest"
 	"github.com/switchyard-go/switchyard/store"
@@ -595,6 +596,35 @@ func TestQueryExecModes(t *testing.T) {
 				t.Fatalf("transaction: %v", err)
 			}
 		})
+	}
+}
+
+// A REPEATABLE READ transaction whose snapshot predates another's append
+// to the stream cannot append there: the append fails with PostgreSQL's
+// serialization failure, a conflict worth trying the transaction again,
+// and nothing is written.
+func TestRepeatableReadConflictFails(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tx, err := s.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // rolled back by the failure
+	txCtx := s.WithTx(ctx, tx)
+	if got, err := s.Read(txCtx, "Visit-1", store.Forward, 0, 1); err != nil || len(got) != 0 { // the snapshot
+		t.Fatalf("read = %d events, %v", len(got), err)
+	}
+	if _, err := s.Append(ctx, "Visit-1", store.NoStream, event(t, "Scheduled")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(txCtx, "Visit-1", store.Any, event(t, "Confirmed"))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("append in the older snapshot: %v, want a serialization failure (40001)", err)
+	}
+	if got, err := s.Read(ctx, "Visit-1", store.Forward, 0, 10); err != nil || len(got) != 1 {
+		t.Errorf("stream holds %d events (%v), want the one appended outside", len(got), err)
 	}
 }
 

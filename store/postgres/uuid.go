@@ -20,6 +20,9 @@ import (
 //		postgres.RegisterUUID(c.TypeMap())
 //		return nil
 //	}
+//
+// Register it before the connection's first query: plans pgx made before
+// stay in its cache.
 func RegisterUUID(m *pgtype.Map) {
 	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryWrapUUID}, m.TryWrapEncodePlanFuncs...)
 }
