@@ -499,7 +499,7 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 				continue // a concurrent append took the version (appendOneInTx skipped the conflict)
 			}
 			if errors.Is(err, errNoRows) {
-				return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
+				return s.diagnoseLost(ctx, stream, expected, pending, lost)
 			}
 			if inTx {
 				return nil, s.fail("append to "+strconv.Quote(stream), err) // the caller's commit decides
@@ -509,8 +509,20 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 		if pgErr.ConstraintName == "sw_events_pkey" && expected == store.Any && attempt < maxAnyRetries {
 			continue // a concurrent append took the version; Any has no expectation to break
 		}
-		return s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
+		return s.diagnoseLost(ctx, stream, expected, pending, lost)
 	}
+}
+
+// diagnoseLost is diagnose after an append that inserted nothing, when an
+// earlier attempt's answer may have been lost: a diagnosis that cannot
+// look (the connection gone again) then cannot say nothing was written.
+func (s *Store) diagnoseLost(ctx context.Context, stream string, expected store.ExpectedVersion, pending []backend.Pending, lost bool) ([]store.Event, error) {
+	out, err := s.diagnose(ctx, s.reader(ctx), stream, expected, pending)
+	var se *store.Error
+	if lost && errors.As(err, &se) {
+		se.MaybeWritten = true
+	}
+	return out, err
 }
 
 var errNoRows = errors.New("expected version did not match")
