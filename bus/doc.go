@@ -134,9 +134,10 @@
 // next commit or the idle poll reads the rest.
 //
 // Every commit is read at once while the relays sharing a [Conn] (normally
-// one per process) relay fewer than 2000 events a second together; above
-// that, reads wait 2ms (5ms when the last one found fewer than 4 events, as
-// with many shards in one process) so that fewer, larger reads leave the
+// one per process) relay fewer than 2000 events a second together, or
+// while only one of them leads; with several leading above that rate,
+// reads wait 2ms (5ms when the last one found fewer than 4 events, as with
+// many shards in one process) so that fewer, larger reads leave the
 // database to the writers.
 //
 // # Telemetry

@@ -41,6 +41,8 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 	r.lag.start(time.Now())
 	l.pipe = newPipeline(r, stream, acked)
 	l.idle = time.NewTimer(r.cfg.IdlePoll)
+	r.conn.pace.leading.Add(1)
+	defer r.conn.pace.leading.Add(-1)
 	defer l.stop(ctx)
 	for l.step(ctx) {
 	}

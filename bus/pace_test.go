@@ -32,9 +32,10 @@ func TestPaceRate(t *testing.T) {
 }
 
 // A relay lets commits gather only while the Conn's relays are busy, and
-// not after a read that found nothing.
+// not after a read that found nothing, nor when it leads alone.
 func TestPaceGather(t *testing.T) {
 	var c pace
+	c.leading.Store(2)
 	t0 := time.Unix(2000, 0)
 	c.add(t0, busyAbove/10-1) // one bucket: just under the busy rate
 	now := t0.Add(150 * time.Millisecond)
@@ -47,5 +48,9 @@ func TestPaceGather(t *testing.T) {
 		if d := c.gather(now, found); d != want {
 			t.Errorf("busy, last read found %d: gather %v, want %v", found, d, want)
 		}
+	}
+	c.leading.Store(1)
+	if d := c.gather(now, 1); d != 0 {
+		t.Errorf("busy, one relay leading: gather %v, want none", d)
 	}
 }
