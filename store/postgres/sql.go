@@ -154,6 +154,11 @@ func newStatements(schema string) statements {
 		       greatest(pg_current_xact_id(), (SELECT commit_key FROM head)) AS ck
 	) `
 	expect := ` CASE $2::bigint WHEN -2 THEN true WHEN -1 THEN cur.v = -1 WHEN -4 THEN cur.v >= 0 ELSE cur.v = $2::bigint END`
+	insertOne := head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
+			FROM cur
+			WHERE` + expect
+	const returning = ` RETURNING version, (commit_key::text)::bigint, position`
 	streamRead := `SELECT e.stream, e.version, e.link, ` + eventColumns + `
 		FROM ` + t + ` e JOIN ` + t + ` o ON o.event_id = e.event_id AND NOT o.link
 		WHERE e.stream = $1 AND `
@@ -162,24 +167,14 @@ func newStatements(schema string) statements {
 			SELECT cur.ck, $1, cur.v + e.n, e.id, e.typ, e.data::json, e.meta::json, $3
 			FROM cur, unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, typ, data, meta, n)
 			WHERE` + expect + `
-			ORDER BY e.n
-			RETURNING version, (commit_key::text)::bigint, position`,
+			ORDER BY e.n` + returning,
 		// The same for one event, with scalar parameters: encoding arrays
 		// costs the client more than the whole statement costs the server.
-		appendOne: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
-			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
-			FROM cur
-			WHERE` + expect + `
-			RETURNING version, (commit_key::text)::bigint, position`,
+		appendOne: insertOne + returning,
 		// appendOne inside a transaction: a conflict on the version or the
 		// event id inserts nothing instead of failing the statement, which
 		// would leave the transaction unusable (see appendInTx).
-		appendOneInTx: head + `INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
-			SELECT cur.ck, $1, cur.v + 1, $4::uuid, $5::text, $6::text::json, $7::text::json, $3
-			FROM cur
-			WHERE` + expect + `
-			ON CONFLICT DO NOTHING
-			RETURNING version, (commit_key::text)::bigint, position`,
+		appendOneInTx: insertOne + ` ON CONFLICT DO NOTHING` + returning,
 		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
 		link: head + `, ins AS (
 			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, recorded_at, link)
