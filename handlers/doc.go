@@ -11,8 +11,7 @@
 //		func(ctx context.Context, v VisitBooked, m handlers.Message) error {
 //			st, _ := handlers.Store(ctx) // billing's store for m.Shard, in the handler's transaction
 //			ev, _ := store.NewEvent("VisitCharged", Charge{Visit: v.ID})
-//			_, err := st.Append(ctx, "Invoice-"+v.ID, store.Any, ev) // correlation, causation, shard inherited
-//			return err
+//			return store.AppendDeferred(ctx, st, "Invoice-"+v.ID, store.Any, ev) // correlation, causation, shard inherited
 //		})
 //	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{})
 //	err = runner.Add(g)
@@ -119,7 +118,12 @@
 // flush are paid once for many. The inbox records the whole run in one
 // statement; Shard joins the batch's transaction instead of opening one;
 // then the transaction commits and every message is acknowledged. Nothing
-// waits for a batch to fill: at low rates a batch is one message.
+// waits for a batch to fill: at low rates a batch is one message. The
+// events handlers derive with store.AppendDeferred are held until the
+// batch's handlers have run, then written in one statement before the
+// commit (store.Append writes each at once, one statement each): a
+// batch of 32 messages deriving one event each then costs about a third
+// of the time.
 //
 // A message that fails rolls the batch back. The ones before it are
 // handled again, in a transaction of their own, and commit; then the one

@@ -32,6 +32,13 @@
 // through events; for the rare write that may commit on its own, [Detach]
 // the ctx.
 //
+// [AppendDeferred] is Append for the events a transaction derives, when
+// it need not see them stored at once: a backend that is a [Deferrer]
+// (postgres) holds them and writes all of a transaction's in one
+// statement, before it commits, or before the store is next used in it.
+// A batch of handled messages so pays one statement for its derived
+// events instead of one each.
+//
 // # Roles and isolation
 //
 // A ctx carries a Role (WithRole): Writing, the default, or Reading, in

@@ -127,7 +127,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			if i, ok := index[m.Event.ID]; ok {
 				handlers.AfterCommit(ctx, func() { done[i].CompareAndSwap(0, int64(time.Since(t0))) })
 			}
-			return effect(ctx, m)
+			return effect(ctx, m, c.derive)
 		})
 	} else {
 		handlers.HandleMessage(g, "noop", "MoneyDeposited", func(ctx context.Context, m handlers.Message) error {
@@ -237,6 +237,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	notes := "Append 1 event per call; relay per store; one handlers.Router, one group, no-op handler; latency = Append returned → handler start"
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
+		settings["derive"] = c.derive
 	}
 	settings["streams"], settings["poisoned_events"] = c.streamCount(), skipped.Load()
 	res := &result{N: c.n, Writers: c.writers, WallS: round(wall.Seconds(), 3), PerS: round(float64(c.n)/wall.Seconds(), 0),
@@ -268,8 +269,9 @@ func createEffects(ctx context.Context, st store.Store) error {
 }
 
 // effect is e2e-inbox's handler: a row of the application's own and a
-// derived event, in the transaction Shard opened.
-func effect(ctx context.Context, m handlers.Message) error {
+// derived event, in the transaction Shard opened: deferred to the
+// batch's commit, or appended at once (derive "append").
+func effect(ctx context.Context, m handlers.Message, derive string) error {
 	st, ok := handlers.Store(ctx)
 	if !ok {
 		return errors.New("no store in ctx")
@@ -286,8 +288,12 @@ func effect(ctx context.Context, m handlers.Message) error {
 			return err
 		}
 	}
-	_, err := st.Append(ctx, "derived-"+m.Event.Stream, store.Any, store.Event{Type: "Derived", Data: []byte(`{"ok":true}`)})
-	return err
+	derived := store.Event{Type: "Derived", Data: []byte(`{"ok":true}`)}
+	if derive == "append" {
+		_, err := st.Append(ctx, "derived-"+m.Event.Stream, store.Any, derived)
+		return err
+	}
+	return store.AppendDeferred(ctx, st, "derived-"+m.Event.Stream, store.Any, derived)
 }
 
 // poisonedStreams are the streams whose events e2e's handler refuses: a

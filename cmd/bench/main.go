@@ -24,7 +24,8 @@
 //     starting; handled_per_s from the first append to the last handler.
 //   - e2e-inbox: e2e with the full default chain (Shard, Inbox): the handler
 //     writes a row in its shard and appends one derived event, in the
-//     transaction the chain opened.
+//     transaction the chain opened (-derive: store.AppendDeferred, the
+//     default, or Store.Append).
 //   - e2e-shards: e2e over 16 shards (or -shards).
 //
 // The peer scenarios are what the README's benchmark table compares
@@ -111,6 +112,7 @@ import (
 
 type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
+	derive                                     string // e2e-inbox: how the handler appends its derived event
 	pgPID, natsPID, inFlight                   int
 	contextName                                string // unique per run
 	n, writers, size, shards, rep, streams     int
@@ -194,6 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
 	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
+	fs.StringVar(&c.derive, "derive", "deferred", `e2e-inbox: how the handler appends its derived event: "deferred" (store.AppendDeferred, written with the batch) or "append" (Store.Append, at once)`)
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
 	c.peer.register(fs)
@@ -226,6 +229,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.peer.settle(fs, c.scenario)
+	if c.derive != "deferred" && c.derive != "append" {
+		fmt.Fprintf(stderr, "bench: -derive %q: want deferred or append\n", c.derive)
+		return 2
+	}
 	if c.n <= 0 || c.writers <= 0 || c.size < 0 || c.rate < 0 {
 		fmt.Fprintln(stderr, "bench: -n and -writers must be positive, -size and -rate not negative")
 		return 2

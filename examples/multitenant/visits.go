@@ -109,8 +109,7 @@ func LogVisitsByIp(ctx context.Context, v VisitBooked, m handlers.Message) error
 	if err != nil {
 		return err
 	}
-	_, err = st.Append(ctx, "VisitLog-"+m.Event.Stream, store.Any, ev) // correlation, causation, shard, request metadata inherited
-	return err
+	return store.AppendDeferred(ctx, st, "VisitLog-"+m.Event.Stream, store.Any, ev) // correlation, causation, shard, request metadata inherited
 }
 
 // NotifyVisitLogged hands each VisitLogged to notified; with notified

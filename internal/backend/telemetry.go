@@ -72,29 +72,36 @@ func (t *Telemetry) Append(ctx context.Context, stream string, n int, fn func(ct
 	if span.IsRecording() && len(out) > 0 {
 		span.SetAttributes(instrument.Identity(out[0].Metadata)...)
 	}
-	t.count(ctx, out, now)
+	t.Count(ctx, out, now)
 	if touch.On(ctx) {
 		touch.Note(ctx, t.contextName, t.shard, "append to "+strconv.Quote(stream), true, false)
 	}
 	return out, nil
 }
 
-// count counts the events of out recorded at now.
-func (t *Telemetry) count(ctx context.Context, out []store.Event, now time.Time) {
+// Count counts the events of out recorded at now: those an append wrote,
+// not those of an earlier one it replayed.
+func (t *Telemetry) Count(ctx context.Context, out []store.Event, now time.Time) {
 	written := 0
 	for i := range out {
 		if out[i].RecordedAt.Equal(now) {
 			written++
 		}
 	}
-	if written == 0 {
+	t.Wrote(ctx, written)
+}
+
+// Wrote counts n events written: now, or, in a transaction that
+// Transaction began, when it commits.
+func (t *Telemetry) Wrote(ctx context.Context, n int) {
+	if n == 0 {
 		return
 	}
-	if n, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok {
-		n.Add(int64(written))
+	if tally, ok := ctx.Value(tallyKey{t}).(*atomic.Int64); ok {
+		tally.Add(int64(n))
 		return
 	}
-	t.appended.Add(ctx, int64(written), t.add...)
+	t.appended.Add(ctx, int64(n), t.add...)
 }
 
 type tallyKey struct{ t *Telemetry }

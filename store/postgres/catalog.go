@@ -28,7 +28,10 @@ func (s *Store) Streams(ctx context.Context, prefix, after string, limit int) ([
 	}
 	t := s.table("sw_events")
 	next := `SELECT stream FROM ` + t + ` WHERE stream > `
-	src, replica := s.source(ctx)
+	src, replica, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
 	op := readOp("list streams", replica)
 	backend.NoteRead(ctx, s, op, replica)
 	rows, err := src.Query(ctx, `WITH RECURSIVE walk(stream) AS (
@@ -57,7 +60,10 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (store.Event, error) {
 	if s.closed.Load() {
 		return store.Event{}, store.ErrClosed
 	}
-	src, replica := s.source(ctx)
+	src, replica, err := s.source(ctx)
+	if err != nil {
+		return store.Event{}, err
+	}
 	op := readOp("read event "+id.String(), replica)
 	backend.NoteRead(ctx, s, op, replica)
 	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
@@ -79,7 +85,10 @@ func (s *Store) Correlated(ctx context.Context, correlationID string, limit int)
 	if err := backend.CheckCorrelation(correlationID, limit); err != nil {
 		return nil, err
 	}
-	src, replica := s.source(ctx)
+	src, replica, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
 	op := readOp("read correlation "+strconv.Quote(correlationID), replica)
 	backend.NoteRead(ctx, s, op, replica)
 	evs, err := s.query(ctx, src, false, `SELECT `+eventColumns+` FROM `+s.table("sw_events")+` o
@@ -98,7 +107,10 @@ func (s *Store) Count(ctx context.Context) (int64, bool, error) {
 	if s.closed.Load() {
 		return 0, false, store.ErrClosed
 	}
-	q, replica := s.source(ctx)
+	q, replica, err := s.source(ctx)
+	if err != nil {
+		return 0, false, err
+	}
 	t := s.table("sw_events")
 	op := readOp("count events", replica)
 	backend.NoteRead(ctx, s, op, replica)

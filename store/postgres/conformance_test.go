@@ -19,7 +19,7 @@ var testURL string
 
 func TestMain(m *testing.M) { os.Exit(pgtest.MainWithExamples(m, &testURL)) }
 
-func database(t *testing.T) string {
+func database(t testing.TB) string {
 	t.Helper()
 	if testURL == "" {
 		pgtest.URL(t) // skips, or fails under CI=true

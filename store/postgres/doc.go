@@ -43,6 +43,18 @@
 // stream, one event fails with PostgreSQL's serialization failure (40001):
 // try the whole transaction again.
 //
+// The appends store.AppendDeferred holds in a transaction Transact began
+// are written when fn returns, or before the store is next used in the
+// transaction (an append, link, read or nested Transact), all in one
+// statement under a savepoint: each stream's expectation is checked
+// against its last version plus the held events before it, and the rows
+// are inserted in the order the appends were made, or none is. When that
+// statement cannot write them all (an expectation that does not hold, a
+// version taken meanwhile, a replay), it is undone and each append is
+// written on its own as Append writes it, which tells the cases apart. A
+// nested Transact writes what it held before its savepoint is released,
+// and drops it when it is rolled back.
+//
 // Event IDs are uuid.UUID. A store opened from a DSN registers
 // [RegisterUUID] on its connections, so the handlers' own queries take one
 // as a parameter directly; register it on a pool of your own.

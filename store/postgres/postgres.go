@@ -348,8 +348,12 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.fail("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
-	ctx = s.tel.Transaction(ctx)
-	if err := fn(s.WithTx(ctx, tx)); err != nil {
+	ctx, _ = s.hold(s.WithTx(s.tel.Transaction(ctx), tx))
+	defer s.take(ctx, true)
+	if err := fn(ctx); err != nil {
+		return err
+	}
+	if err := s.flush(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -361,15 +365,25 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 }
 
 // savepoint runs fn under a savepoint of tx (pgx's nested transaction):
-// an error rolls back what fn did, nil releases it.
+// an error rolls back what fn did, nil releases it. The appends held
+// for the transaction are written before the savepoint, and those fn
+// deferred before its release, or dropped with it.
 func (s *Store) savepoint(ctx context.Context, tx pgx.Tx, fn func(ctx context.Context) error) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
 	sub, err := tx.Begin(ctx)
 	if err != nil {
 		return s.fail("savepoint", err)
 	}
 	defer sub.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
 	ctx, release := s.tel.Savepoint(ctx)
-	if err := fn(s.WithTx(ctx, sub)); err != nil {
+	ctx = s.WithTx(ctx, sub)
+	if err := fn(ctx); err != nil {
+		s.take(ctx, false)
+		return err
+	}
+	if err := s.flush(ctx); err != nil {
 		return err
 	}
 	if err := sub.Commit(ctx); err != nil {
@@ -466,12 +480,22 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 	if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
+	if err := s.flush(ctx); err != nil {
+		return nil, err
+	}
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
 	if err != nil {
 		return nil, err
 	}
+	return s.write(ctx, stream, expected, pending, now)
+}
+
+// write writes the prepared events of an append, recorded at now: in the
+// transaction of ctx, or on their own.
+func (s *Store) write(ctx context.Context, stream string, expected store.ExpectedVersion, pending []backend.Pending, now time.Time) ([]store.Event, error) {
 	tx, inTx := s.Tx(ctx)
 	stmt, args := s.appendArgs(stream, expected, now, pending, inTx)
+	var err error
 	lost := false // an attempt whose answer was lost may have committed
 	for attempt := 0; ; attempt++ {
 		var out []store.Event
@@ -558,27 +582,18 @@ func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, stmt string, args []a
 	if len(pending) == 1 {
 		return s.insert(ctx, tx, stmt, args, pending)
 	}
-	b := &pgx.Batch{}
-	b.Queue("SAVEPOINT sw_append")
-	q := b.Queue(stmt, args...)
-	b.Queue("RELEASE SAVEPOINT sw_append")
 	var out []store.Event
-	q.Query(func(rows pgx.Rows) error {
-		var err error
-		out, err = s.collectAppend(rows, pending)
-		return err
+	err := underSavepoint(ctx, tx, "sw_append", func(b *pgx.Batch) {
+		b.Queue(stmt, args...).Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = s.collectAppend(rows, pending)
+			return err
+		})
 	})
-	err := tx.SendBatch(ctx, b).Close()
 	if err == nil && out == nil {
 		// No row matched the expected version: nothing was inserted, and the
 		// savepoint was released. The transaction is fine.
 		return nil, errNoRows
-	}
-	if err != nil && statementFailed(err) {
-		// The INSERT failed after the savepoint was taken: undo to it.
-		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_append"); rbErr != nil {
-			return nil, errors.Join(err, rbErr)
-		}
 	}
 	return out, err
 }
@@ -675,16 +690,16 @@ func (s *Store) reader(ctx context.Context) querier {
 }
 
 // source is where a read under ctx goes, and whether that is the
-// replica: the transaction ctx carries, the replica in the Reading role,
-// else the primary.
-func (s *Store) source(ctx context.Context) (querier, bool) {
+// replica: the transaction ctx carries, once the appends it holds are
+// written (flush), the replica in the Reading role, else the primary.
+func (s *Store) source(ctx context.Context) (querier, bool, error) {
 	if tx, ok := s.Tx(ctx); ok {
-		return tx, false
+		return tx, false, s.flush(ctx)
 	}
 	if s.replica != nil && store.RoleOf(ctx) == store.Reading {
-		return s.replica, true
+		return s.replica, true, nil
 	}
-	return s.pool, false
+	return s.pool, false, nil
 }
 
 // readOp names a read, and the replica when it goes there: an error then
@@ -773,21 +788,16 @@ func (s *Store) Link(ctx context.Context, stream string, expected store.Expected
 	}
 	err := s.Transact(ctx, func(ctx context.Context) error {
 		tx, _ := s.Tx(ctx)
-		b := &pgx.Batch{}
-		b.Queue("SAVEPOINT sw_link")
 		var n int64
-		b.Queue(s.sql.link, stream, int64(expected), time.Now().UTC(), uuidArg(ids), len(ids)).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&n)
+		err := underSavepoint(ctx, tx, "sw_link", func(b *pgx.Batch) {
+			b.Queue(s.sql.link, stream, int64(expected), time.Now().UTC(), uuidArg(ids), len(ids)).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&n)
+			})
 		})
-		b.Queue("RELEASE SAVEPOINT sw_link")
-		err := tx.SendBatch(ctx, b).Close()
 		if err == nil && n == int64(len(ids)) {
 			return nil
 		}
 		if err != nil && statementFailed(err) {
-			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT sw_link"); rbErr != nil {
-				return s.fail("link into "+strconv.Quote(stream), errors.Join(err, rbErr))
-			}
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "sw_events_link" {
 				return &store.DuplicateEventError{Stream: stream, ID: "(one of the linked events, already linked here)"}
@@ -836,7 +846,10 @@ func (s *Store) Read(ctx context.Context, stream string, dir store.Direction, fr
 		}
 	}
 	_, inTx := s.Tx(ctx)
-	src, replica := s.source(ctx)
+	src, replica, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
 	op := func() string { return readOp("read "+strconv.Quote(stream), replica) }
 	if touch.On(ctx) {
 		backend.NoteRead(ctx, s, op(), replica)

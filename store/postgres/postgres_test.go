@@ -585,6 +585,13 @@ func TestQueryExecModes(t *testing.T) {
 				if first, err := s.MarkAllHandled(ctx, "g", []uuid.UUID{one.ID, two.ID}); err != nil || first[0] || !first[1] {
 					return fmt.Errorf("mark all handled = %v, %v", first, err)
 				}
+				// Held appends, in one statement of arrays.
+				if err := store.AppendDeferred(ctx, s, "v-1", store.Exact(3), ev(5)); err != nil {
+					return err
+				}
+				if err := store.AppendDeferred(ctx, s, "v-2", store.NoStream, ev(6), ev(7)); err != nil {
+					return err
+				}
 				tx, _ := s.Tx(ctx)
 				var text string
 				if err := tx.QueryRow(ctx, `SELECT $1::uuid::text`, three.ID).Scan(&text); err != nil || text != three.ID.String() {
@@ -594,6 +601,9 @@ func TestQueryExecModes(t *testing.T) {
 			})
 			if err != nil {
 				t.Fatalf("transaction: %v", err)
+			}
+			if all, err := s.ReadAll(ctx, store.Position{}, 10); err != nil || len(all) != 7 || all[6].Stream != "v-2" || all[4].Version != 4 {
+				t.Fatalf("after the transaction, read all = %d events, %v; want 7, the held ones last", len(all), err)
 			}
 		})
 	}

@@ -137,7 +137,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type statements struct {
-	append, appendOne, appendOneInTx, link, findIDs, version, readForward, readBackward, readAll string
+	append, appendOne, appendOneInTx, appendHeld, link, findIDs, version, readForward, readBackward, readAll string
 }
 
 // The columns every read returns, for scanEvents: the original event.
@@ -175,6 +175,29 @@ func newStatements(schema string) statements {
 		// event id inserts nothing instead of failing the statement, which
 		// would leave the transaction unusable (see appendInTx).
 		appendOneInTx: insertOne + ` ON CONFLICT DO NOTHING` + returning,
+		// The appends a transaction held (see flush), all or none: event
+		// by event $1 its stream, $2 its append's expected version for the
+		// first of it, -3 (follows) for the others, $3 id, $4 type, $5 data,
+		// $6 metadata, $7 recorded_at. r numbers each stream's events in
+		// order, so the expectation of the r-th is checked against the
+		// stream's head plus the r-1 before it.
+		appendHeld: `WITH e AS (
+				SELECT u.*, row_number() OVER (PARTITION BY u.stream ORDER BY u.n) AS r
+				FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+					WITH ORDINALITY AS u(stream, expected, id, typ, data, meta, at, n)
+			), h AS (
+				SELECT s.stream, coalesce(l.version, -1) AS v, greatest(pg_current_xact_id(), l.commit_key) AS ck
+				FROM (SELECT DISTINCT stream FROM e) s
+				LEFT JOIN LATERAL (SELECT version, commit_key FROM ` + t + ` x WHERE x.stream = s.stream ORDER BY version DESC LIMIT 1) l ON true
+			), x AS (
+				SELECT e.*, h.v + e.r - 1 AS cur, h.ck FROM e JOIN h USING (stream)
+			)
+			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT x.ck, x.stream, x.cur + 1, x.id, x.typ, x.data::json, x.meta::json, x.at
+			FROM x
+			WHERE (SELECT bool_and(CASE x.expected WHEN -3 THEN true WHEN -2 THEN true WHEN -1 THEN x.cur = -1
+				WHEN -4 THEN x.cur >= 0 ELSE x.cur = x.expected END) FROM x)
+			ORDER BY x.n`,
 		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
 		link: head + `, ins AS (
 			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, recorded_at, link)

@@ -60,6 +60,8 @@ func Run(t *testing.T, b Backend) {
 		t.Run("Closed", func(t *testing.T) { t.Parallel(); testClosed(t, b) })
 		t.Run("RacingWriters", func(t *testing.T) { t.Parallel(); testRace(t, b) })
 		t.Run("RacingTransactions", func(t *testing.T) { t.Parallel(); testRaceInTransactions(t, b) })
+		t.Run("Deferred", func(t *testing.T) { t.Parallel(); testDeferred(t, b) })
+		t.Run("RacingDeferred", func(t *testing.T) { t.Parallel(); testDeferredRace(t, b) })
 		t.Run("Outbox", func(t *testing.T) { t.Parallel(); testOutbox(t, b) })
 		t.Run("Inbox", func(t *testing.T) { t.Parallel(); testInbox(t, b) })
 		t.Run("Catalog", func(t *testing.T) { t.Parallel(); testCatalog(t, b) })
