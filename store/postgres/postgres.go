@@ -461,8 +461,13 @@ type querier interface {
 // maxAnyRetries bounds how often an Any append retries a lost race on
 // (stream, version); in a caller's transaction each retry of several
 // events follows the rollback to the append's savepoint, and one event's
-// found its conflict skipped (appendOneInTx).
-const maxAnyRetries = 8
+// found its conflict skipped (appendOneInTx). Every race lost is another
+// transaction's append to the stream committed, so the retries make
+// progress; but a transaction that waits behind others holding the
+// stream's next versions uncommitted (handlers of many partitions, each
+// appending to one shared stream) loses once for each of them ahead, and
+// for each newcomer that gets in before it: the bound is far above that.
+const maxAnyRetries = 64
 
 // Append appends events; see store.Store. It runs in a producer span
 // whose trace context the events carry.

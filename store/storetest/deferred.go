@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/switchyard-go/switchyard/correlation"
@@ -152,57 +151,5 @@ func testDeferredConflicts(t *testing.T, b Backend, s store.Store) {
 	err = store.AppendDeferred(kept, s, "After-1", store.Any, ev(t, "Late", nil))
 	if n := len(readStream(t, s, "After-1")); err == nil && n == 0 {
 		t.Errorf("deferred append after its transaction ended: no error, and nothing written")
-	}
-}
-
-// testDeferredRace is testRaceInTransactions with each transaction
-// holding appends to two of four shared streams, under store.Any: the
-// ones that lose a race for a version are written again, none lost, none
-// doubled.
-func testDeferredRace(t *testing.T, b Backend) {
-	const writers, streams, rounds = 8, 4, 10
-	s := b.New(t, 0)
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			for r := range rounds {
-				err := s.Transact(ctx, func(ctx context.Context) error {
-					// Two adjacent streams, in one order for all: crossing
-					// orders would deadlock, held or not.
-					first := (w + r) % (streams - 1)
-					for _, k := range []int{first, first + 1} {
-						stream := fmt.Sprintf("heldrace-%d", k)
-						if err := store.AppendDeferred(ctx, s, stream, store.Any, ev(t, "Raced", map[string]int{"w": w, "r": r, "stream": k})); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	total := 0
-	for i := range streams {
-		got := readStream(t, s, fmt.Sprintf("heldrace-%d", i))
-		for j, e := range got {
-			if e.Version != int64(j) {
-				t.Fatalf("stream heldrace-%d: event %d has version %d", i, j, e.Version)
-			}
-		}
-		total += len(got)
-	}
-	if total != 2*writers*rounds {
-		t.Errorf("%d events stored, want %d", total, 2*writers*rounds)
 	}
 }
