@@ -22,10 +22,13 @@ type Deferrer interface {
 // Bad input is refused at once, as Append refuses it, and the events are
 // stamped with ctx's correlation and trace context then. A conflict
 // (ErrWrongExpectedVersion, ErrDuplicateEvent) shows when they are
-// written. What the application reads with its own SQL in the
-// transaction does not see them until then; the store's own reads do.
-// Anywhere else — no transaction, one the application began itself
-// (a backend's WithTx), a store that is no Deferrer — it is Append.
+// written; a failure to write them leaves the transaction unable to
+// commit, whatever the caller makes of that error: every later use of
+// the store in it, and Transact, returns it. What the application reads
+// with its own SQL in the transaction does not see them until they are
+// written; the store's own reads do. Anywhere else — no transaction, one
+// or a savepoint the application began itself (a backend's WithTx), a
+// store that is no Deferrer — it is Append.
 func AppendDeferred(ctx context.Context, st Store, stream string, expected ExpectedVersion, events ...Event) error {
 	if d, ok := st.(Deferrer); ok {
 		return d.AppendDeferred(ctx, stream, expected, events...)

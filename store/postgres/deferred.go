@@ -23,12 +23,16 @@ type held struct {
 	now      time.Time
 }
 
-// holding is what a transaction Transact began holds: its deferred
-// appends, in order, until flush writes them. done is set once the
-// transaction is over: nothing can be held for it then.
+// holding is what a transaction (or savepoint) Transact began holds:
+// its deferred appends, in order, until flush writes them on tx. err is
+// a flush that failed: the appends it took are not written, so the
+// transaction cannot commit. done is set once it is over: nothing can be
+// held for it then.
 type holding struct {
+	tx      pgx.Tx
 	mu      sync.Mutex
 	appends []held
+	err     error
 	done    bool
 }
 
@@ -38,8 +42,8 @@ type holdingKey struct{ s *Store }
 // began when it is written; see store.AppendDeferred. It runs in a
 // producer span, as Append does, whose trace context the events carry.
 func (s *Store) AppendDeferred(ctx context.Context, stream string, expected store.ExpectedVersion, events ...store.Event) error {
-	h, ok := ctx.Value(holdingKey{s}).(*holding)
-	if _, inTx := s.Tx(ctx); !ok || !inTx {
+	h, ok := s.holding(ctx)
+	if !ok {
 		_, err := s.Append(ctx, stream, expected, events...)
 		return err
 	}
@@ -54,49 +58,95 @@ func (s *Store) AppendDeferred(ctx context.Context, stream string, expected stor
 		if err != nil {
 			return nil, err
 		}
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.done {
-			return nil, s.fail("append to "+strconv.Quote(stream), pgx.ErrTxClosed)
-		}
-		h.appends = append(h.appends, held{stream, expected, pending, now})
-		return nil, nil
+		return nil, h.hold(held{stream, expected, pending, now}, func() error {
+			return s.fail("append to "+strconv.Quote(stream), pgx.ErrTxClosed)
+		})
 	})
 	return err
 }
 
-// hold returns ctx for a transaction Transact began, holding its
-// deferred appends.
-func (s *Store) hold(ctx context.Context) (context.Context, *holding) {
-	h := &holding{}
-	return context.WithValue(ctx, holdingKey{s}, h), h
+// hold returns ctx for tx, a transaction or savepoint Transact began,
+// holding its deferred appends; end the holding when tx is over.
+func (s *Store) hold(ctx context.Context, tx pgx.Tx) (context.Context, *holding) {
+	h := &holding{tx: tx}
+	return context.WithValue(s.WithTx(ctx, tx), holdingKey{s}, h), h
 }
 
-// take returns the appends held for the transaction of ctx, and holds
-// none from then on; with end, none can be held any more.
-func (s *Store) take(ctx context.Context, end bool) []held {
+// holding returns what the transaction of ctx holds, when Transact began
+// it: not in a savepoint the application began itself (WithTx), where
+// what is held cannot be written, since it would go with the savepoint.
+func (s *Store) holding(ctx context.Context) (*holding, bool) {
 	h, ok := ctx.Value(holdingKey{s}).(*holding)
 	if !ok {
-		return nil
+		return nil, false
 	}
+	tx, _ := s.Tx(ctx)
+	return h, tx == h.tx
+}
+
+// hold adds a to the appends held, or returns the failure that keeps the
+// transaction from committing, or closed() once it is over.
+func (h *holding) hold(a held, closed func() error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.done:
+		return closed()
+	case h.err != nil:
+		return h.err
+	}
+	h.appends = append(h.appends, a)
+	return nil
+}
+
+// take returns the appends held, and holds none from then on; with end,
+// none can be held any more. After a flush that failed it returns its
+// error instead.
+func (h *holding) take(end bool) ([]held, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := h.appends
 	h.appends, h.done = nil, h.done || end
-	return out
+	return out, h.err
 }
 
-// flush writes the appends held for the transaction of ctx, in order:
-// all in one statement when there are several (writeHeld), else, or when
-// that one could not write them all, one at a time as Append writes, so
-// that a conflict is told apart as Append tells it, and an append under
-// store.Any that lost a race for a version is tried again.
-func (s *Store) flush(ctx context.Context) error {
-	hs := s.take(ctx, false)
-	if len(hs) == 0 {
+// failed records err, a flush's failure: every later flush returns it.
+func (h *holding) failed(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
+}
+
+// end drops what is still held: the transaction is over.
+func (h *holding) end() { h.take(true) } //nolint:errcheck // nothing to write any more
+
+// flush writes the appends held for the transaction of ctx, in order, on
+// it: all in one statement when there are several (writeHeld), else, or
+// when that one could not write them all, one at a time as Append writes
+// them, so that a conflict is told apart as Append tells it, and an
+// append under store.Any that lost a race for a version is tried again.
+// With end, nothing more can be held. A flush that fails leaves the
+// transaction unable to commit: the appends it took are not written,
+// whatever the caller makes of the error, so every later flush, the one
+// before the commit too, returns it.
+func (s *Store) flush(ctx context.Context, end bool) error {
+	h, ok := s.holding(ctx)
+	if !ok {
 		return nil
 	}
-	tx, _ := s.Tx(ctx)
+	hs, err := h.take(end)
+	if err != nil || len(hs) == 0 {
+		return err
+	}
+	if err := s.writeAll(ctx, h.tx, hs); err != nil {
+		h.failed(err)
+		return err
+	}
+	return nil
+}
+
+// writeAll writes hs on tx: see flush.
+func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, hs []held) error {
 	if len(hs) > 1 {
 		written, err := s.writeHeld(ctx, tx, hs)
 		if err != nil {
@@ -174,7 +224,7 @@ const follows = -3
 // underSavepoint sends what queue adds to a batch between a savepoint of
 // tx and its release, in one round trip. When the server refuses a
 // statement the savepoint made usable, tx is rolled back to it, and the
-// error returned.
+// error returned; when that rollback fails, its error.
 func underSavepoint(ctx context.Context, tx pgx.Tx, name string, queue func(*pgx.Batch)) error {
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT " + name)
@@ -183,7 +233,9 @@ func underSavepoint(ctx context.Context, tx pgx.Tx, name string, queue func(*pgx
 	err := tx.SendBatch(ctx, b).Close()
 	if err != nil && statementFailed(err) {
 		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
-			return errors.Join(err, rbErr)
+			// Only rbErr can be told apart: the transaction is not
+			// usable, whatever err was.
+			return fmt.Errorf("rolling back to savepoint %s after %v: %w", name, err, rbErr)
 		}
 	}
 	return err

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -131,5 +132,42 @@ func BenchmarkHandlerBatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/32, "µs/message")
 		})
+	}
+}
+
+// In a savepoint the application began itself (WithTx), nothing is held:
+// AppendDeferred appends at once, in it, and what Transact's transaction
+// holds is not written into it, so rolling it back loses neither.
+func TestHeldAppendsAndTheApplicationsSavepoint(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, 0)
+	err := s.Transact(ctx, func(ctx context.Context) error {
+		if err := store.AppendDeferred(ctx, s, "own-held", store.NoStream, event(t, "Held")); err != nil {
+			return err
+		}
+		tx, _ := s.Tx(ctx)
+		sub, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		sctx := s.WithTx(ctx, sub)
+		if err := store.AppendDeferred(sctx, s, "own-savepoint", store.NoStream, event(t, "Undone")); err != nil {
+			return err
+		}
+		if got, err := s.Read(sctx, "own-savepoint", store.Forward, 0, 10); err != nil || len(got) != 1 {
+			return fmt.Errorf("read in the application's savepoint: %d events, %v; want 1, appended at once", len(got), err)
+		}
+		if _, err := s.Read(sctx, "own-held", store.Forward, 0, 10); err != nil {
+			return err
+		}
+		return sub.Rollback(ctx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := s.Read(ctx, "own-held", store.Forward, 0, 10)
+	undone, _ := s.Read(ctx, "own-savepoint", store.Forward, 0, 10)
+	if len(held) != 1 || len(undone) != 0 {
+		t.Errorf("after the application's savepoint rolled back: %d held events written (want 1), %d of the savepoint's (want 0)", len(held), len(undone))
 	}
 }

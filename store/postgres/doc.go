@@ -51,9 +51,12 @@
 // are inserted in the order the appends were made, or none is. When that
 // statement cannot write them all (an expectation that does not hold, a
 // version taken meanwhile, a replay), it is undone and each append is
-// written on its own as Append writes it, which tells the cases apart. A
-// nested Transact writes what it held before its savepoint is released,
-// and drops it when it is rolled back.
+// written on its own as Append writes it, which tells the cases apart;
+// any other failure (a lock timeout, a deadlock) is returned. Once
+// writing them failed, the transaction cannot commit. A nested Transact
+// holds its own appends, writes them before its savepoint is released
+// and drops them when it is rolled back; in a savepoint the application
+// began itself (WithTx) nothing is held.
 //
 // Event IDs are uuid.UUID. A store opened from a DSN registers
 // [RegisterUUID] on its connections, so the handlers' own queries take one

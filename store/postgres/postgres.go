@@ -348,12 +348,12 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 		return s.fail("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
-	ctx, _ = s.hold(s.WithTx(s.tel.Transaction(ctx), tx))
-	defer s.take(ctx, true)
+	ctx, h := s.hold(s.tel.Transaction(ctx), tx)
+	defer h.end()
 	if err := fn(ctx); err != nil {
 		return err
 	}
-	if err := s.flush(ctx); err != nil {
+	if err := s.flush(ctx, true); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -366,10 +366,11 @@ func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error
 
 // savepoint runs fn under a savepoint of tx (pgx's nested transaction):
 // an error rolls back what fn did, nil releases it. The appends held
-// for the transaction are written before the savepoint, and those fn
-// deferred before its release, or dropped with it.
+// for the transaction are written before the savepoint; those fn
+// deferred are held for the savepoint, written before its release, or
+// dropped with it.
 func (s *Store) savepoint(ctx context.Context, tx pgx.Tx, fn func(ctx context.Context) error) error {
-	if err := s.flush(ctx); err != nil {
+	if err := s.flush(ctx, false); err != nil {
 		return err
 	}
 	sub, err := tx.Begin(ctx)
@@ -378,12 +379,12 @@ func (s *Store) savepoint(ctx context.Context, tx pgx.Tx, fn func(ctx context.Co
 	}
 	defer sub.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // harmless after Commit
 	ctx, release := s.tel.Savepoint(ctx)
-	ctx = s.WithTx(ctx, sub)
+	ctx, h := s.hold(ctx, sub)
+	defer h.end()
 	if err := fn(ctx); err != nil {
-		s.take(ctx, false)
 		return err
 	}
-	if err := s.flush(ctx); err != nil {
+	if err := s.flush(ctx, true); err != nil {
 		return err
 	}
 	if err := sub.Commit(ctx); err != nil {
@@ -485,7 +486,7 @@ func (s *Store) append(ctx context.Context, stream string, expected store.Expect
 	if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
-	if err := s.flush(ctx); err != nil {
+	if err := s.flush(ctx, false); err != nil {
 		return nil, err
 	}
 	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
@@ -699,7 +700,7 @@ func (s *Store) reader(ctx context.Context) querier {
 // written (flush), the replica in the Reading role, else the primary.
 func (s *Store) source(ctx context.Context) (querier, bool, error) {
 	if tx, ok := s.Tx(ctx); ok {
-		return tx, false, s.flush(ctx)
+		return tx, false, s.flush(ctx, false)
 	}
 	if s.replica != nil && store.RoleOf(ctx) == store.Reading {
 		return s.replica, true, nil

@@ -152,4 +152,37 @@ func testDeferredConflicts(t *testing.T, b Backend, s store.Store) {
 	if n := len(readStream(t, s, "After-1")); err == nil && n == 0 {
 		t.Errorf("deferred append after its transaction ended: no error, and nothing written")
 	}
+	// Nor is one with the ctx of a nested transaction rolled back lost:
+	// refused (postgres), or written in the transaction around it (sqlite,
+	// whose savepoints share the transaction's connection, as Append does).
+	var staleErr error
+	err = s.Transact(ctx, func(ctx context.Context) error {
+		var inner context.Context
+		_ = s.Transact(ctx, func(ctx context.Context) error { inner = ctx; return boom })
+		staleErr = store.AppendDeferred(inner, s, "Stale-1", store.Any, ev(t, "Stale", nil))
+		return nil
+	})
+	if n := len(readStream(t, s, "Stale-1")); err != nil || staleErr == nil && n != 1 {
+		t.Errorf("deferred append with a stale nested ctx: %v (transaction %v), %d events written", staleErr, err, n)
+	}
+	testDeferredNothingLost(t, s)
+}
+
+// testDeferredNothingLost checks that an append AppendDeferred accepted
+// is committed or its transaction fails, even when the caller ignores
+// the error of the call that tried to write it.
+func testDeferredNothingLost(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAppend(t, s, "Lost-A", store.NoStream, ev(t, "There", nil))
+	var acceptedB bool
+	err := s.Transact(ctx, func(ctx context.Context) error {
+		_ = store.AppendDeferred(ctx, s, "Lost-A", store.NoStream, ev(t, "Held", nil)) // conflicts, now or when written
+		acceptedB = store.AppendDeferred(ctx, s, "Lost-B", store.NoStream, ev(t, "Held", nil)) == nil
+		_, _ = s.Read(ctx, "Lost-B", store.Forward, 0, 1)                             // may write them, and fail: ignored
+		_, _ = s.Append(ctx, "Lost-C", store.NoStream, ev(t, "CreatedIfAbsent", nil)) // so may this
+		return nil
+	})
+	if err == nil && acceptedB && len(readStream(t, s, "Lost-B")) == 0 {
+		t.Errorf("AppendDeferred to Lost-B returned nil and its transaction committed, without it")
+	}
 }
