@@ -48,13 +48,7 @@ func (s *Store) AppendDeferred(ctx context.Context, stream string, expected stor
 		return err
 	}
 	_, err := s.tel.Append(ctx, stream, len(events), func(ctx context.Context, now time.Time) ([]store.Event, error) {
-		if s.closed.Load() {
-			return nil, store.ErrClosed
-		}
-		if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
-			return nil, err
-		}
-		pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
+		pending, err := s.prepare(ctx, stream, expected, events, now)
 		if err != nil {
 			return nil, err
 		}

@@ -478,22 +478,29 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	})
 }
 
-// append appends events, recorded at now.
+// append appends events, recorded at now, after the appends the
+// transaction of ctx holds.
 func (s *Store) append(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event, now time.Time) ([]store.Event, error) {
+	pending, err := s.prepare(ctx, stream, expected, events, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.flush(ctx, false); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, stream, expected, pending, now)
+}
+
+// prepare checks that an append may be made under ctx, and validates and
+// stamps its events (backend.Prepare).
+func (s *Store) prepare(ctx context.Context, stream string, expected store.ExpectedVersion, events []store.Event, now time.Time) ([]backend.Pending, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	if err := backend.CheckWrite(ctx, s, "append to", stream); err != nil {
 		return nil, err
 	}
-	if err := s.flush(ctx, false); err != nil {
-		return nil, err
-	}
-	pending, err := backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
-	if err != nil {
-		return nil, err
-	}
-	return s.write(ctx, stream, expected, pending, now)
+	return backend.Prepare(ctx, stream, expected, events, s.cfg.MaxEventBytes, now)
 }
 
 // write writes the prepared events of an append, recorded at now: in the
