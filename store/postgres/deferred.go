@@ -52,9 +52,11 @@ func (s *Store) AppendDeferred(ctx context.Context, stream string, expected stor
 		if err != nil {
 			return nil, err
 		}
-		return nil, h.hold(held{stream, expected, pending, now}, func() error {
-			return s.fail("append to "+strconv.Quote(stream), pgx.ErrTxClosed)
-		})
+		err = h.hold(held{stream, expected, pending, now})
+		if err == pgx.ErrTxClosed { //nolint:errorlint // hold's own sentinel, not wrapped
+			err = s.fail("append to "+strconv.Quote(stream), err)
+		}
+		return nil, err
 	})
 	return err
 }
@@ -78,14 +80,14 @@ func (s *Store) holding(ctx context.Context) (*holding, bool) {
 	return h, tx == h.tx
 }
 
-// hold adds a to the appends held, or returns the failure that keeps the
-// transaction from committing, or closed() once it is over.
-func (h *holding) hold(a held, closed func() error) error {
+// hold adds a to the appends held. It returns pgx.ErrTxClosed once the
+// transaction is over, or the failure that keeps it from committing.
+func (h *holding) hold(a held) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.done:
-		return closed()
+		return pgx.ErrTxClosed
 	case h.err != nil:
 		return h.err
 	}
