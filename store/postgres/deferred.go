@@ -148,12 +148,8 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, hs []held) error {
 		if err != nil {
 			return s.fail("append to "+strconv.Quote(hs[0].stream)+" and others", err)
 		}
-		if written {
-			n := 0
-			for _, h := range hs {
-				n += len(h.pending)
-			}
-			s.tel.Wrote(ctx, n)
+		if written > 0 {
+			s.tel.Wrote(ctx, written)
 			return nil
 		}
 	}
@@ -168,9 +164,9 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, hs []held) error {
 }
 
 // writeHeld inserts every event of hs in one statement, under a
-// savepoint, or none: written is false when an expectation did not hold
-// or a row conflicted, which rolled the savepoint back.
-func (s *Store) writeHeld(ctx context.Context, tx pgx.Tx, hs []held) (written bool, err error) {
+// savepoint, or none: written counts them, 0 when an expectation did not
+// hold or a row conflicted, which rolled the savepoint back.
+func (s *Store) writeHeld(ctx context.Context, tx pgx.Tx, hs []held) (written int, err error) {
 	var n int
 	for _, h := range hs {
 		n += len(h.pending)
@@ -204,13 +200,13 @@ func (s *Store) writeHeld(ctx context.Context, tx pgx.Tx, hs []held) (written bo
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return false, nil // rolled back to the savepoint: a version or an event id taken
+		return 0, nil // rolled back to the savepoint: a version or an event id taken
 	case err != nil:
-		return false, err
+		return 0, err
 	case inserted != 0 && inserted != int64(n):
-		return false, fmt.Errorf("held appends: %d rows inserted for %d events", inserted, n)
+		return 0, fmt.Errorf("held appends: %d rows inserted for %d events", inserted, n)
 	}
-	return inserted == int64(n), nil
+	return int(inserted), nil
 }
 
 // follows stands, in appendHeld, for the expected version of an event
