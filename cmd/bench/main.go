@@ -75,6 +75,13 @@
 // with OpenTelemetry's no-op providers, as a program with no OTEL_*
 // variable does.
 //
+// With -backlog the e2e scenarios and raw-e2e* append every event and wait
+// until JetStream holds it before their handlers start: handled_per_s and
+// wall_s then run from the handlers' start to the last handled event (for
+// e2e-inbox and raw-e2e-inbox, the last handler commit), which measures
+// what the handlers can take apart from the writers they share the
+// machine with.
+//
 // With -relay the append scenarios run a relay while they append; wall_s and
 // per_s still time the appends alone, and the run then waits for the relay to
 // catch up. -nats "" runs an embedded nats-server in a temporary folder,
@@ -117,7 +124,7 @@ type config struct {
 	contextName                                string // unique per run
 	n, writers, size, shards, rep, streams     int
 	rate, poison                               float64
-	relay                                      bool
+	relay, backlog                             bool
 	timeout                                    time.Duration
 	log                                        *slog.Logger
 	peer                                       peerKnobs
@@ -195,6 +202,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.poison, "poison", 0, "e2e scenarios: the fraction of streams whose events the handler refuses (dead-lettered, their later events parked)")
 	fs.IntVar(&c.rep, "rep", 1, "repetition label")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
+	fs.BoolVar(&c.backlog, "backlog", false, "e2e scenarios and raw-e2e*: append and relay every event before the handlers start; handled_per_s is then their drain rate, from their start to the last handled event")
 	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
 	fs.StringVar(&c.derive, "derive", "deferred", `e2e-inbox: how the handler appends its derived event: "deferred" (store.AppendDeferred, written with the batch) or "append" (Store.Append, at once)`)
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")

@@ -81,11 +81,16 @@ func rawPipeline(ctx context.Context, env *peerEnv, newHandler func(pool *pgxpoo
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	relay := &rawRelay{env: env, pool: pool, subject: "events.raw." + env.name}
-	stopConsumer, err := rawConsume(ctx, runCtx, env, relay.subject, h)
+	consumer, err := rawConsume(ctx, env, relay.subject)
 	if err != nil {
 		return nil, err
 	}
-	defer stopConsumer()
+	defer consumer.stop()
+	if !c.backlog {
+		if err := consumer.start(ctx, runCtx, env, h); err != nil {
+			return nil, err
+		}
+	}
 	// waitCtx ends the wait for the handlers when the relay fails.
 	waitCtx, relayFailed := context.WithCancel(ctx)
 	defer relayFailed()
@@ -104,6 +109,15 @@ func rawPipeline(ctx context.Context, env *peerEnv, newHandler func(pool *pgxpoo
 	lastCommit, err := tr.runWriters(ctx, c, rawAppend(env, pool))
 	if err != nil {
 		return nil, err
+	}
+	if c.backlog { // the handler starts once JetStream holds every event
+		if err := consumer.holds(waitCtx, c.n); err != nil {
+			return nil, err
+		}
+		tr.drainFrom(time.Now())
+		if err := consumer.start(ctx, runCtx, env, h); err != nil {
+			return nil, err
+		}
 	}
 	r := &result{Writers: c.writers}
 	tr.finish(waitCtx, r, lastCommit)
@@ -131,47 +145,76 @@ CREATE TABLE relay_checkpoint (name text PRIMARY KEY, tx_id xid8 NOT NULL, pos b
 INSERT INTO relay_checkpoint VALUES ('relay', '0', 0);` + h.ddl
 }
 
+// rawConsumer is the run's stream and the handler's durable consumer on it.
+type rawConsumer struct {
+	stream  jetstream.Stream
+	closers []func()
+}
+
 // rawConsume makes the run's stream over subject (the harness's "EVENTS")
-// and its durable consumer on an admin connection, and runs the handler on
-// a connection of its own until runCtx ends or stop is called.
-func rawConsume(ctx, runCtx context.Context, env *peerEnv, subject string, h *rawHandler) (stop func(), err error) {
+// and its durable consumer on an admin connection.
+func rawConsume(ctx context.Context, env *peerEnv, subject string) (*rawConsumer, error) {
 	ncAdmin, jsAdmin, err := env.natsConnect("raw-admin")
 	if err != nil {
 		return nil, err
 	}
-	closers := []func(){ncAdmin.Close}
-	stop = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	name, durable := env.named("EVENTS"), "raw-handler"
-	st, err := env.resetStream(ctx, jsAdmin, name, subject)
+	rc := &rawConsumer{closers: []func(){ncAdmin.Close}}
+	rc.stream, err = env.resetStream(ctx, jsAdmin, env.named("EVENTS"), subject)
 	if err == nil {
-		_, err = st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: durable, AckPolicy: jetstream.AckExplicitPolicy})
+		_, err = rc.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: rawDurable, AckPolicy: jetstream.AckExplicitPolicy})
 	}
 	if err != nil {
-		stop()
+		rc.stop()
 		return nil, err
 	}
+	return rc, nil
+}
+
+const rawDurable = "raw-handler"
+
+// start runs the handler on a connection of its own until runCtx ends or
+// stop is called.
+func (rc *rawConsumer) start(ctx, runCtx context.Context, env *peerEnv, h *rawHandler) error {
 	ncSub, _, err := env.natsConnect("raw-handler")
 	if err != nil {
-		stop()
-		return nil, err
+		return err
 	}
-	closers = append(closers, ncSub.Close)
+	rc.closers = append(rc.closers, ncSub.Close)
 	subJS, _ := jetstream.New(ncSub)
-	subCons, err := subJS.Consumer(ctx, name, durable)
+	subCons, err := subJS.Consumer(ctx, env.named("EVENTS"), rawDurable)
 	var cc jetstream.ConsumeContext
 	if err == nil {
 		cc, err = subCons.Consume(func(m jetstream.Msg) { h.handle(runCtx, m) })
 	}
 	if err != nil {
-		stop()
-		return nil, err
+		return err
 	}
-	closers = append(closers, cc.Stop)
-	return stop, nil
+	rc.closers = append(rc.closers, cc.Stop)
+	return nil
+}
+
+// holds waits until the stream holds n messages.
+func (rc *rawConsumer) holds(ctx context.Context, n int) error {
+	for {
+		info, err := rc.stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs >= uint64(n) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (rc *rawConsumer) stop() {
+	for i := len(rc.closers) - 1; i >= 0; i-- {
+		rc.closers[i]()
+	}
 }
 
 // rawAppend is a writer's append: BEGIN; INSERT (with pg_notify, unless

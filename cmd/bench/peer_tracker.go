@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -14,6 +15,7 @@ import (
 type tracker struct {
 	n                  int
 	start              time.Time
+	drainStart         time.Time      // -backlog: when the handler started
 	commit             []atomic.Int64 // when the append tx's commit returned
 	recv               []atomic.Int64 // when the handler started (first delivery)
 	done               []atomic.Int64 // nil, or (endAtCommit) when the handler's own tx committed
@@ -58,6 +60,10 @@ func (t *tracker) committed(seq int) {
 		t.doneOnce.Do(func() { close(t.allDone) })
 	}
 }
+
+// drainFrom makes handled_per_s and wall_s run from at, when the handler
+// started on a stream already holding every event (-backlog).
+func (t *tracker) drainFrom(at time.Time) { t.drainStart = at }
 
 // runWriters runs appendFn for seq 0 … n-1 on the writers, at c.rate
 // events/s in total when it is set, each writer counting its own versions
@@ -116,7 +122,7 @@ func (t *tracker) finish(ctx context.Context, r *result, lastCommit time.Time) {
 	}
 	r.PerS = round(float64(t.n)/lastCommit.Sub(t.start).Seconds(), 0)
 	if end > 0 {
-		hw := time.Unix(0, end).Sub(t.start)
+		hw := time.Unix(0, end).Sub(cmp.Or(t.drainStart, t.start))
 		r.WallS = round(hw.Seconds(), 3)
 		r.Handled = round(float64(r.HandledN)/hw.Seconds(), 0)
 	}
