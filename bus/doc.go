@@ -148,7 +148,15 @@
 // counts events published and quarantined, and reports the store's lag
 // while it leads — the age of the oldest event it read and JetStream has
 // not acknowledged, known without a query since it reads the log in order
-// — to RelayConfig.MeterProvider. The README's "Traces,
+// — to RelayConfig.MeterProvider.
+//
+// A store's transaction still running can hold its reads back (see
+// store/postgres on ordering; store.Holder). A leader whose read found
+// nothing asks the store, once a second at most, what holds it: while
+// something does, its lag runs from the first event held back, and once
+// that has waited a second the relay logs the transaction (process,
+// application, state, start, latest statement) and [RelayStatus.HeldBy]
+// names it, until it ends. The README's "Traces,
 // metrics and logs" lists every span and metric.
 //
 // # Errors

@@ -272,6 +272,47 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 	checkDelivered(t, c, want, bus.DefaultPartitions)
 }
 
+// A transaction left open in the store's database holds the relay back
+// (see store/postgres): the relay says so. Its lag counts from the first
+// event it cannot read, and its status names the transaction.
+func TestHeldBackRelaySaysByWhat(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := pgStore(t, pgtest.RandomName("s_"))
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: 50 * time.Millisecond})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	ctx := context.Background()
+	older, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(ctx)
+	var pid int
+	if err := older.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, "held", store.NoStream, mustEvent("Held")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to say it is held back", func() bool {
+		s := r.Status()
+		return s.Behind > 0 && s.HeldBy != ""
+	})
+	s := r.Status()
+	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || !strings.Contains(s.HeldBy, "idle in transaction") {
+		t.Errorf("HeldBy %q: want the transaction's pid %d and its state", s.HeldBy, pid)
+	}
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitPublished(t, r, 1, "the held-back event after the transaction ended")
+	waitFor(t, "the relay to be caught up", func() bool {
+		s := r.Status()
+		return s.Behind == 0 && s.HeldBy == ""
+	})
+}
+
 // One leader at a time; when it goes, a standby takes over and nothing is
 // lost or published twice.
 func TestLeaderFailover(t *testing.T) {

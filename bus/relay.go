@@ -130,6 +130,7 @@ type Relay struct {
 	mu      sync.Mutex
 	lastErr error
 	saved   store.Position
+	hold    *store.Hold // what holds its reads back, once reported (see checkHeld)
 }
 
 // NewRelay returns the relay of st over conn; Run runs it.
@@ -152,8 +153,13 @@ type RelayStatus struct {
 	LastError   error          // the last failure, nil once a batch went through
 	// Behind is how far behind the log the relay is, while this process
 	// leads: the metric switchyard.relay.lag (see the package doc's
-	// "Telemetry"). Zero while it is caught up or does not lead.
+	// "Telemetry"). Zero while it is caught up or does not lead. A relay
+	// held back by a transaction still running in the store's database is
+	// behind from the first event it holds back.
 	Behind time.Duration
+	// HeldBy is that transaction, once the event has waited a second ("":
+	// none): its process, application, state, start and latest statement.
+	HeldBy string
 }
 
 // Status reports the relay's state.
@@ -164,6 +170,9 @@ func (r *Relay) Status() RelayStatus {
 		Quarantined: r.quarantined.Load(), LastError: r.lastErr}
 	if st.Leader {
 		st.Behind = r.lag.behind(time.Now())
+		if r.hold != nil {
+			st.HeldBy = r.hold.String()
+		}
 	}
 	return st
 }

@@ -78,12 +78,16 @@ func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 // the log in order, so while it has events in flight the first one not
 // acknowledged is the oldest unpublished (by log order, recorded by its
 // appender's clock). With none in flight it is caught up while it waits
-// for commits; otherwise — at the start of a term, after a failure, while
-// it backs off — it has been behind since it last was caught up.
+// for commits, unless a transaction still running holds back events it
+// cannot read yet (checkHeld asks, once a second at most): then it is
+// behind from the first of them. Otherwise — at the start of a term, after
+// a failure, while it backs off — it has been behind since it last was
+// caught up.
 type lagClock struct {
 	oldest   atomic.Int64 // UnixNano recorded time of the first event read and not acknowledged; 0: none
 	caughtUp atomic.Int64 // UnixNano when the leader last knew it had published all it could read
 	waiting  atomic.Bool  // caught up, waiting for commits
+	held     atomic.Int64 // UnixNano recorded time of the first event a running transaction holds back (checkHeld); 0: none
 }
 
 // start begins a term at now.
@@ -93,6 +97,7 @@ func (c *lagClock) start(now time.Time) { c.caughtUp.Store(now.UnixNano()) }
 func (c *lagClock) stop() {
 	c.oldest.Store(0)
 	c.waiting.Store(false)
+	c.held.Store(0)
 }
 
 // wait notes that the leader, caught up at now, begins (waiting) or ends
@@ -107,6 +112,8 @@ func (c *lagClock) behind(now time.Time) time.Duration {
 	since := c.oldest.Load()
 	switch {
 	case since != 0:
+	case c.waiting.Load() && c.held.Load() != 0:
+		since = c.held.Load()
 	case c.waiting.Load():
 		return 0
 	default:

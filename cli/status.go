@@ -88,6 +88,9 @@ func printStores(w io.Writer, sts []status.Store) {
 	fmt.Fprintln(w, "STORE\tRELAY LEADER\tCHECKPOINT\tUNPUBLISHED\tBEHIND\tQUARANTINED\tREPLICA LAG\tPROBLEM")
 	for _, s := range sts {
 		problems := []string{cmp.Or(s.Err, s.LastError)}
+		if s.HeldBy != "" {
+			problems = append(problems, "held back by "+s.HeldBy)
+		}
 		if s.ReplicaErr != "" {
 			problems = append(problems, "replica: "+s.ReplicaErr)
 		}

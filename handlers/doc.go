@@ -139,6 +139,12 @@
 // call to another service) goes in AfterCommit, which runs after the
 // attempt's transaction, batched or not, has committed.
 //
+// A batch's transaction is a transaction in the shard's database like any
+// other: from its first write until it ends, the shard's relay reads no
+// event committed after it began (see store/postgres). Slow work outside
+// the store does not belong in a handler's transaction; a relay held back
+// for over a second names the transaction in its status and log.
+//
 // # Order, scale-out and shutdown
 //
 // Each group runs on package bus/consumer, whose package doc is where the

@@ -210,7 +210,7 @@ func (r *Runner) Record() status.Replica {
 	rec := status.Replica{Started: r.started, Relays: map[string]status.Relay{}, Groups: map[string]status.Share{}}
 	for k, s := range st.Relays {
 		rl := status.Relay{Leader: s.Leader, Checkpoint: s.Checkpoint.String(), Published: s.Published,
-			Quarantined: s.Quarantined, Behind: s.Behind.Seconds()}
+			Quarantined: s.Quarantined, Behind: s.Behind.Seconds(), HeldBy: s.HeldBy}
 		if s.LastError != nil {
 			rl.LastError = s.LastError.Error()
 		}

@@ -42,9 +42,10 @@ type Replica struct {
 type Relay struct {
 	Leader      bool    `json:"leader"`
 	Checkpoint  string  `json:"checkpoint,omitempty"`
-	Published   uint64  `json:"published"`   // since the replica started
-	Quarantined uint64  `json:"quarantined"` // since the replica started
-	Behind      float64 `json:"behind_s"`    // seconds behind the log, while it leads
+	Published   uint64  `json:"published"`         // since the replica started
+	Quarantined uint64  `json:"quarantined"`       // since the replica started
+	Behind      float64 `json:"behind_s"`          // seconds behind the log, while it leads
+	HeldBy      string  `json:"held_by,omitempty"` // a transaction holding its reads back (bus.RelayStatus.HeldBy)
 	LastError   string  `json:"last_error,omitempty"`
 }
 

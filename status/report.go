@@ -41,6 +41,7 @@ type Store struct {
 	ReplicaErr string   `json:"replica_error,omitempty"`
 	// From the leader's record:
 	Behind    float64 `json:"behind_s"`
+	HeldBy    string  `json:"held_by,omitempty"` // a transaction holding the relay's reads back
 	LastError string  `json:"last_error,omitempty"`
 	// Err is why the store could not be read; the other fields are then
 	// what is known without it.
@@ -114,7 +115,7 @@ func readStore(ctx context.Context, reg *sharding.Registry, s *Store, reps []Rep
 	for _, r := range reps {
 		if rl, ok := r.Relays[key]; ok && rl.Leader {
 			leaders = append(leaders, r.ID)
-			s.Behind, s.LastError = rl.Behind, rl.LastError
+			s.Behind, s.HeldBy, s.LastError = rl.Behind, rl.HeldBy, rl.LastError
 		}
 	}
 	s.Leader = strings.Join(leaders, ",")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +141,55 @@ func TestReplicaLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	testrun.Wait(t, "the lag of the paused replica", 20*time.Second, func() bool { l, ok := lag(); return ok && l > 0 })
+}
+
+// A transaction left open in a store's database holds its relay back: the
+// report says which, and how far behind the relay is.
+func TestHeldBack(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, pgtest.Database(t), postgres.Config{Context: "visits", Shard: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := sharding.NewRegistry()
+	if err := reg.Add(st); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	conn, err := bus.Connect(ctx, bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(t.TempDir(), "nats")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{Replica: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testrun.Background(t, "runner", runner.Run)
+	<-runner.Ready()
+	open, err := st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Rollback(ctx)
+	var pid int
+	if err := open.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := store.NewEvent("Booked", map[string]int{"n": 1})
+	if _, err := st.Append(ctx, "Visit-1", store.Any, ev); err != nil {
+		t.Fatal(err)
+	}
+	var s status.Store
+	testrun.Wait(t, "the report of the held-back relay", 20*time.Second, func() bool {
+		rep, err := status.Read(ctx, conn, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = rep.Stores[0]
+		return s.HeldBy != ""
+	})
+	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || s.Behind <= 0 || s.Unpublished != 1 {
+		t.Errorf("store: %+v: want held by pid %d, behind, one event unpublished", s, pid)
+	}
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,4 +69,53 @@ type Quarantined struct {
 	Size     int       // bytes the relay tried to send
 	Reason   string    // why it could not be delivered
 	At       time.Time // when it was set aside
+}
+
+// Holder is an Outbox whose ReadAll can be held back by a transaction
+// still running (the PostgreSQL backend: see its doc on ordering). The
+// relay asks it when a read finds nothing, to say why in its status, its
+// lag and its log.
+type Holder interface {
+	// HeldBack reports the first event committed after after that ReadAll
+	// does not return yet, and the transaction that holds it back; ok is
+	// false when ReadAll returns everything committed after after.
+	HeldBack(ctx context.Context, after Position) (h Hold, ok bool, err error)
+}
+
+// Hold is a transaction that keeps ReadAll from returning the events
+// committed after it began, until it ends.
+type Hold struct {
+	Since       time.Time // when the first event held back was recorded
+	PID         int       // the server process running it; 0 when prepared, or ended meanwhile
+	Prepared    string    // a prepared transaction's name
+	Application string    // its session's application_name
+	State       string    // "idle in transaction", "active", ...
+	Began       time.Time // when it began; zero when unknown
+	Query       string    // its latest statement, cut to 200 bytes
+}
+
+// String describes h for a log line or a status column.
+func (h Hold) String() string {
+	var b strings.Builder
+	switch {
+	case h.Prepared != "":
+		fmt.Fprintf(&b, "prepared transaction %q", h.Prepared)
+	case h.PID != 0:
+		fmt.Fprintf(&b, "transaction of pid %d", h.PID)
+	default:
+		b.WriteString("a transaction that has just ended")
+	}
+	if h.Application != "" {
+		fmt.Fprintf(&b, " (%s)", strconv.Quote(h.Application))
+	}
+	if h.State != "" {
+		b.WriteString(", " + h.State)
+	}
+	if !h.Began.IsZero() {
+		b.WriteString(", begun " + h.Began.UTC().Format(time.RFC3339))
+	}
+	if h.Query != "" {
+		b.WriteString(": " + strconv.Quote(h.Query))
+	}
+	return b.String()
 }

@@ -69,7 +69,8 @@
 // transaction is never skipped and one stream's events never come out of
 // version order. A transaction left open (idle in transaction, a prepared
 // transaction) holds ReadAll back until it ends: set
-// idle_in_transaction_session_timeout.
+// idle_in_transaction_session_timeout. HeldBack (store.Holder) says which
+// transaction holds it back, and since when: the relay reports it.
 //
 // ReadAll must run on the primary: a hot standby's snapshots do not list the
 // primary's running transactions. With synchronous_commit=off a crash can

@@ -109,6 +109,27 @@ func (s *Store) CountAfter(ctx context.Context, pos store.Position) (int64, erro
 	return n, nil
 }
 
+// HeldBack reports what holds ReadAll back after pos; see store.Holder.
+func (s *Store) HeldBack(ctx context.Context, pos store.Position) (store.Hold, bool, error) {
+	if s.closed.Load() {
+		return store.Hold{}, false, store.ErrClosed
+	}
+	var h store.Hold
+	var began *time.Time
+	err := s.pool.QueryRow(ctx, s.sql.heldBack, strconv.FormatUint(pos.Commit, 10), pos.Seq).
+		Scan(&h.Since, &h.PID, &h.Prepared, &h.Application, &h.State, &began, &h.Query)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Hold{}, false, nil
+	}
+	if err != nil {
+		return store.Hold{}, false, s.fail("read what holds the log back", err)
+	}
+	if began != nil {
+		h.Began = *began
+	}
+	return h, true, nil
+}
+
 // TryLead takes relay's leadership of this store through a session advisory
 // lock held on a connection of its own: the lock goes when the connection
 // does, so a leader that dies (even by kill -9) frees it at once, and one

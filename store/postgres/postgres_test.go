@@ -154,6 +154,52 @@ func TestOtherDatabaseDoesNotHoldBack(t *testing.T) {
 	tl.check(t, 1)
 }
 
+// A transaction that took its id before an append holds ReadAll back from
+// that append until it ends: HeldBack names it, and nothing once it ended.
+func TestHeldBackNamesTheTransaction(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	if h, ok, err := s.HeldBack(ctx, store.Position{}); err != nil || ok {
+		t.Fatalf("empty log: HeldBack = %v, %v, %v", h, ok, err)
+	}
+	older, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(ctx)
+	var pid int
+	if err := older.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := older.Exec(ctx, `SELECT 'the latest statement'`); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if _, err := s.Append(ctx, "held", store.NoStream, event(t, "Held")); err != nil {
+		t.Fatal(err)
+	}
+	h, ok, err := s.HeldBack(ctx, store.Position{})
+	if err != nil || !ok {
+		t.Fatalf("HeldBack = %v, %v, %v: want the open transaction", h, ok, err)
+	}
+	if h.PID != pid || h.State != "idle in transaction" || h.Query != `SELECT 'the latest statement'` || h.Began.After(before) ||
+		h.Since.Before(before.Add(-time.Second)) || h.Since.After(time.Now()) {
+		t.Errorf("HeldBack = %+v: want pid %d, idle in transaction since before %v, its latest statement, the event recorded after it", h, pid, before)
+	}
+	if got, err := s.ReadAll(ctx, store.Position{}, 10); err != nil || len(got) != 0 {
+		t.Fatalf("ReadAll while held = %d events, %v", len(got), err)
+	}
+	if err := older.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := s.HeldBack(ctx, store.Position{}); err != nil || ok {
+		t.Errorf("after the commit: HeldBack = %v, %v, %v", h, ok, err)
+	}
+	if got, err := s.ReadAll(ctx, store.Position{}, 10); err != nil || len(got) != 1 {
+		t.Errorf("ReadAll after the commit = %d events, %v", len(got), err)
+	}
+}
+
 // The old-transaction-id case: a transaction takes its id early (it wrote
 // an application row), a younger one appends version 0 and commits, then the
 // old one appends version 1. Ordering by transaction id alone would put

@@ -137,7 +137,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 }
 
 type statements struct {
-	append, appendOne, appendOneInTx, appendHeld, link, findIDs, version, readForward, readBackward, readAll string
+	append, appendOne, appendOneInTx, appendHeld, link, findIDs, version, readForward, readBackward, readAll, heldBack string
 }
 
 // The columns every read returns, for scanEvents: the original event.
@@ -159,6 +159,25 @@ func newStatements(schema string) statements {
 			FROM cur
 			WHERE` + expect
 	const returning = ` RETURNING version, (commit_key::text)::bigint, position`
+	// mark is the watermark w: the oldest transaction still running that
+	// could write here, or the snapshot's xmax when none is. Anything that
+	// commits later has a commit_key at or above it, so a reader never
+	// skips an event (see store.Position). Transactions that
+	// pg_stat_activity shows running in another database cannot write
+	// here and do not hold the watermark back.
+	mark := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+			other AS MATERIALIZED (
+				SELECT backend_xid FROM pg_stat_activity
+				WHERE backend_xid IS NOT NULL
+				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
+			),
+			mark AS (
+				SELECT coalesce(
+					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
+					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
+			)
+			`
 	streamRead := `SELECT e.stream, e.version, e.link, ` + eventColumns + `
 		FROM ` + t + ` e JOIN ` + t + ` o ON o.event_id = e.event_id AND NOT o.link
 		WHERE e.stream = $1 AND `
@@ -213,30 +232,28 @@ func newStatements(schema string) statements {
 		version:      `SELECT coalesce(max(version), -1) FROM ` + t + ` WHERE stream = $1`,
 		readForward:  streamRead + `e.version >= $2 ORDER BY e.version LIMIT $3`,
 		readBackward: streamRead + `e.version <= $2 ORDER BY e.version DESC LIMIT $3`,
-		// Only entries below the watermark: the oldest transaction still
-		// running that could write here, or the snapshot's xmax when none
-		// is. Anything that commits later has a commit_key at or above it,
-		// so a reader never skips an event (see store.Position). Transactions
-		// that pg_stat_activity shows running in another database cannot
-		// write here and do not hold the watermark back.
-		readAll: `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-			other AS MATERIALIZED (
-				SELECT backend_xid FROM pg_stat_activity
-				WHERE backend_xid IS NOT NULL
-				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-			),
-			mark AS (
-				SELECT coalesce(
-					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
-					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
-			)
-			SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
+		// Only entries below the watermark (see mark).
+		readAll: mark + `SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
 			WHERE NOT o.link
 			  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
 			  AND o.commit_key < mark.w
 			ORDER BY o.commit_key, o.position
 			LIMIT $3`,
+		// The first entry after $1, $2 at or above the watermark, and the
+		// transaction the watermark is: the one holding readAll back.
+		heldBack: mark + `, first AS (
+				SELECT o.recorded_at FROM ` + t + ` o, mark
+				WHERE NOT o.link
+				  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
+				  AND o.commit_key >= mark.w
+				ORDER BY o.commit_key, o.position
+				LIMIT 1
+			)
+			SELECT first.recorded_at, coalesce(a.pid, 0), coalesce(p.gid, ''), coalesce(a.application_name, ''),
+				coalesce(a.state, ''), coalesce(a.xact_start, p.prepared), coalesce(left(a.query, 200), '')
+			FROM first, mark
+			LEFT JOIN pg_stat_activity a ON a.backend_xid = mark.w::xid
+			LEFT JOIN pg_prepared_xacts p ON p.transaction = mark.w::xid`,
 	}
 }
 
