@@ -152,11 +152,12 @@
 //
 // A store's transaction still running can hold its reads back (see
 // store/postgres on ordering; store.Holder). A leader whose read found
-// nothing asks the store, once a second at most, what holds it: while
-// something does, its lag runs from the first event held back, and once
-// that has waited a second the relay logs the transaction (process,
+// nothing asks the store what holds it (once a second at most while
+// commits wake it, every 10s while it idles): while something does, its
+// lag runs from the first event held back, and once it has seen the same
+// transaction hold it for a second the relay logs it (process,
 // application, state, start, latest statement) and [RelayStatus.HeldBy]
-// names it, until it ends. The README's "Traces,
+// names it (without the statement), until a read finds events again. The README's "Traces,
 // metrics and logs" lists every span and metric.
 //
 // # Errors

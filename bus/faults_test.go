@@ -300,8 +300,12 @@ func TestHeldBackRelaySaysByWhat(t *testing.T) {
 		return s.Behind > 0 && s.HeldBy != ""
 	})
 	s := r.Status()
-	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || !strings.Contains(s.HeldBy, "idle in transaction") {
-		t.Errorf("HeldBy %q: want the transaction's pid %d and its state", s.HeldBy, pid)
+	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || !strings.Contains(s.HeldBy, "idle in transaction") ||
+		strings.Contains(s.HeldBy, "SELECT") {
+		t.Errorf("HeldBy %q: want the transaction's pid %d and its state, not its statement", s.HeldBy, pid)
+	}
+	if s.Behind < time.Second {
+		t.Errorf("Behind %v while held for a second: want the held event's wait", s.Behind)
 	}
 	if err := older.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -311,6 +315,113 @@ func TestHeldBackRelaySaysByWhat(t *testing.T) {
 		s := r.Status()
 		return s.Behind == 0 && s.HeldBy == ""
 	})
+}
+
+// holding is a store whose reads a test holds back: while hold is set
+// ReadAll finds nothing and HeldBack reports it, as another transaction
+// each time when rotate is set; reads take slow otherwise.
+type holding struct {
+	store.Outbox
+	mu     sync.Mutex
+	hold   *store.Hold
+	rotate bool
+	slow   time.Duration
+}
+
+func (s *holding) set(h *store.Hold, rotate bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold, s.rotate = h, rotate
+}
+
+func (s *holding) ReadAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	s.mu.Lock()
+	held, slow := s.hold != nil, s.slow
+	s.mu.Unlock()
+	if held {
+		return nil, nil
+	}
+	time.Sleep(slow)
+	return s.Outbox.ReadAll(ctx, after, limit)
+}
+
+func (s *holding) HeldBack(context.Context, store.Position) (store.Hold, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == nil {
+		return store.Hold{}, false, nil
+	}
+	if s.rotate {
+		s.hold.PID++
+	}
+	return *s.hold, true, nil
+}
+
+// Short transactions that hold the relay back one after another, each
+// seen once, are the ordinary traffic of a busy store: the lag shows
+// them, the status does not name one.
+func TestShortHoldsAreNotReported(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := &holding{Outbox: sqliteStore(t, filepath.Join(t.TempDir(), "s.db"))}
+	st.set(&store.Hold{Since: time.Now(), PID: 1, State: "active"}, true)
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: 20 * time.Millisecond})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	ctx := context.Background()
+	deadline := time.Now().Add(3500 * time.Millisecond)
+	behind := false
+	for time.Now().Before(deadline) {
+		if _, err := st.Append(ctx, "busy", store.Any, mustEvent("Busy")); err != nil { // a commit wakes the leader
+			t.Fatal(err)
+		}
+		s := r.Status()
+		if s.HeldBy != "" {
+			t.Fatalf("HeldBy %q for holds each seen once", s.HeldBy)
+		}
+		behind = behind || s.Behind > 0
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !behind {
+		t.Error("Behind stayed 0 while held back")
+	}
+	st.set(nil, false)
+	waitFor(t, "the held events published", func() bool { lag, err := r.Lag(ctx); return err == nil && lag == 0 })
+}
+
+// A hold reported ends with the first read that finds events, not once
+// the backlog it held has drained.
+func TestHoldEndsWithTheFirstRead(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := &holding{Outbox: sqliteStore(t, filepath.Join(t.TempDir(), "s.db")), slow: 5 * time.Millisecond}
+	st.set(&store.Hold{Since: time.Now(), PID: 7, State: "idle in transaction"}, false)
+	r := newRelay(t, c, st, bus.RelayConfig{BatchSize: 10})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	ctx := context.Background()
+	const n = 300
+	for i := range n / 10 {
+		evs := make([]store.Event, 10)
+		for k := range evs {
+			evs[k] = mustEvent("Held")
+		}
+		if _, err := st.Append(ctx, "held-"+strconv.Itoa(i), store.NoStream, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the hold reported", func() bool { return strings.Contains(r.Status().HeldBy, "pid 7") })
+	st.set(nil, false)
+	var published uint64
+	waitFor(t, "the hold no longer reported", func() bool {
+		s := r.Status()
+		published = s.Published
+		return s.HeldBy == ""
+	})
+	if published >= n {
+		t.Errorf("the hold was reported until all %d events it held were published", published)
+	}
+	waitPublished(t, r, n, "the held events")
 }
 
 // One leader at a time; when it goes, a standby takes over and nothing is

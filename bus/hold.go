@@ -8,82 +8,95 @@ import (
 	"github.com/switchyard-go/switchyard/store"
 )
 
-// A leader whose reads are caught up asks a store that can be held back
-// (store.Holder) what holds it, at most every holdCheckEvery; a hold
-// whose first event has waited holdReportAfter shows in the status and the
-// log. Younger ones are the ordinary transactions of a busy store.
+// A leader whose read found nothing asks a store that can be held back
+// (store.Holder) what holds it: at most every holdCheckEvery after a read
+// a commit woke or while it sees a hold, every holdIdleCheckEvery after
+// an idle poll's. A
+// transaction seen holding it for holdReportAfter (the relay's clock,
+// across checks) is logged and in Status; shorter ones are the ordinary
+// transactions of a busy store.
 const (
-	holdCheckEvery  = time.Second
-	holdReportAfter = time.Second
+	holdCheckEvery     = time.Second
+	holdIdleCheckEvery = 10 * time.Second
+	holdReportAfter    = time.Second
 )
 
-// checkHeld runs after each read that left the leader caught up, found
-// being what it read: it asks the store what holds its reads back when
-// the read found nothing, or when a hold is reported and may have ended.
-func (l *leader) checkHeld(ctx context.Context, found int) {
+// holdWatch is what the leader saw holding its reads back.
+type holdWatch struct {
+	checked time.Time  // when it last asked
+	woken   bool       // a read a commit woke found nothing since
+	seen    store.Hold // the transaction holding them, while since is set
+	since   time.Time  // when it first saw it; zero: nothing seen
+}
+
+// noteRead runs after each read, found being what it returned. A read
+// that found events ends any hold (it would have found none while held);
+// one that found nothing may ask the store what holds it.
+func (l *leader) noteRead(ctx context.Context, found int) {
 	hr, ok := l.r.st.(store.Holder)
 	if !ok {
 		return
 	}
+	now := time.Now()
 	if found > 0 {
 		l.r.lag.held.Store(0) // what it read is in flight: the lag counts from it
-		if l.r.heldBy() == nil {
-			return
+		if !l.hold.since.IsZero() {
+			l.released(ctx)
 		}
-	}
-	now := time.Now()
-	if now.Sub(l.holdChecked) < holdCheckEvery {
 		return
 	}
-	l.holdChecked = now
-	h, held, err := hr.HeldBack(ctx, l.next)
-	if err != nil {
-		return // the next read says so, if the store is out of reach
+	l.hold.woken = l.hold.woken || l.woken
+	every := holdIdleCheckEvery
+	if l.hold.woken || !l.hold.since.IsZero() { // a commit it could not read, or a hold seen
+		every = holdCheckEvery
 	}
-	l.r.setHold(ctx, h, held, now)
+	if now.Sub(l.hold.checked) < every {
+		return
+	}
+	l.hold.checked, l.hold.woken = now, false
+	h, held, err := hr.HeldBack(ctx, l.next)
+	switch {
+	case err != nil:
+		return // the next read says so, if the store is out of reach
+	case !held:
+		l.r.lag.held.Store(0)
+		l.released(ctx)
+		return
+	}
+	l.r.lag.held.Store(h.Since.UnixNano())
+	if l.hold.since.IsZero() || !sameHold(l.hold.seen, h) {
+		l.released(ctx)
+		l.hold.seen, l.hold.since = h, now
+		return
+	}
+	if now.Sub(l.hold.since) < holdReportAfter {
+		return
+	}
+	if _, isNew := l.r.reportHold(&h); isNew {
+		l.r.log.LogAttrs(ctx, slog.LevelWarn, "relay held back by a transaction still running: events committed after it began wait until it ends",
+			slog.Duration("behind", now.Sub(h.Since)), slog.String("by", h.String()), slog.String("statement", h.Query))
+	}
 }
 
-// setHold records what the store said holds the relay back: its lag
-// counts from the first event held back, and once that has waited
-// holdReportAfter the hold is logged and in Status.
-func (r *Relay) setHold(ctx context.Context, h store.Hold, held bool, now time.Time) {
-	var reported *store.Hold
-	if held {
-		r.lag.held.Store(h.Since.UnixNano())
-		if now.Sub(h.Since) >= holdReportAfter {
-			reported = &h
-		}
-	} else {
-		r.lag.held.Store(0)
+// released forgets the transaction seen holding the reads back, saying
+// so when it was reported.
+func (l *leader) released(ctx context.Context) {
+	if was, _ := l.r.reportHold(nil); was != nil {
+		l.r.log.LogAttrs(ctx, slog.LevelInfo, "relay no longer held back", slog.String("was", was.String()))
 	}
+	l.hold.seen, l.hold.since = store.Hold{}, time.Time{}
+}
+
+// reportHold sets the hold Status reports (nil: none) and returns the one
+// it reported before; it reports true for a hold newly reported.
+func (r *Relay) reportHold(h *store.Hold) (was *store.Hold, isNew bool) {
 	r.mu.Lock()
-	was := r.hold
-	r.hold = reported
-	r.mu.Unlock()
-	switch {
-	case reported != nil && (was == nil || !sameHold(*was, h)):
-		r.log.LogAttrs(ctx, slog.LevelWarn, "relay held back by a transaction still running in the store's database: events committed after it began wait until it ends",
-			slog.Duration("behind", now.Sub(h.Since)), slog.String("by", h.String()))
-	case reported == nil && was != nil:
-		r.log.LogAttrs(ctx, slog.LevelInfo, "relay no longer held back", slog.String("was", was.String()))
-	}
+	defer r.mu.Unlock()
+	was, r.hold = r.hold, h
+	return was, h != nil && was == nil
 }
 
 // sameHold reports whether a and b are the same transaction.
 func sameHold(a, b store.Hold) bool {
 	return a.PID == b.PID && a.Prepared == b.Prepared && a.Began.Equal(b.Began)
-}
-
-// heldBy is the hold reported, or nil.
-func (r *Relay) heldBy() *store.Hold {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.hold
-}
-
-// forgetHold drops the hold reported when leading ends.
-func (r *Relay) forgetHold() {
-	r.mu.Lock()
-	r.hold = nil
-	r.mu.Unlock()
 }

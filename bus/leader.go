@@ -25,10 +25,10 @@ type leader struct {
 	next     store.Position // read from here
 	failures failures
 
-	idle        *time.Timer
-	woken       bool          // the last wait ended with a commit's wake-up
-	recheck     time.Duration // the next empty read's wait, while reads a commit woke find nothing
-	holdChecked time.Time     // when it last asked what holds its reads back
+	idle    *time.Timer
+	woken   bool          // the last wait ended with a commit's wake-up
+	recheck time.Duration // the next empty read's wait, while reads a commit woke find nothing
+	hold    holdWatch     // what holds its reads back
 }
 
 // lead relays while this process holds lease.
@@ -72,7 +72,7 @@ func (l *leader) stop(ctx context.Context) {
 	l.idle.Stop()
 	l.pipe.close()
 	l.r.lag.stop()
-	l.r.forgetHold()
+	l.r.reportHold(nil) // leading ended: nothing to report
 }
 
 // step reads and publishes one batch, and waits for commits once caught
@@ -112,10 +112,10 @@ func (l *leader) step(ctx context.Context) bool {
 		l.r.resumed(ctx)
 		l.failures.reset()
 	}
+	l.noteRead(ctx, n)
 	if n == l.r.cfg.BatchSize {
 		return true // more is waiting
 	}
-	l.checkHeld(ctx, n)
 	return l.waitForCommits(ctx, n)
 }
 

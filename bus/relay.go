@@ -130,7 +130,7 @@ type Relay struct {
 	mu      sync.Mutex
 	lastErr error
 	saved   store.Position
-	hold    *store.Hold // what holds its reads back, once reported (see checkHeld)
+	hold    *store.Hold // what holds its reads back, once reported (see noteRead)
 }
 
 // NewRelay returns the relay of st over conn; Run runs it.
@@ -157,8 +157,10 @@ type RelayStatus struct {
 	// held back by a transaction still running in the store's database is
 	// behind from the first event it holds back.
 	Behind time.Duration
-	// HeldBy is that transaction, once the event has waited a second ("":
-	// none): its process, application, state, start and latest statement.
+	// HeldBy is that transaction, once the relay has seen it hold its
+	// reads back for a second ("": none): its process or prepared name,
+	// application, state and start (store.Hold.String; the relay's log
+	// adds its latest statement).
 	HeldBy string
 }
 

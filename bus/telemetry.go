@@ -79,7 +79,7 @@ func (t *relayTelemetry) observeLag(r *Relay) (stop func()) {
 // acknowledged is the oldest unpublished (by log order, recorded by its
 // appender's clock). With none in flight it is caught up while it waits
 // for commits, unless a transaction still running holds back events it
-// cannot read yet (checkHeld asks, once a second at most): then it is
+// cannot read yet (noteRead asks): then it is
 // behind from the first of them. Otherwise — at the start of a term, after
 // a failure, while it backs off — it has been behind since it last was
 // caught up.
@@ -87,7 +87,7 @@ type lagClock struct {
 	oldest   atomic.Int64 // UnixNano recorded time of the first event read and not acknowledged; 0: none
 	caughtUp atomic.Int64 // UnixNano when the leader last knew it had published all it could read
 	waiting  atomic.Bool  // caught up, waiting for commits
-	held     atomic.Int64 // UnixNano recorded time of the first event a running transaction holds back (checkHeld); 0: none
+	held     atomic.Int64 // UnixNano recorded time of the first event a running transaction holds back (noteRead); 0: none
 }
 
 // start begins a term at now.
@@ -112,10 +112,10 @@ func (c *lagClock) behind(now time.Time) time.Duration {
 	since := c.oldest.Load()
 	switch {
 	case since != 0:
-	case c.waiting.Load() && c.held.Load() != 0:
-		since = c.held.Load()
 	case c.waiting.Load():
-		return 0
+		if since = c.held.Load(); since == 0 {
+			return 0
+		}
 	default:
 		since = c.caughtUp.Load()
 	}

@@ -78,7 +78,8 @@ type Quarantined struct {
 type Holder interface {
 	// HeldBack reports the first event committed after after that ReadAll
 	// does not return yet, and the transaction that holds it back; ok is
-	// false when ReadAll returns everything committed after after.
+	// false when ReadAll returns everything committed after after, or the
+	// transaction ended as it was looked up.
 	HeldBack(ctx context.Context, after Position) (h Hold, ok bool, err error)
 }
 
@@ -86,24 +87,24 @@ type Holder interface {
 // committed after it began, until it ends.
 type Hold struct {
 	Since       time.Time // when the first event held back was recorded
-	PID         int       // the server process running it; 0 when prepared, or ended meanwhile
+	PID         int       // the server process running it; 0 when prepared
 	Prepared    string    // a prepared transaction's name
+	Database    string    // a prepared transaction's database (it may be another)
 	Application string    // its session's application_name
 	State       string    // "idle in transaction", "active", ...
-	Began       time.Time // when it began; zero when unknown
+	Began       time.Time // when it began, or was prepared
 	Query       string    // its latest statement, cut to 200 bytes
 }
 
-// String describes h for a log line or a status column.
+// String describes h for a status column or a log line, without its
+// Query: a statement may hold data that has no place in a status.
 func (h Hold) String() string {
 	var b strings.Builder
 	switch {
 	case h.Prepared != "":
-		fmt.Fprintf(&b, "prepared transaction %q", h.Prepared)
-	case h.PID != 0:
-		fmt.Fprintf(&b, "transaction of pid %d", h.PID)
+		fmt.Fprintf(&b, "prepared transaction %q of database %q", h.Prepared, h.Database)
 	default:
-		b.WriteString("a transaction that has just ended")
+		fmt.Fprintf(&b, "transaction of pid %d", h.PID)
 	}
 	if h.Application != "" {
 		fmt.Fprintf(&b, " (%s)", strconv.Quote(h.Application))
@@ -113,9 +114,6 @@ func (h Hold) String() string {
 	}
 	if !h.Began.IsZero() {
 		b.WriteString(", begun " + h.Began.UTC().Format(time.RFC3339))
-	}
-	if h.Query != "" {
-		b.WriteString(": " + strconv.Quote(h.Query))
 	}
 	return b.String()
 }
