@@ -244,14 +244,7 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 	run(t, r)
 	waitFor(t, "leadership", func() bool { return r.Status().Leader })
 	ctx := context.Background()
-	older, err := st.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(ctx)
-	if _, err := older.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-		t.Fatal(err)
-	}
+	older, _ := pgtest.OpenTransaction(t, st.Pool())
 	// The term's first read has been made; the relay now waits for a
 	// commit (IdlePoll is an hour), so every read from here is woken by
 	// the append below or rechecks it.
@@ -283,15 +276,7 @@ func TestHeldBackRelaySaysByWhat(t *testing.T) {
 	run(t, r)
 	waitFor(t, "leadership", func() bool { return r.Status().Leader })
 	ctx := context.Background()
-	older, err := st.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(ctx)
-	var pid int
-	if err := older.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
-		t.Fatal(err)
-	}
+	older, pid := pgtest.OpenTransaction(t, st.Pool())
 	if _, err := st.Append(ctx, "held", store.NoStream, mustEvent("Held")); err != nil {
 		t.Fatal(err)
 	}

@@ -109,20 +109,7 @@ func TestRead(t *testing.T) {
 func TestReplicaLag(t *testing.T) {
 	primary, replica := pgtest.Replicated(t)
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, primary.URL("postgres"), postgres.Config{Context: "visits", Shard: "default", ReplicaDSN: replica.ReaderURL("postgres")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := sharding.NewRegistry()
-	if err := reg.Add(st); err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	conn, err := bus.Connect(ctx, bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(t.TempDir(), "nats")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	st, reg, conn := onePostgresStore(t, primary.URL("postgres"), replica.ReaderURL("postgres"))
 	lag := func() (float64, bool) {
 		rep, err := status.Read(ctx, conn, reg)
 		if err != nil {
@@ -147,35 +134,14 @@ func TestReplicaLag(t *testing.T) {
 // report says which, and how far behind the relay is.
 func TestHeldBack(t *testing.T) {
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, pgtest.Database(t), postgres.Config{Context: "visits", Shard: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := sharding.NewRegistry()
-	if err := reg.Add(st); err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	conn, err := bus.Connect(ctx, bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(t.TempDir(), "nats")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	st, reg, conn := onePostgresStore(t, pgtest.Database(t), "")
 	runner, err := handlers.NewRunner(conn, reg, handlers.RunnerConfig{Replica: "r1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testrun.Background(t, "runner", runner.Run)
 	<-runner.Ready()
-	open, err := st.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Rollback(ctx)
-	var pid int
-	if err := open.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
-		t.Fatal(err)
-	}
+	_, pid := pgtest.OpenTransaction(t, st.Pool())
 	ev, _ := store.NewEvent("Booked", map[string]int{"n": 1})
 	if _, err := st.Append(ctx, "Visit-1", store.Any, ev); err != nil {
 		t.Fatal(err)
@@ -192,4 +158,27 @@ func TestHeldBack(t *testing.T) {
 	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || s.Behind < 1 || s.Unpublished != 1 {
 		t.Errorf("store: %+v: want held by pid %d, behind, one event unpublished", s, pid)
 	}
+}
+
+// onePostgresStore opens the store visits/default on url (with a replica
+// at replicaDSN unless it is empty), a registry of it and an embedded
+// NATS server's connection, all closed when t ends.
+func onePostgresStore(t *testing.T, url, replicaDSN string) (*postgres.Store, *sharding.Registry, *bus.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, url, postgres.Config{Context: "visits", Shard: "default", ReplicaDSN: replicaDSN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := sharding.NewRegistry()
+	if err := reg.Add(st); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	conn, err := bus.Connect(ctx, bus.Config{Embedded: bus.Embedded{Dir: filepath.Join(t.TempDir(), "nats")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return st, reg, conn
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // EnvURL names the variable holding the test server's URL.
@@ -160,4 +161,21 @@ func setUp(url *string) (drop func()) {
 			c.Close(ctx)
 		}
 	}
+}
+
+// OpenTransaction begins a transaction on pool that takes its id at once,
+// as one that has written does, and returns it with the pid of the server
+// process running it. It is rolled back when t ends, unless ended before.
+func OpenTransaction(t testing.TB, pool *pgxpool.Pool) (tx pgx.Tx, pid int) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) }) //nolint:errcheck // ended already, or rolled back
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	return tx, pid
 }

@@ -162,15 +162,7 @@ func TestHeldBackNamesTheTransaction(t *testing.T) {
 	if h, ok, err := s.HeldBack(ctx, store.Position{}); err != nil || ok {
 		t.Fatalf("empty log: HeldBack = %v, %v, %v", h, ok, err)
 	}
-	older, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer older.Rollback(ctx)
-	var pid int
-	if err := older.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
-		t.Fatal(err)
-	}
+	older, pid := pgtest.OpenTransaction(t, s.Pool())
 	if _, err := older.Exec(ctx, `SELECT 'the latest statement'`); err != nil {
 		t.Fatal(err)
 	}
