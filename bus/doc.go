@@ -148,17 +148,17 @@
 // counts events published and quarantined, and reports the store's lag
 // while it leads — the age of the oldest event it read and JetStream has
 // not acknowledged, known without a query since it reads the log in order
-// — to RelayConfig.MeterProvider.
+// — to RelayConfig.MeterProvider. The README's "Traces, metrics and logs"
+// lists every span and metric.
 //
 // A store's transaction still running can hold its reads back (see
 // store/postgres on ordering; store.Holder). A leader whose read found
-// nothing asks the store what holds it (once a second at most while
-// commits wake it, every 10s while it idles): while something does, its
-// lag runs from the first event held back, and once it has seen the same
-// transaction hold it for a second the relay logs it (process,
-// application, state, start, latest statement) and [RelayStatus.HeldBy]
-// names it (without the statement), until a read finds events again. The README's "Traces,
-// metrics and logs" lists every span and metric.
+// nothing asks the store what holds it, once a second at most: while
+// something does, its lag runs from the first event held back, and once
+// it has seen the same transaction hold it for a second the relay logs it
+// (process, application, state, start, latest statement) and
+// [RelayStatus.HeldBy] names it (without the statement), until a read
+// finds events again.
 //
 // # Errors
 //

@@ -266,8 +266,10 @@ func TestHeldBackReadIsRetried(t *testing.T) {
 }
 
 // A transaction left open in the store's database holds the relay back
-// (see store/postgres): the relay says so. Its lag counts from the first
-// event it cannot read, and its status names the transaction.
+// (see store/postgres): the relay says so within seconds, though the
+// commit it holds back, the application's own, does not wake it. Its lag
+// counts from the first event it cannot read, and its status names the
+// transaction.
 func TestHeldBackRelaySaysByWhat(t *testing.T) {
 	srv := natstest.Start(t, false)
 	c := connect(t, srv.URL, bus.Config{})
@@ -277,13 +279,24 @@ func TestHeldBackRelaySaysByWhat(t *testing.T) {
 	waitFor(t, "leadership", func() bool { return r.Status().Leader })
 	ctx := context.Background()
 	older, pid := pgtest.OpenTransaction(t, st.Pool())
-	if _, err := st.Append(ctx, "held", store.NoStream, mustEvent("Held")); err != nil {
+	own, err := st.Pool().Begin(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.Append(st.WithTx(ctx, own), "held", store.NoStream, mustEvent("Held")); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
 	waitFor(t, "the relay to say it is held back", func() bool {
 		s := r.Status()
 		return s.Behind > 0 && s.HeldBy != ""
 	})
+	if took := time.Since(committed); took > 8*time.Second {
+		t.Errorf("the hold was named %v after the commit it held back: want a check a second", took)
+	}
 	s := r.Status()
 	if !strings.Contains(s.HeldBy, "pid "+strconv.Itoa(pid)) || !strings.Contains(s.HeldBy, "idle in transaction") ||
 		strings.Contains(s.HeldBy, "SELECT") {
@@ -337,9 +350,59 @@ func (s *holding) HeldBack(context.Context, store.Position) (store.Hold, bool, e
 		return store.Hold{}, false, nil
 	}
 	if s.rotate {
-		s.hold.PID++
+		s.hold.Transaction++
 	}
 	return *s.hold, true, nil
+}
+
+// checkpointFails is a store whose relay checkpoint cannot be read for a
+// while.
+type checkpointFails struct {
+	store.Outbox
+	until time.Time
+}
+
+func (s *checkpointFails) Checkpoint(ctx context.Context, relay string) (store.Position, error) {
+	if time.Now().Before(s.until) {
+		return store.Position{}, errors.New("database unreachable")
+	}
+	return s.Outbox.Checkpoint(ctx, relay)
+}
+
+// A new leader that cannot read its checkpoint yet is behind since it took
+// the lead, not since 1970.
+func TestLagOfALeaderNotYetReading(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{})
+	st := &checkpointFails{Outbox: sqliteStore(t, filepath.Join(t.TempDir(), "s.db")), until: time.Now().Add(2 * time.Second)}
+	r := newRelay(t, c, st, bus.RelayConfig{})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	if s := r.Status(); s.Behind > time.Minute {
+		t.Errorf("Behind %v while the first checkpoint is read", s.Behind)
+	}
+}
+
+// A hold ends with the read that finds the events it held, even when they
+// cannot be published yet.
+func TestHoldEndsWhilePublishFails(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL, bus.Config{AckTimeout: 200 * time.Millisecond})
+	st := &holding{Outbox: sqliteStore(t, filepath.Join(t.TempDir(), "s.db"))}
+	st.set(&store.Hold{Since: time.Now(), PID: 7, State: "idle in transaction"}, false)
+	r := newRelay(t, c, st, bus.RelayConfig{IdlePoll: 20 * time.Millisecond})
+	run(t, r)
+	waitFor(t, "leadership", func() bool { return r.Status().Leader })
+	if _, err := st.Append(context.Background(), "held", store.NoStream, mustEvent("Held")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hold reported", func() bool { return r.Status().HeldBy != "" })
+	srv.Stop()
+	st.set(nil, false)
+	waitFor(t, "a failed publish", func() bool { return r.Status().LastError != nil })
+	if s := r.Status(); s.HeldBy != "" {
+		t.Errorf("HeldBy %q once the events it held were read (LastError %v)", s.HeldBy, s.LastError)
+	}
 }
 
 // Short transactions that hold the relay back one after another, each

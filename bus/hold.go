@@ -9,22 +9,19 @@ import (
 )
 
 // A leader whose read found nothing asks a store that can be held back
-// (store.Holder) what holds it: at most every holdCheckEvery after a read
-// a commit woke or while it sees a hold, every holdIdleCheckEvery after
-// an idle poll's. A
-// transaction seen holding it for holdReportAfter (the relay's clock,
-// across checks) is logged and in Status; shorter ones are the ordinary
-// transactions of a busy store.
+// (store.Holder) what holds it, at most every holdCheckEvery: a commit
+// that does not wake it (the application's own transaction) is held back
+// just the same. A transaction seen holding it for holdReportAfter (the
+// relay's clock, across checks) is logged and in Status; shorter ones are
+// the ordinary transactions of a busy store.
 const (
-	holdCheckEvery     = time.Second
-	holdIdleCheckEvery = 10 * time.Second
-	holdReportAfter    = time.Second
+	holdCheckEvery  = time.Second
+	holdReportAfter = time.Second
 )
 
 // holdWatch is what the leader saw holding its reads back.
 type holdWatch struct {
 	checked time.Time  // when it last asked
-	woken   bool       // a read a commit woke found nothing since
 	seen    store.Hold // the transaction holding them, while since is set
 	since   time.Time  // when it first saw it; zero: nothing seen
 }
@@ -45,15 +42,10 @@ func (l *leader) noteRead(ctx context.Context, found int) {
 		}
 		return
 	}
-	l.hold.woken = l.hold.woken || l.woken
-	every := holdIdleCheckEvery
-	if l.hold.woken || !l.hold.since.IsZero() { // a commit it could not read, or a hold seen
-		every = holdCheckEvery
-	}
-	if now.Sub(l.hold.checked) < every {
+	if now.Sub(l.hold.checked) < holdCheckEvery {
 		return
 	}
-	l.hold.checked, l.hold.woken = now, false
+	l.hold.checked = now
 	h, held, err := hr.HeldBack(ctx, l.next)
 	switch {
 	case err != nil:
@@ -97,6 +89,4 @@ func (r *Relay) reportHold(h *store.Hold) (was *store.Hold, isNew bool) {
 }
 
 // sameHold reports whether a and b are the same transaction.
-func sameHold(a, b store.Hold) bool {
-	return a.PID == b.PID && a.Prepared == b.Prepared && a.Began.Equal(b.Began)
-}
+func sameHold(a, b store.Hold) bool { return a.Transaction == b.Transaction }

@@ -39,7 +39,6 @@ func (r *Relay) lead(ctx context.Context, lease store.Lease, stream *Stream, loc
 		return
 	}
 	l.next = acked
-	r.lag.start(time.Now())
 	l.pipe = newPipeline(r, stream, acked)
 	l.idle = time.NewTimer(r.cfg.IdlePoll)
 	r.conn.pace.leading.Add(1)
@@ -103,6 +102,7 @@ func (l *leader) step(ctx context.Context) bool {
 	}
 	n := len(p.batch)
 	l.r.conn.pace.add(time.Now(), n)
+	l.noteRead(ctx, n)
 	if err := l.publish(ctx, p); err != nil {
 		// After a refused event, quarantined, the rest goes out again at
 		// once.
@@ -112,7 +112,6 @@ func (l *leader) step(ctx context.Context) bool {
 		l.r.resumed(ctx)
 		l.failures.reset()
 	}
-	l.noteRead(ctx, n)
 	if n == l.r.cfg.BatchSize {
 		return true // more is waiting
 	}

@@ -265,6 +265,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.standby(ctx, local, r.cfg.LeaderRetry)
 			continue
 		}
+		r.lag.start(time.Now()) // behind from now until caught up: set before Status and the metric read it
 		r.leader.Store(true)
 		r.log.LogAttrs(ctx, slog.LevelInfo, "relay leading")
 		r.lead(ctx, lease, stream, local, wake)

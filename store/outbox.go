@@ -85,8 +85,13 @@ type Holder interface {
 
 // Hold is a transaction that keeps ReadAll from returning the events
 // committed after it began, until it ends.
+//
+// On PostgreSQL, State, Began and Query are empty for a session of
+// another role unless the store's role may read all statistics
+// (pg_read_all_stats, pg_monitor).
 type Hold struct {
 	Since       time.Time // when the first event held back was recorded
+	Transaction uint64    // its id
 	PID         int       // the server process running it; 0 when prepared
 	Prepared    string    // a prepared transaction's name
 	Database    string    // a prepared transaction's database (it may be another)

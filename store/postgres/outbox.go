@@ -117,7 +117,7 @@ func (s *Store) HeldBack(ctx context.Context, pos store.Position) (store.Hold, b
 	var h store.Hold
 	var began *time.Time
 	err := s.pool.QueryRow(ctx, s.sql.heldBack, strconv.FormatUint(pos.Commit, 10), pos.Seq).
-		Scan(&h.Since, &h.PID, &h.Prepared, &h.Database, &h.Application, &h.State, &began, &h.Query)
+		Scan(&h.Since, &h.Transaction, &h.PID, &h.Prepared, &h.Database, &h.Application, &h.State, &began, &h.Query)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && h.PID == 0 && h.Prepared == "" {
 		return store.Hold{}, false, nil // nothing held back, or it ended as it was looked up
 	}

@@ -174,7 +174,7 @@ func TestHeldBackNamesTheTransaction(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("HeldBack = %v, %v, %v: want the open transaction", h, ok, err)
 	}
-	if h.PID != pid || h.State != "idle in transaction" || h.Query != `SELECT 'the latest statement'` || h.Began.After(before) ||
+	if h.PID != pid || h.Transaction == 0 || h.State != "idle in transaction" || h.Query != `SELECT 'the latest statement'` || h.Began.After(before) ||
 		h.Since.Before(before.Add(-time.Second)) || h.Since.After(time.Now()) {
 		t.Errorf("HeldBack = %+v: want pid %d, idle in transaction since before %v, its latest statement, the event recorded after it", h, pid, before)
 	}

@@ -249,7 +249,7 @@ func newStatements(schema string) statements {
 				ORDER BY o.commit_key, o.position
 				LIMIT 1
 			)
-			SELECT first.recorded_at, coalesce(a.pid, 0), coalesce(p.gid, ''), coalesce(p.database, ''), coalesce(a.application_name, ''),
+			SELECT first.recorded_at, mark.w::text::bigint, coalesce(a.pid, 0), coalesce(p.gid, ''), coalesce(p.database, ''), coalesce(a.application_name, ''),
 				coalesce(a.state, ''), coalesce(a.xact_start, p.prepared), coalesce(left(a.query, 200), '')
 			FROM first, mark
 			LEFT JOIN pg_stat_activity a ON a.backend_xid = mark.w::xid
