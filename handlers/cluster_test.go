@@ -28,8 +28,9 @@ func TestNATSClusterNodeGoesDown(t *testing.T) {
 		c, err := bus.Connect(ctx, bus.Config{URL: cl.URL, Stream: bus.StreamConfig{Replicas: 3},
 			ReconnectWait: 50 * time.Millisecond, AckTimeout: 2 * time.Second, Logger: logger(t),
 			// Three replicas on two loaded cores can take longer than 5s to
-			// agree on a new consumer.
-			APITimeout: 30 * time.Second})
+			// agree on a new consumer, and a CI run's other packages once
+			// made creating a stream take over 30s.
+			APITimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestNATSClusterNodeGoesDown(t *testing.T) {
 		background(t, r.Run)
 		select {
 		case <-r.Ready():
-		case <-time.After(60 * time.Second):
+		case <-time.After(2 * time.Minute):
 			t.Fatal("router not ready")
 		}
 	}
