@@ -159,25 +159,7 @@ func newStatements(schema string) statements {
 			FROM cur
 			WHERE` + expect
 	const returning = ` RETURNING version, (commit_key::text)::bigint, position`
-	// mark is the watermark w: the oldest transaction still running that
-	// could write here, or the snapshot's xmax when none is. Anything that
-	// commits later has a commit_key at or above it, so a reader never
-	// skips an event (see store.Position). Transactions that
-	// pg_stat_activity shows running in another database cannot write
-	// here and do not hold the watermark back.
-	mark := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-			other AS MATERIALIZED (
-				SELECT backend_xid FROM pg_stat_activity
-				WHERE backend_xid IS NOT NULL
-				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-			),
-			mark AS (
-				SELECT coalesce(
-					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
-					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
-			)
-			`
+	readAll, heldBack := logReads(t)
 	streamRead := `SELECT e.stream, e.version, e.link, ` + eventColumns + `
 		FROM ` + t + ` e JOIN ` + t + ` o ON o.event_id = e.event_id AND NOT o.link
 		WHERE e.stream = $1 AND `
@@ -194,29 +176,7 @@ func newStatements(schema string) statements {
 		// event id inserts nothing instead of failing the statement, which
 		// would leave the transaction unusable (see appendInTx).
 		appendOneInTx: insertOne + ` ON CONFLICT DO NOTHING` + returning,
-		// The appends a transaction held (see flush), all or none: event
-		// by event $1 its stream, $2 its append's expected version for the
-		// first of it, -3 (follows) for the others, $3 id, $4 type, $5 data,
-		// $6 metadata, $7 recorded_at. r numbers each stream's events in
-		// order, so the expectation of the r-th is checked against the
-		// stream's head plus the r-1 before it.
-		appendHeld: `WITH e AS (
-				SELECT u.*, row_number() OVER (PARTITION BY u.stream ORDER BY u.n) AS r
-				FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-					WITH ORDINALITY AS u(stream, expected, id, typ, data, meta, at, n)
-			), h AS (
-				SELECT s.stream, coalesce(l.version, -1) AS v, greatest(pg_current_xact_id(), l.commit_key) AS ck
-				FROM (SELECT DISTINCT stream FROM e) s
-				LEFT JOIN LATERAL (SELECT version, commit_key FROM ` + t + ` x WHERE x.stream = s.stream ORDER BY version DESC LIMIT 1) l ON true
-			), x AS (
-				SELECT e.*, h.v + e.r - 1 AS cur, h.ck FROM e JOIN h USING (stream)
-			)
-			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
-			SELECT x.ck, x.stream, x.cur + 1, x.id, x.typ, x.data::json, x.meta::json, x.at
-			FROM x
-			WHERE (SELECT bool_and(CASE x.expected WHEN -3 THEN true WHEN -2 THEN true WHEN -1 THEN x.cur = -1
-				WHEN -4 THEN x.cur >= 0 ELSE x.cur = x.expected END) FROM x)
-			ORDER BY x.n`,
+		appendHeld:    heldInsert(t),
 		// $3 recorded_at, $4 ids, $5 len(ids): all events must exist, or nothing is linked.
 		link: head + `, ins AS (
 			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, recorded_at, link)
@@ -232,16 +192,69 @@ func newStatements(schema string) statements {
 		version:      `SELECT coalesce(max(version), -1) FROM ` + t + ` WHERE stream = $1`,
 		readForward:  streamRead + `e.version >= $2 ORDER BY e.version LIMIT $3`,
 		readBackward: streamRead + `e.version <= $2 ORDER BY e.version DESC LIMIT $3`,
-		// Only entries below the watermark (see mark).
-		readAll: mark + `SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
+		readAll:      readAll,
+		heldBack:     heldBack,
+	}
+}
+
+// heldInsert writes the appends a transaction held (see flush) to the
+// log t, all or none: event by event $1 its stream, $2 its append's
+// expected version for the first of it, -3 (follows) for the others, $3
+// id, $4 type, $5 data, $6 metadata, $7 recorded_at. r numbers each
+// stream's events in order, so the expectation of the r-th is checked
+// against the stream's head plus the r-1 before it.
+func heldInsert(t string) string {
+	return `WITH e AS (
+				SELECT u.*, row_number() OVER (PARTITION BY u.stream ORDER BY u.n) AS r
+				FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+					WITH ORDINALITY AS u(stream, expected, id, typ, data, meta, at, n)
+			), h AS (
+				SELECT s.stream, coalesce(l.version, -1) AS v, greatest(pg_current_xact_id(), l.commit_key) AS ck
+				FROM (SELECT DISTINCT stream FROM e) s
+				LEFT JOIN LATERAL (SELECT version, commit_key FROM ` + t + ` x WHERE x.stream = s.stream ORDER BY version DESC LIMIT 1) l ON true
+			), x AS (
+				SELECT e.*, h.v + e.r - 1 AS cur, h.ck FROM e JOIN h USING (stream)
+			)
+			INSERT INTO ` + t + ` (commit_key, stream, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT x.ck, x.stream, x.cur + 1, x.id, x.typ, x.data::json, x.meta::json, x.at
+			FROM x
+			WHERE (SELECT bool_and(CASE x.expected WHEN -3 THEN true WHEN -2 THEN true WHEN -1 THEN x.cur = -1
+				WHEN -4 THEN x.cur >= 0 ELSE x.cur = x.expected END) FROM x)
+			ORDER BY x.n`
+}
+
+// logReads are the reads of the global log t in commit order: readAll,
+// the entries after $1, $2 (up to $3) below the watermark, and heldBack,
+// the first entry after $1, $2 at or above it with the transaction the
+// watermark is, the one holding readAll back.
+//
+// The watermark w is the oldest transaction still running that could
+// write here, or the snapshot's xmax when none is. Anything that commits
+// later has a commit_key at or above it, so a reader never skips an event
+// (see store.Position). Transactions that pg_stat_activity shows running
+// in another database cannot write here and do not hold the watermark
+// back.
+func logReads(t string) (readAll, heldBack string) {
+	mark := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+			other AS MATERIALIZED (
+				SELECT backend_xid FROM pg_stat_activity
+				WHERE backend_xid IS NOT NULL
+				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
+			),
+			mark AS (
+				SELECT coalesce(
+					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
+					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
+			)
+			`
+	readAll = mark + `SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
 			WHERE NOT o.link
 			  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
 			  AND o.commit_key < mark.w
 			ORDER BY o.commit_key, o.position
-			LIMIT $3`,
-		// The first entry after $1, $2 at or above the watermark, and the
-		// transaction the watermark is: the one holding readAll back.
-		heldBack: mark + `, first AS (
+			LIMIT $3`
+	heldBack = mark + `, first AS (
 				SELECT o.recorded_at FROM ` + t + ` o, mark
 				WHERE NOT o.link
 				  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
@@ -253,8 +266,8 @@ func newStatements(schema string) statements {
 				coalesce(a.state, ''), coalesce(a.xact_start, p.prepared), coalesce(left(a.query, 200), '')
 			FROM first, mark
 			LEFT JOIN pg_stat_activity a ON a.backend_xid = mark.w::xid
-			LEFT JOIN pg_prepared_xacts p ON p.transaction = mark.w::xid`,
-	}
+			LEFT JOIN pg_prepared_xacts p ON p.transaction = mark.w::xid`
+	return readAll, heldBack
 }
 
 func decodeMetadata(b []byte, ev *store.Event) error {
