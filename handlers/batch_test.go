@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/switchyard-go/switchyard/bus"
+	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/bus/deadletter"
 	"github.com/switchyard-go/switchyard/handlers"
 	"github.com/switchyard-go/switchyard/sharding"
@@ -316,5 +320,91 @@ func TestCommitFailureBlamesItsCause(t *testing.T) {
 	}
 	if n := blamed.Load(); n != 0 {
 		t.Errorf("%d failed attempts counted against messages that did nothing wrong", n)
+	}
+}
+
+// With one turn, the messages of a partition that arrive while another
+// partition's batch runs wait for it, then share one transaction.
+func TestTurnsBatchWhatWaits(t *testing.T) {
+	f := newFixture(t, "tenant-a")
+	c := connect(t, f.srv.URL)
+	f.relay(t, c)
+	slow, fast := "slow", "fast"
+	for i := 0; bus.Partition(fast, bus.DefaultPartitions) == bus.Partition(slow, bus.DefaultPartitions); i++ {
+		fast = "fast-" + strconv.Itoa(i)
+	}
+	hold, inside := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	txs := map[string]int{} // fast's messages per transaction id
+	g := &handlers.Group{Name: "effects", Context: "visits"}
+	handlers.Handle(g, "record", "Booked", func(ctx context.Context, _ Booked, m handlers.Message) error {
+		if m.Event.Stream == slow {
+			once.Do(func() {
+				close(inside)
+				select {
+				case <-hold:
+				case <-ctx.Done():
+				}
+			})
+			return nil
+		}
+		st, _ := handlers.Store(ctx)
+		tx, _ := st.(*postgres.Store).Tx(ctx)
+		var id string
+		if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&id); err != nil {
+			return err
+		}
+		mu.Lock()
+		txs[id]++
+		mu.Unlock()
+		return nil
+	})
+	r, err := handlers.NewRouter(c, handlers.RouterConfig{Middleware: handlers.Defaults(f.reg), Stores: f.reg, Turns: 1, TurnWait: time.Minute, AckWait: 2 * time.Second, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(g); err != nil {
+		t.Fatal(err)
+	}
+	background(t, r.Run)
+	// fast's events go to JetStream as the relay would send them: slow's
+	// open transaction holds the relay back.
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			ev := mustBooked(t)
+			ev.ID, ev.Stream, ev.Version, ev.Position, ev.RecordedAt = uuid.Must(uuid.NewV7()), fast, int64(i), store.Position{Commit: 1000, Seq: int64(i)}, time.Now()
+			if _, err := c.JetStream().PublishMsg(context.Background(), bus.Encode(ev, "visits", "tenant-a", bus.DefaultPartitions)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(0, 1) // the partition's first delivery, a hand-over, goes alone
+	waitFor(t, "fast's first message", 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(txs) == 1
+	})
+	f.appendAtOnce(t, "tenant-a", slow, 1)
+	select {
+	case <-inside: // slow's batch has the one turn
+	case <-time.After(30 * time.Second):
+		t.Fatal("the slow stream's message was not handled")
+	}
+	publish(1, 21)
+	jc, err := c.JetStream().Consumer(context.Background(), bus.StreamName("visits"), consumer.DurableName("effects", bus.Partition(fast, bus.DefaultPartitions)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "fast's 20 messages in hand", 30*time.Second, func() bool {
+		info, err := jc.Info(context.Background())
+		return err == nil && info.NumAckPending == 20
+	})
+	close(hold)
+	settled(t, c, "effects")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(txs) != 2 {
+		t.Errorf("fast's 1 + 20 messages took transactions %v, want two", txs)
 	}
 }

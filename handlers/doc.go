@@ -118,7 +118,14 @@
 // flush are paid once for many. The inbox records the whole run in one
 // statement; Shard joins the batch's transaction instead of opening one;
 // then the transaction commits and every message is acknowledged. Nothing
-// waits for a batch to fill: at low rates a batch is one message. The
+// waits for a batch to fill: at low rates a batch is one message. Under
+// load, a group's partitions take turns (RouterConfig.Turns, by default
+// as many as the process has cores): a partition with messages waits
+// while that many others run their batches, up to
+// consumer.DefaultTurnWait, and takes what arrived meanwhile in one
+// batch. Fewer, larger transactions then carry the same messages, and
+// the database spends its time on the messages rather than on commits
+// and round trips. The
 // events handlers derive with store.AppendDeferred are held until the
 // batch's handlers have run, then written in one statement before the
 // commit (store.Append writes each at once, one statement each): a

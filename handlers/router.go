@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -63,6 +64,14 @@ type RouterConfig struct {
 	// MaxBatch bounds a batch (default MaxInFlight): fewer, when fewer
 	// wait.
 	MaxBatch int
+	// Turns is how many partitions of a group that batches handle their
+	// batches at once in this process (default runtime.GOMAXPROCS;
+	// negative: all of them): the others wait for a turn, at most
+	// TurnWait (default consumer.DefaultTurnWait), their batches growing
+	// meanwhile. Under load the shard databases so commit fewer, larger
+	// transactions; at low rates nothing waits. See consumer.Config.Turns.
+	Turns    int
+	TurnWait time.Duration
 	// MaxAttempts is how often a message that fails is tried before it is
 	// dead-lettered (default DefaultMaxAttempts); a group's own
 	// MaxAttempts wins.
@@ -89,8 +98,8 @@ type RouterConfig struct {
 // Validate reports every problem with c at once.
 func (c RouterConfig) Validate() error {
 	var errs []error
-	if c.AckWait < 0 || c.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("handlers: negative duration in RouterConfig (AckWait %v, DrainTimeout %v)", c.AckWait, c.DrainTimeout))
+	if c.AckWait < 0 || c.DrainTimeout < 0 || c.TurnWait < 0 {
+		errs = append(errs, fmt.Errorf("handlers: negative duration in RouterConfig (AckWait %v, DrainTimeout %v, TurnWait %v)", c.AckWait, c.DrainTimeout, c.TurnWait))
 	}
 	for i, mw := range c.Middleware {
 		if mw == nil {
@@ -225,6 +234,15 @@ func (r *Router) batch(g *Group) int {
 	return cmp.Or(r.cfg.MaxBatch, r.cfg.MaxInFlight, consumer.DefaultMaxInFlight)
 }
 
+// turns is how many of g's partitions handle their batches at once: all
+// (0) for a group that does not batch.
+func (r *Router) turns(g *Group) int {
+	if r.batch(g) == 1 || r.cfg.Turns < 0 {
+		return 0
+	}
+	return cmp.Or(r.cfg.Turns, runtime.GOMAXPROCS(0))
+}
+
 // start provisions g's dead-letter queue and consumers.
 func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 	if err := r.conn.Check(ctx, "group "+g.Name, Permissions(g)); err != nil {
@@ -242,6 +260,8 @@ func (r *Router) start(ctx context.Context, g *Group) (*groupRun, error) {
 		DrainTimeout: r.cfg.DrainTimeout,
 		MaxInFlight:  r.cfg.MaxInFlight,
 		MaxBatch:     r.batch(g),
+		Turns:        r.turns(g),
+		TurnWait:     r.cfg.TurnWait,
 		Logger:       r.cfg.Logger,
 	})
 	if err != nil {

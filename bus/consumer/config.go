@@ -42,12 +42,28 @@ type Config struct {
 	// free: nothing waits for a batch to fill.
 	MaxBatch      int
 	MaxBatchBytes int
+	// Turns is how many partitions hand deliveries to the function at
+	// once (0: all that have some). When more have deliveries, the others
+	// wait for a turn, at most TurnWait (default 100ms), and then take
+	// what they hold: with MaxBatch above 1, the deliveries that arrived
+	// meanwhile join their batch. Under load a group so runs fewer, larger
+	// batches (fewer transactions, when each batch is one); when fewer
+	// than Turns partitions are busy, nothing waits. A turn ends when the
+	// function returns; a delivery waiting to be tried again holds none,
+	// and a function that hangs delays the others' batches by TurnWait,
+	// never stops them.
+	Turns    int
+	TurnWait time.Duration
 	// Logger receives consumer errors (nil discards them).
 	Logger *slog.Logger
 }
 
 // DefaultMaxInFlight is Config.MaxInFlight's default.
 const DefaultMaxInFlight = 64
+
+// DefaultTurnWait is Config.TurnWait's default: a few of a loaded
+// database's transactions.
+const DefaultTurnWait = 100 * time.Millisecond
 
 func (c *Config) setDefaults() {
 	if c.AckWait == 0 {
@@ -64,6 +80,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = 1 << 20
+	}
+	if c.TurnWait == 0 {
+		c.TurnWait = DefaultTurnWait
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -98,6 +117,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatchBytes < 0 {
 		bad("MaxBatchBytes", fmt.Errorf("%d is negative", c.MaxBatchBytes))
+	}
+	if c.Turns < 0 {
+		bad("Turns", fmt.Errorf("%d is negative", c.Turns))
+	}
+	if c.TurnWait < 0 {
+		bad("TurnWait", fmt.Errorf("%v is negative", c.TurnWait))
 	}
 	if c.DrainTimeout < 0 {
 		bad("DrainTimeout", fmt.Errorf("%v is negative", c.DrainTimeout))

@@ -51,7 +51,9 @@
 // one delivery at low rates. The function settles what it can, keeping
 // each stream's order; the one it asks to try again is tried alone, and
 // the others it left unsettled are handed again, in order, once that one
-// is settled.
+// is settled. With Config.Turns, only that many partitions hand
+// deliveries to the function at once; the others wait for a turn, up to
+// Config.TurnWait, and their batches grow meanwhile.
 //
 // A delivery that is not settled — its function asked to try it again
 // ([Delivery.RetryAfter]) — holds back every later delivery of its

@@ -28,6 +28,7 @@ type Group struct {
 	cfg    Config
 	stream *bus.Stream
 	cons   []jetstream.Consumer
+	turns  *turns // nil: Config.Turns is 0
 
 	owned atomic.Pointer[[]int] // partitions pinned here, as of the last balance
 	mu    sync.Mutex
@@ -65,7 +66,7 @@ func Provision(ctx context.Context, conn *bus.Conn, cfg Config) (*Group, error) 
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{conn: conn, cfg: cfg, stream: st}
+	g := &Group{conn: conn, cfg: cfg, stream: st, turns: newTurns(cfg)}
 	for p := range st.Partitions {
 		var filters []string
 		for _, t := range cfg.Types {

@@ -170,22 +170,34 @@ func (pt *partition) receive(m jetstream.Msg) {
 // ends.
 func (pt *partition) work(ctx, work context.Context, fn func(context.Context, []*Delivery)) {
 	for {
-		hs, gen := pt.next(ctx)
+		hs, gen, turn := pt.next(ctx)
 		if hs == nil {
 			return
 		}
-		pt.handle(ctx, work, hs, gen, fn)
+		pt.handle(ctx, work, hs, gen, turn, fn)
 	}
 }
 
 // next waits for the partition's next deliveries in stream order, once it
-// is sure nothing earlier is held elsewhere, and takes up to a batch of
-// them (Config.MaxBatch, MaxBatchBytes); nil once ctx ends. gen is the
-// releases counted when they were taken.
-func (pt *partition) next(ctx context.Context) (hs []*held, gen uint64) {
+// is sure nothing earlier is held elsewhere, and for a turn (Config.Turns),
+// and takes up to a batch of them (Config.MaxBatch, MaxBatchBytes); nil
+// once ctx ends. gen is the releases counted when they were taken; turn
+// reports that the batch holds a turn, for handle to give back.
+func (pt *partition) next(ctx context.Context) (hs []*held, gen uint64, turn bool) {
+	waited := false
+	defer func() {
+		if turn && hs == nil {
+			pt.g.turns.give()
+		}
+	}()
 	for ctx.Err() == nil {
 		pt.mu.Lock()
 		n, sure := len(pt.held), pt.sure
+		if n > 0 && sure && !waited && pt.g.turns != nil {
+			pt.mu.Unlock()
+			turn, waited = pt.g.turns.take(ctx), true // what arrives meanwhile joins the batch
+			continue
+		}
 		if n > 0 && sure {
 			k, size := 1, len(pt.held[0].m.Data())
 			for ; k < min(n, pt.g.cfg.MaxBatch); k++ {
@@ -197,9 +209,13 @@ func (pt *partition) next(ctx context.Context) (hs []*held, gen uint64) {
 			pt.held = pt.held[k:]
 			pt.hand, gen = hs, pt.gen
 			pt.mu.Unlock()
-			return hs, gen
+			return hs, gen, turn
 		}
 		pt.mu.Unlock()
+		if turn { // not held while waiting for something else
+			pt.g.turns.give()
+		}
+		turn, waited = false, false
 		if n > 0 {
 			pt.makeSure(ctx)
 			continue
@@ -209,7 +225,7 @@ func (pt *partition) next(ctx context.Context) (hs []*held, gen uint64) {
 		case <-ctx.Done():
 		}
 	}
-	return nil, 0
+	return nil, 0, turn
 }
 
 // makeSure waits until JetStream counts no unacknowledged delivery of the
@@ -259,9 +275,13 @@ func (pt *partition) makeSure(ctx context.Context) {
 // others it left unsettled go back to be handed again, in stream order,
 // after it. With none to retry, what fn left unsettled is handed again at
 // once, unless fn settled nothing: then the first is tried again after a
-// second, as one Run's function left unsettled.
-func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, fn func(context.Context, []*Delivery)) {
+// second, as one Run's function left unsettled. A turn the batch holds
+// is given back once fn first returns: a retry waits without one.
+func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, turn bool, fn func(context.Context, []*Delivery)) {
 	defer func() {
+		if turn {
+			pt.g.turns.give()
+		}
 		pt.mu.Lock()
 		pt.hand = nil
 		pt.mu.Unlock()
@@ -272,6 +292,10 @@ func (pt *partition) handle(ctx, work context.Context, hs []*held, gen uint64, f
 			d.state = unsettled
 		}
 		fn(work, ds)
+		if turn {
+			pt.g.turns.give()
+			turn = false
+		}
 		i := slices.IndexFunc(ds, func(d *Delivery) bool { return d.state == retrying })
 		if i < 0 && slices.ContainsFunc(ds, (*Delivery).Settled) {
 			pt.giveBack(ds, gen) // what fn did not get to: handed again at once
