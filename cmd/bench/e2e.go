@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -138,7 +140,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 			return refuse(m)
 		})
 	}
-	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Stores: batches, Logger: c.log, MaxInFlight: c.inFlight})
+	router, err := handlers.NewRouter(consumerConn, handlers.RouterConfig{Middleware: mws, Stores: batches, Logger: c.log, MaxInFlight: c.inFlight, Turns: c.turns, TurnWait: c.turnWait})
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +265,10 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
 		settings["derive"] = c.derive
+		settings["turns"] = cmp.Or(c.turns, runtime.GOMAXPROCS(0)) // RouterConfig.Turns's default
+		if c.turns < 0 {
+			settings["turns"] = "all partitions"
+		}
 	}
 	settings["streams"], settings["poisoned_events"] = c.streamCount(), skipped.Load()
 	if c.backlog {

@@ -120,7 +120,8 @@ import (
 type config struct {
 	pg, nats, natsSync, scenario, backend, dir string
 	derive                                     string // e2e-inbox: how the handler appends its derived event
-	pgPID, natsPID, inFlight                   int
+	pgPID, natsPID, inFlight, turns            int
+	turnWait                                   time.Duration
 	contextName                                string // unique per run
 	n, writers, size, shards, rep, streams     int
 	rate, poison                               float64
@@ -204,6 +205,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "run timeout")
 	fs.BoolVar(&c.backlog, "backlog", false, "e2e scenarios and raw-e2e*: append and relay every event before the handlers start; handled_per_s is then their drain rate, from their start to the last handled event")
 	fs.IntVar(&c.inFlight, "max-in-flight", 0, "e2e scenarios: messages per partition the consumer may hold unacknowledged (0: consumer.DefaultMaxInFlight)")
+	fs.IntVar(&c.turns, "turns", 0, "e2e scenarios: partitions that run their batches at once, handlers.RouterConfig.Turns (0: its default, one per core; -1: all)")
+	fs.DurationVar(&c.turnWait, "turn-wait", 0, "e2e scenarios: how long a partition waits for a turn at most, handlers.RouterConfig.TurnWait (0: its default)")
 	fs.StringVar(&c.derive, "derive", "deferred", `e2e-inbox: how the handler appends its derived event: "deferred" (store.AppendDeferred, written with the batch) or "append" (Store.Append, at once)`)
 	fs.IntVar(&c.pgPID, "pgpid", 0, "postmaster pid, for cpu_pct (0: not measured)")
 	fs.IntVar(&c.natsPID, "natspid", 0, "nats-server pid, for cpu_pct (0: not measured)")
