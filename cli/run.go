@@ -29,7 +29,7 @@ var runCommand = &command{
 			drain:    fs.Duration("drain-timeout", 30*time.Second, "how long in-flight handlers may run after SIGTERM"),
 			ackWait:  fs.Duration("ack-wait", 30*time.Second, "JetStream AckWait: how long a dead replica keeps its partitions"),
 			inFlight: fs.Int("max-in-flight", consumer.DefaultMaxInFlight, "messages of one partition a group may hold unacknowledged (handled one at a time, in order)"),
-			turns:    fs.Int("turns", 0, "partitions of a group that run their batches at once; the others wait, their batches growing (0: one per core; negative: all)"),
+			turns:    fs.Int("turns", 0, "partitions of a group that run their batches at once; the others wait, their batches growing (0: one per core, at least 2; negative: none waits)"),
 			browse:   fs.String("browser", c.env("SWITCHYARD_BROWSER", browseLocal), "the event browser at /browse/ on -http: local (answers loopback clients only), all, or off (env SWITCHYARD_BROWSER)"),
 			writes:   fs.Bool("browser-writes", c.env("SWITCHYARD_BROWSER_WRITES", "") == "true", "let the browser replay and discard dead letters (env SWITCHYARD_BROWSER_WRITES=true); it has no login: with -browser all, put it behind your own"),
 		}

@@ -350,7 +350,10 @@ func TestTurnsBatchWhatWaits(t *testing.T) {
 			return nil
 		}
 		st, _ := handlers.Store(ctx)
-		tx, _ := st.(*postgres.Store).Tx(ctx)
+		tx, ok := st.(*postgres.Store).Tx(ctx)
+		if !ok {
+			return errors.New("no transaction in ctx")
+		}
 		var id string
 		if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&id); err != nil {
 			return err

@@ -121,9 +121,8 @@
 // waits for a batch to fill: at low rates a batch is one message. Under
 // load, a group's partitions take turns (RouterConfig.Turns, by default
 // as many as the process has cores): a partition with messages waits
-// while that many others run their batches, up to
-// consumer.DefaultTurnWait, and takes what arrived meanwhile in one
-// batch. Fewer, larger transactions then carry the same messages, and
+// while that many others run their batches, at most RouterConfig.TurnWait
+// (100ms by default), and takes what arrived meanwhile in one batch. Fewer, larger transactions then carry the same messages, and
 // the database spends its time on the messages rather than on commits
 // and round trips. The
 // events handlers derive with store.AppendDeferred are held until the

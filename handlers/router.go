@@ -64,12 +64,15 @@ type RouterConfig struct {
 	// MaxBatch bounds a batch (default MaxInFlight): fewer, when fewer
 	// wait.
 	MaxBatch int
-	// Turns is how many partitions of a group that batches handle their
-	// batches at once in this process (default runtime.GOMAXPROCS;
-	// negative: all of them): the others wait for a turn, at most
-	// TurnWait (default consumer.DefaultTurnWait), their batches growing
-	// meanwhile. Under load the shard databases so commit fewer, larger
-	// transactions; at low rates nothing waits. See consumer.Config.Turns.
+	// Turns is how many partitions of a group that batches may run their
+	// batches at once in this process before the others wait (default
+	// runtime.GOMAXPROCS, at least 2; negative: none waits): a partition
+	// waits for a turn at most TurnWait (default
+	// consumer.DefaultTurnWait), its batch growing meanwhile. Under load
+	// the shard databases so commit fewer, larger transactions. A group
+	// whose handlers wait on something slow (a call out, not in
+	// AfterCommit) holds its turns meanwhile: give it Turns -1, or more.
+	// See consumer.Config.Turns.
 	Turns    int
 	TurnWait time.Duration
 	// MaxAttempts is how often a message that fails is tried before it is
@@ -240,7 +243,7 @@ func (r *Router) turns(g *Group) int {
 	if r.batch(g) == 1 || r.cfg.Turns < 0 {
 		return 0
 	}
-	return cmp.Or(r.cfg.Turns, runtime.GOMAXPROCS(0))
+	return cmp.Or(r.cfg.Turns, max(runtime.GOMAXPROCS(0), 2))
 }
 
 // start provisions g's dead-letter queue and consumers.

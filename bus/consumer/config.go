@@ -42,11 +42,11 @@ type Config struct {
 	// free: nothing waits for a batch to fill.
 	MaxBatch      int
 	MaxBatchBytes int
-	// Turns is how many partitions hand deliveries to the function at
-	// once (0: all that have some). When more have deliveries, the others
-	// wait for a turn, at most TurnWait (default 100ms), and then take
-	// what they hold: with MaxBatch above 1, the deliveries that arrived
-	// meanwhile join their batch. Under load a group so runs fewer, larger
+	// Turns is how many partitions may run the function at once before
+	// the others wait (0: none waits). A partition with deliveries waits
+	// for a turn, at most TurnWait (default DefaultTurnWait), and then
+	// takes what it holds, turn or not: with MaxBatch above 1, the
+	// deliveries that arrived meanwhile join its batch. Under load a group so runs fewer, larger
 	// batches (fewer transactions, when each batch is one); when fewer
 	// than Turns partitions are busy, nothing waits. A turn ends when the
 	// function returns; a delivery waiting to be tried again holds none,

@@ -51,9 +51,10 @@
 // one delivery at low rates. The function settles what it can, keeping
 // each stream's order; the one it asks to try again is tried alone, and
 // the others it left unsettled are handed again, in order, once that one
-// is settled. With Config.Turns, only that many partitions hand
-// deliveries to the function at once; the others wait for a turn, up to
-// Config.TurnWait, and their batches grow meanwhile.
+// is settled. With Config.Turns, a partition with deliveries waits while
+// that many others run the function, at most Config.TurnWait, and then
+// takes what it holds: under load, batches grow. Past TurnWait it goes
+// without a turn, as a delivery tried again always does.
 //
 // A delivery that is not settled — its function asked to try it again
 // ([Delivery.RetryAfter]) — holds back every later delivery of its
@@ -83,5 +84,6 @@
 //
 // Run calls its function concurrently for different partitions, never for
 // two deliveries of one partition at once. A Delivery belongs to the call
-// it is given to.
+// it is given to. Config.Turns makes partitions wait for one another
+// (see RunBatch above), never two calls of one partition run at once.
 package consumer

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/switchyard-go/switchyard/bus"
 	"github.com/switchyard-go/switchyard/bus/consumer"
 	"github.com/switchyard-go/switchyard/internal/natstest"
@@ -45,8 +46,8 @@ type batches struct {
 }
 
 func (b *batches) enter(ds []*consumer.Delivery) {
-	if n := b.running.Add(1); n > b.most.Load() {
-		b.most.Store(n)
+	n := b.running.Add(1)
+	for m := b.most.Load(); n > m && !b.most.CompareAndSwap(m, n); m = b.most.Load() {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -162,4 +163,83 @@ func TestARetryHoldsNoTurn(t *testing.T) {
 	<-asked
 	publishTo(t, c, 0, 3)
 	waitFor(t, "partition 0 handled while partition 1 waits to retry", func() bool { return handled.Load() == 3 })
+}
+
+// quick polls cond for up to 5s.
+func quick(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testrun.Wait(t, what, 5*time.Second, cond)
+}
+
+// A batch of other groups' markers only, which hands the function
+// nothing, holds no turn after it.
+func TestMarkersHoldNoTurn(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{MaxInFlight: 64, MaxBatch: 64, Turns: 1, TurnWait: time.Hour, DrainTimeout: time.Second})
+	var handled atomic.Int32
+	stop := testrun.Background(t, "RunBatch", func(ctx context.Context) error {
+		return k.RunBatch(ctx, func(ctx context.Context, ds []*consumer.Delivery) {
+			for _, d := range ds {
+				_ = d.Ack()
+			}
+			handled.Add(int32(len(ds)))
+		})
+	})
+	for range 3 {
+		m := nats.NewMsg(bus.Subject("visits", "default", 0, "Booked"))
+		m.Header.Set(bus.HeaderReplayGroup, "other")
+		m.Data = []byte("1")
+		if _, err := c.JetStream().PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "markers acked", func() bool { return pending(t, c, 0) == 0 && handled.Load() == 0 })
+	time.Sleep(100 * time.Millisecond)
+	if n := consumer.TurnsHeld(k); n != 0 {
+		t.Errorf("%d turns held after markers only", n)
+	}
+	publishTo(t, c, 1, 1)
+	quick(t, "partition 1 handled", func() bool { return handled.Load() == 1 })
+	stop()
+	if n := consumer.TurnsHeld(k); n != 0 {
+		t.Errorf("%d turns held after RunBatch returned", n)
+	}
+}
+
+// A partition released while it waits for a turn gives the turn back
+// once it has it.
+func TestReleaseWhileWaitingForATurn(t *testing.T) {
+	srv := natstest.Start(t, false)
+	c := connect(t, srv.URL)
+	k := group(t, c, consumer.Config{MaxInFlight: 64, MaxBatch: 64, Turns: 1, TurnWait: time.Hour, DrainTimeout: time.Second})
+	hold, inside := make(chan struct{}), make(chan struct{}, 1)
+	var handled atomic.Int32
+	stop := testrun.Background(t, "RunBatch", func(ctx context.Context) error {
+		return k.RunBatch(ctx, func(ctx context.Context, ds []*consumer.Delivery) {
+			ackAll(ctx, ds, hold, inside)
+			if ds[0].Partition == 0 {
+				handled.Add(int32(len(ds)))
+			}
+		})
+	})
+	publishTo(t, c, 1, 1)
+	<-inside
+	publishTo(t, c, 0, 5)
+	waitFor(t, "p0 waits", func() bool { return pending(t, c, 0) == 5 })
+	time.Sleep(200 * time.Millisecond) // p0 in take
+	consumer.ReleasePartition(k, 0)
+	close(hold)
+	waitFor(t, "p0 handled after release", func() bool { return handled.Load() >= 5 })
+	time.Sleep(100 * time.Millisecond)
+	if n := consumer.TurnsHeld(k); n != 0 {
+		t.Errorf("%d turns held", n)
+	}
+	publishTo(t, c, 3, 1)
+	publishTo(t, c, 0, 1)
+	quick(t, "p0 again", func() bool { return handled.Load() >= 6 })
+	stop()
+	if n := consumer.TurnsHeld(k); n != 0 {
+		t.Errorf("%d turns held after RunBatch returned", n)
+	}
 }

@@ -265,7 +265,7 @@ func e2eScenario(ctx context.Context, c config) (*result, error) {
 	if inbox {
 		notes = "as e2e; the handler inserts a row and appends a derived event in the shard transaction (Shard + Inbox)"
 		settings["derive"] = c.derive
-		settings["turns"] = cmp.Or(c.turns, runtime.GOMAXPROCS(0)) // RouterConfig.Turns's default
+		settings["turns"] = cmp.Or(c.turns, max(runtime.GOMAXPROCS(0), 2)) // RouterConfig.Turns's default
 		if c.turns < 0 {
 			settings["turns"] = "all partitions"
 		}
