@@ -126,8 +126,8 @@
 // A read a commit woke may find nothing and yet have stopped below that
 // commit, held back by an older transaction that then ends without waking
 // the relay (the relay's own checkpoint save, a transaction in another
-// database that pg_stat_activity no longer showed as the read began, one
-// the application runs itself). So such a read is made again after 5ms,
+// database the store had not yet looked up, one the application runs
+// itself). So such a read is made again after 5ms,
 // then twice as long each time it finds nothing, up to the idle poll. A
 // woken read that found events and stopped below such a transaction is not
 // rechecked: that would cost idle stores several reads per commit; the

@@ -70,7 +70,12 @@
 // version order. A transaction left open (idle in transaction, a prepared
 // transaction) holds ReadAll back until it ends: set
 // idle_in_transaction_session_timeout. HeldBack (store.Holder) says which
-// transaction holds it back, and since when: the relay reports it.
+// transaction holds it back, and since when: the relay reports it. The
+// transactions of other databases on the server hold nothing back: the
+// store looks up which they are in pg_stat_activity at most every 100ms
+// (more often, that lookup would cost more than the reads when many
+// sessions are open), so one begun since holds ReadAll back until it
+// ends or the store looks again.
 //
 // ReadAll must run on the primary: a hot standby's snapshots do not list the
 // primary's running transactions. With synchronous_commit=off a crash can

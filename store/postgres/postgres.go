@@ -115,6 +115,7 @@ type Store struct {
 	closed     atomic.Bool
 	commits    backend.Signal
 	tel        *backend.Telemetry
+	foreign    foreign // other databases' transactions, for ReadAll
 }
 
 var _ store.Outbox = (*Store)(nil)
@@ -890,7 +891,7 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 	}
 	backend.NoteRead(ctx, s, "read all", false)
 	for attempt := 0; ; attempt++ {
-		out, err := s.query(ctx, s.pool, false, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit)
+		out, err := s.readAll(ctx, after, limit)
 		if err != nil && attempt < maxConnRetries && connectionLost(ctx, err) {
 			s.retrying(ctx, "read all", err)
 			continue
@@ -900,6 +901,15 @@ func (s *Store) ReadAll(ctx context.Context, after store.Position, limit int) ([
 		}
 		return out, nil
 	}
+}
+
+// readAll reads the log once, below the watermark (see logReads).
+func (s *Store) readAll(ctx context.Context, after store.Position, limit int) ([]store.Event, error) {
+	xids, err := s.foreign.current(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	return s.query(ctx, s.pool, false, s.sql.readAll, strconv.FormatUint(after.Commit, 10), after.Seq, limit, xids)
 }
 
 func (s *Store) query(ctx context.Context, q querier, withLink bool, sql string, args ...any) ([]store.Event, error) {

@@ -154,6 +154,39 @@ func TestOtherDatabaseDoesNotHoldBack(t *testing.T) {
 	tl.check(t, 1)
 }
 
+// A transaction of another database begun after the store last looked
+// them up holds ReadAll back only until it looks again.
+func TestOtherDatabaseBegunSinceTheLookUp(t *testing.T) {
+	s := newStore(t, 0)
+	ctx := context.Background()
+	tl := &tailer{s: s}
+	tl.poll(t) // looks them up: none
+	other, err := pgx.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "here", store.NoStream, event(t, "Here")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for tl.poll(t) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a transaction of another database begun since the look-up held ReadAll back for good")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tl.check(t, 1)
+}
+
 // A transaction that took its id before an append holds ReadAll back from
 // that append until it ends: HeldBack names it, and nothing once it ended.
 func TestHeldBackNamesTheTransaction(t *testing.T) {

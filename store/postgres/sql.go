@@ -225,36 +225,42 @@ func heldInsert(t string) string {
 
 // logReads are the reads of the global log t in commit order: readAll,
 // the entries after $1, $2 (up to $3) below the watermark, and heldBack,
-// the first entry after $1, $2 at or above it with the transaction the
+// the first committed entry at or above it and the transaction the
 // watermark is, the one holding readAll back.
 //
 // The watermark w is the oldest transaction still running that could
 // write here, or the snapshot's xmax when none is. Anything that commits
 // later has a commit_key at or above it, so a reader never skips an event
-// (see store.Position). Transactions that pg_stat_activity shows running
-// in another database cannot write here and do not hold the watermark
-// back.
+// (see store.Position). Transactions of another database cannot write
+// here and do not hold the watermark back: heldBack asks pg_stat_activity
+// which they are; readAll is given them ($4, see foreignXids), as last
+// looked up, because asking pg_stat_activity costs more than the read
+// when many sessions are open. A transaction of another database that
+// began since holds readAll back until it ends or the store looks again
+// (see foreign); a transaction once of another database always is, so a
+// list however old never lets readAll past one of its own.
 func logReads(t string) (readAll, heldBack string) {
-	mark := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-			other AS MATERIALIZED (
-				SELECT backend_xid FROM pg_stat_activity
-				WHERE backend_xid IS NOT NULL
-				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-			),
-			mark AS (
+	snap := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+			`
+	readAll = snap + `mark AS (
 				SELECT coalesce(
 					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
+					 WHERE x <> ALL ($4::text[]::xid8[])),
 					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
 			)
-			`
-	readAll = mark + `SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
+			SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
 			WHERE NOT o.link
 			  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
 			  AND o.commit_key < mark.w
 			ORDER BY o.commit_key, o.position
 			LIMIT $3`
-	heldBack = mark + `, first AS (
+	heldBack = snap + `other AS MATERIALIZED (` + otherDatabases + `),
+			mark AS (
+				SELECT coalesce(
+					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
+					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
+			), first AS (
 				SELECT o.recorded_at FROM ` + t + ` o, mark
 				WHERE NOT o.link
 				  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
@@ -269,6 +275,17 @@ func logReads(t string) (readAll, heldBack string) {
 			LEFT JOIN pg_prepared_xacts p ON p.transaction = mark.w::xid`
 	return readAll, heldBack
 }
+
+// otherDatabases selects the transaction ids pg_stat_activity shows
+// running in other databases than this one.
+const otherDatabases = `SELECT backend_xid FROM pg_stat_activity
+				WHERE backend_xid IS NOT NULL
+				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// foreignXids lists the transactions running now, as xid8 text, that
+// pg_stat_activity shows in other databases: readAll's $4.
+const foreignXids = `SELECT coalesce(array_agg(x::text), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+			WHERE x::xid IN (` + otherDatabases + `)`
 
 func decodeMetadata(b []byte, ev *store.Event) error {
 	ev.Metadata = make(correlation.Metadata, 12)
