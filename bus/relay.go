@@ -44,9 +44,12 @@ type RelayConfig struct {
 	LeaderRetry time.Duration
 
 	// SaveEvery is the least time between two checkpoint saves
-	// (default 50ms). Publishing does not wait for saves; after a crash,
+	// (default 200ms). Publishing does not wait for saves; after a crash,
 	// what was published but not yet saved is published again and dropped
-	// by JetStream's de-duplication.
+	// by JetStream's de-duplication. Each save is a commit in the store's
+	// database, and while it runs it holds back the reads of every relay
+	// of that database: over 16 shards in one database, saves every 50ms
+	// cost a fifth of the handled rate.
 	SaveEvery time.Duration
 
 	// Backoff shapes the pauses after failures: of the database, of NATS,
@@ -85,7 +88,7 @@ func (c *RelayConfig) setDefaults(conn *Conn) {
 		c.LeaderRetry = time.Second
 	}
 	if c.SaveEvery == 0 {
-		c.SaveEvery = 50 * time.Millisecond
+		c.SaveEvery = 200 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = conn.cfg.Logger
