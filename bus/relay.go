@@ -44,7 +44,8 @@ type RelayConfig struct {
 	LeaderRetry time.Duration
 
 	// SaveEvery is the least time between two checkpoint saves
-	// (default 200ms). Publishing does not wait for saves; after a crash,
+	// (default 200ms, or a quarter of StreamConfig.Duplicates when that
+	// is shorter). Publishing does not wait for saves; after a crash,
 	// what was published but not yet saved is published again and dropped
 	// by JetStream's de-duplication. Each save is a commit in the store's
 	// database, and while it runs it holds back the reads of every relay
@@ -88,7 +89,13 @@ func (c *RelayConfig) setDefaults(conn *Conn) {
 		c.LeaderRetry = time.Second
 	}
 	if c.SaveEvery == 0 {
+		// A relay stops while what it has not saved is older than half
+		// the de-duplication window (see leader.step): a short window
+		// takes saves as often as it needs.
 		c.SaveEvery = 200 * time.Millisecond
+		if d := conn.cfg.Stream.Duplicates; d > 0 {
+			c.SaveEvery = min(c.SaveEvery, d/4)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = conn.cfg.Logger

@@ -20,9 +20,11 @@ type foreign struct {
 }
 
 // current returns the list, looked up first when it is foreignEvery old.
+// Until a first look-up has ended, every caller looks them up itself: a
+// nil list would be NULL, and no transaction would hold the read back.
 func (f *foreign) current(ctx context.Context, q querier) ([]string, error) {
 	f.mu.Lock()
-	xids, stale := f.xids, time.Since(f.at) >= foreignEvery
+	xids, stale := f.xids, f.xids == nil || time.Since(f.at) >= foreignEvery
 	if stale {
 		f.at = time.Now()
 	}
@@ -30,12 +32,15 @@ func (f *foreign) current(ctx context.Context, q querier) ([]string, error) {
 	if !stale {
 		return xids, nil
 	}
-	var fresh []string
+	fresh := []string{}
 	if err := q.QueryRow(ctx, foreignXids).Scan(&fresh); err != nil {
 		f.mu.Lock()
 		f.at = time.Time{} // the next read looks again
 		f.mu.Unlock()
 		return nil, err
+	}
+	if fresh == nil {
+		fresh = []string{}
 	}
 	f.mu.Lock()
 	f.xids = fresh

@@ -225,8 +225,8 @@ func heldInsert(t string) string {
 
 // logReads are the reads of the global log t in commit order: readAll,
 // the entries after $1, $2 (up to $3) below the watermark, and heldBack,
-// the first committed entry at or above it and the transaction the
-// watermark is, the one holding readAll back.
+// the first committed entry after $1, $2 at or above it and the
+// transaction the watermark is, the one holding readAll back.
 //
 // The watermark w is the oldest transaction still running that could
 // write here, or the snapshot's xmax when none is. Anything that commits
@@ -245,7 +245,7 @@ func logReads(t string) (readAll, heldBack string) {
 	readAll = snap + `mark AS (
 				SELECT coalesce(
 					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x <> ALL ($4::text[]::xid8[])),
+					 WHERE x <> ALL (coalesce($4::text[], '{}')::xid8[])),
 					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
 			)
 			SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
@@ -283,7 +283,11 @@ const otherDatabases = `SELECT backend_xid FROM pg_stat_activity
 				  AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())`
 
 // foreignXids lists the transactions running now, as xid8 text, that
-// pg_stat_activity shows in other databases: readAll's $4.
+// pg_stat_activity shows in other databases: readAll's $4. Keeping only
+// the ids of a snapshot taken before pg_stat_activity is read is what
+// makes the list safe: a session slot of another database that one of
+// this database took over meanwhile may pair that database with an id of
+// ours, but an id given out after the snapshot is not in it.
 const foreignXids = `SELECT coalesce(array_agg(x::text), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x
 			WHERE x::xid IN (` + otherDatabases + `)`
 
