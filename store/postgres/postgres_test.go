@@ -127,27 +127,48 @@ func TestLateCommit(t *testing.T) {
 func TestOtherDatabaseDoesNotHoldBack(t *testing.T) {
 	s := newStore(t, 0)
 	ctx := context.Background()
-	other, err := pgx.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
-	tx, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	tx := otherDatabaseTx(t)
 	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // it takes an id, older than the append's
 		t.Fatal(err)
 	}
 	tl := &tailer{s: s}
-	if _, err := s.Append(ctx, "here", store.NoStream, event(t, "Here")); err != nil {
+	appendHere(t, s)
+	tl.pollUntilSeen(t, "a transaction open in another database held ReadAll back")
+}
+
+// otherDatabaseTx begins a transaction in a database of its own.
+func otherDatabaseTx(t *testing.T) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, pgtest.Database(t))
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { other.Close(ctx) })
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	return tx
+}
+
+// appendHere appends one event to stream "here".
+func appendHere(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	if _, err := s.Append(context.Background(), "here", store.NoStream, event(t, "Here")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pollUntilSeen polls until the tailer has read the one event appended,
+// failing with why after 3s.
+func (tl *tailer) pollUntilSeen(t *testing.T, why string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for tl.poll(t) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("a transaction open in another database held ReadAll back")
+			t.Fatal(why)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -200,33 +221,14 @@ func TestConcurrentFirstReadsAreHeldBack(t *testing.T) {
 // them up holds ReadAll back only until it looks again.
 func TestOtherDatabaseBegunSinceTheLookUp(t *testing.T) {
 	s := newStore(t, 0)
-	ctx := context.Background()
+	tx := otherDatabaseTx(t)
 	tl := &tailer{s: s}
-	other, err := pgx.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
-	tx, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
 	tl.poll(t) // looks them up: none running
-	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+	if _, err := tx.Exec(context.Background(), `SELECT pg_current_xact_id()`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, "here", store.NoStream, event(t, "Here")); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for tl.poll(t) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a transaction of another database begun since the look-up held ReadAll back for good")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	tl.check(t, 1)
+	appendHere(t, s)
+	tl.pollUntilSeen(t, "a transaction of another database begun since the look-up held ReadAll back for good")
 }
 
 // A transaction that took its id before an append holds ReadAll back from
