@@ -237,8 +237,9 @@ func (r *Router) batch(g *Group) int {
 	return cmp.Or(r.cfg.MaxBatch, r.cfg.MaxInFlight, consumer.DefaultMaxInFlight)
 }
 
-// turns is how many of g's partitions handle their batches at once: all
-// (0) for a group that does not batch.
+// turns is how many of g's partitions may run their batches at once
+// before the others wait (consumer.Config.Turns): 0, none waits, for a
+// group that does not batch.
 func (r *Router) turns(g *Group) int {
 	if r.batch(g) == 1 || r.cfg.Turns < 0 {
 		return 0

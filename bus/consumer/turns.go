@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// turns lets Config.Turns partitions of a group hand deliveries to the
-// function at once; the others wait for a turn, at most Config.TurnWait.
-// A nil *turns never makes anyone wait.
+// turns are a group's Config.Turns turns: a partition about to hand
+// deliveries to the function waits for one, at most Config.TurnWait, and
+// then goes on with or without it. A nil *turns never makes anyone wait.
 type turns struct {
 	slots chan struct{}
 	wait  time.Duration
