@@ -242,12 +242,16 @@ func heldInsert(t string) string {
 func logReads(t string) (readAll, heldBack string) {
 	snap := `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
 			`
-	readAll = snap + `mark AS (
+	// mark is the watermark, the running transactions x that running
+	// holds true of, the ones that could write here.
+	mark := func(running string) string {
+		return `mark AS (
 				SELECT coalesce(
-					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x <> ALL (coalesce($4::text[], '{}')::xid8[])),
+					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x WHERE ` + running + `),
 					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
-			)
+			)`
+	}
+	readAll = snap + mark(`x <> ALL (coalesce($4::text[], '{}')::xid8[])`) + `
 			SELECT ` + eventColumns + ` FROM ` + t + ` o, mark
 			WHERE NOT o.link
 			  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
@@ -255,12 +259,7 @@ func logReads(t string) (readAll, heldBack string) {
 			ORDER BY o.commit_key, o.position
 			LIMIT $3`
 	heldBack = snap + `other AS MATERIALIZED (` + otherDatabases + `),
-			mark AS (
-				SELECT coalesce(
-					(SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-					 WHERE x::xid NOT IN (SELECT backend_xid FROM other)),
-					(SELECT pg_snapshot_xmax(s) FROM snap)) AS w
-			), first AS (
+			` + mark(`x::xid NOT IN (SELECT backend_xid FROM other)`) + `, first AS (
 				SELECT o.recorded_at FROM ` + t + ` o, mark
 				WHERE NOT o.link
 				  AND (o.commit_key, o.position) > ($1::text::xid8, $2::bigint)
